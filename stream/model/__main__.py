@@ -1,0 +1,74 @@
+"""``python -m stream.model``: export, quantise or download the depth model ahead of time.
+
+    export    --output m.onnx (--weights PATH | --random-seed N)
+    quantize  --input m.onnx --output m-int8.onnx [--calibration VIDEO] [--frames N]
+    download  [--cache-dir DIR]
+
+``--random-seed`` builds the real architecture with seeded random weights. It exists for
+tests and benchmarks only: the depth it produces is meaningless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m stream.model", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    export = commands.add_parser("export", help="export MiDaS v2.1 small to ONNX (opset 17, dynamic H/W)")
+    export.add_argument("--output", type=Path, required=True, help="ONNX file to write")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", type=Path, help="MiDaS v2.1 small checkpoint (.pt, plain or wrapped state dict)")
+    source.add_argument(
+        "--random-seed",
+        type=int,
+        help="FOR TESTS AND BENCHMARKS ONLY: seeded random weights of the real architecture (meaningless depth)",
+    )
+
+    quantize = commands.add_parser("quantize", help="static INT8 (QDQ, calibrated) copy of an ONNX depth model")
+    quantize.add_argument("--input", type=Path, required=True, help="fp32 ONNX model")
+    quantize.add_argument("--output", type=Path, required=True, help="int8 ONNX model to write")
+    quantize.add_argument("--calibration", type=Path, help="video whose frames calibrate activation ranges (default: varied synthetic scenes)")
+    quantize.add_argument("--frames", type=int, default=8, help="number of calibration frames (default 8)")
+
+    download = commands.add_parser("download", help="fetch and verify the official weights into the cache")
+    download.add_argument("--cache-dir", type=Path, help="cache folder (default: see README)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from stream.errors import DepthStreamError
+
+    try:
+        if args.command == "export":
+            from stream.model.checkpoint import network_from_file, random_network
+            from stream.model.export import export_onnx
+
+            if args.random_seed is not None:
+                print(f"warning: random weights (seed {args.random_seed}) - for tests and benchmarks only", file=sys.stderr)
+                model = random_network(args.random_seed)
+            else:
+                model = network_from_file(args.weights)
+            print(export_onnx(model, args.output))
+        elif args.command == "quantize":
+            from stream.model.quantize import quantize_model, varied_frames, video_frames
+
+            frames = video_frames(args.calibration, args.frames) if args.calibration else varied_frames(args.frames)
+            print(quantize_model(args.input, args.output, frames))
+        else:
+            from stream.model.weights import default_cache_dir, ensure_official_weights
+
+            print(ensure_official_weights(args.cache_dir or default_cache_dir()))
+    except DepthStreamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

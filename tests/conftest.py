@@ -1,0 +1,39 @@
+"""Shared fixtures: a seeded random-weights checkpoint of the real network and its ONNX export.
+
+They go through the same code path as the official weights (save .pt -> strict load ->
+export -> cache), exported once per test session.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+RANDOM_SEED = 1234
+
+
+@pytest.fixture(scope="session")
+def manifest() -> dict:
+    return json.loads((DATA / "midas_v21_small_256.manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def random_weights(model_cache: Path) -> Path:
+    from stream.model.checkpoint import save_random_checkpoint
+
+    return save_random_checkpoint(model_cache / "random-weights.pt", RANDOM_SEED)
+
+
+@pytest.fixture(scope="session")
+def random_onnx(random_weights: Path, model_cache: Path) -> Path:
+    from stream.model.export import onnx_for_weights
+
+    return onnx_for_weights(random_weights, model_cache)
