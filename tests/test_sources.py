@@ -1,0 +1,393 @@
+"""Sources: synthetic scene, files and HTTP streams through PyAV, webcam failure.
+
+Every test that touches FFmpeg with bad input runs under ``bounded`` so a hang fails the
+test instead of stalling the suite.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from stream.errors import SourceError, SourceLostError
+from stream.sources import AVSource, SyntheticSource, WebcamSource, open_source
+from tests.media import make_video, nearest_pattern, serve_directory
+
+LIMIT = 15.0
+
+
+def bounded(function, timeout: float = LIMIT):
+    """Run ``function`` in a thread; fail if it does not finish within ``timeout`` seconds."""
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["value"] = function()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"still running after {timeout}s"
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def drain(source) -> list:
+    frames = []
+    while (frame := source.read()) is not None:
+        frames.append(frame)
+    return frames
+
+
+def read_all(spec: str, **kwargs) -> list:
+    def run() -> list:
+        with open_source(spec, **kwargs) as source:
+            return drain(source)
+
+    return bounded(run)
+
+
+def assert_one_line_naming(exc: BaseException, name: str) -> None:
+    message = str(exc)
+    assert "\n" not in message and name in message, message
+
+
+# -- synthetic ------------------------------------------------------------------------
+
+
+def test_synthetic_frames_carry_index_and_timestamps() -> None:
+    with SyntheticSource(96, 64, fps=25.0, num_frames=5) as source:
+        frames = drain(source)
+        assert source.info.time_base == Fraction(1, 25) and not source.info.is_live
+    assert [f.index for f in frames] == [f.pts for f in frames] == list(range(5))
+    assert all(f.time_base == Fraction(1, 25) and f.image.shape == (64, 96, 3) and f.image.dtype == np.uint8 for f in frames)
+    assert frames[3].seconds == pytest.approx(0.12)
+    assert not np.array_equal(frames[0].image, frames[4].image)
+    again = SyntheticSource(96, 64, fps=25.0, num_frames=5).read()
+    assert np.array_equal(again.image, frames[0].image)
+
+
+def test_synthetic_source_is_fast() -> None:
+    source = SyntheticSource(64, 48)
+    start = time.perf_counter()
+    for _ in range(3000):
+        source.read()
+    assert 3000 / (time.perf_counter() - start) > 2000
+
+
+def test_synthetic_realtime_is_paced_and_live() -> None:
+    with open_source("synthetic:64x48", live=True, fps=100) as source:
+        assert source.info.is_live and (source.info.width, source.info.height) == (64, 48)
+        start = time.perf_counter()
+        for _ in range(11):
+            source.read()
+        assert time.perf_counter() - start >= 0.09
+
+
+def test_open_source_rejects_bad_synthetic_size() -> None:
+    with pytest.raises(SourceError, match="synthetic:640x480"):
+        open_source("synthetic:big")
+
+
+# -- files ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width,height,container", [(160, 120, "mp4"), (176, 144, "mp4"), (640, 272, "mkv")])
+def test_file_gives_every_frame_in_order(tmp_path: Path, width: int, height: int, container: str) -> None:
+    clip = make_video(tmp_path / f"clip.{container}", width, height, 12, fps=25)
+    with open_source(str(clip)) as source:
+        info = source.info
+        frames = bounded(lambda: drain(source))
+    assert (info.width, info.height, info.fps, info.is_live, info.audio_path) == (width, height, 25.0, False, None)
+    assert info.frame_count in (12, None) and info.time_base == frames[0].time_base
+    assert len(frames) == 12 and [f.index for f in frames] == list(range(12))
+    assert all(b.pts > a.pts for a, b in zip(frames, frames[1:]))
+    assert frames[5].seconds == pytest.approx(0.2)
+    assert all(f.image.shape == (height, width, 3) for f in frames)
+    assert [nearest_pattern(f.image, range(12)) for f in frames] == list(range(12))
+
+
+def test_hd_file_with_audio_reports_audio_path(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "hd.mp4", 1280, 720, 4, fps=30, audio=True)
+    with open_source(str(clip)) as source:
+        assert source.info.audio_path == str(clip) and source.info.frame_count == 4
+        frames = bounded(lambda: drain(source))
+    assert len(frames) == 4 and frames[0].image.shape == (720, 1280, 3)
+
+
+def test_file_played_live_is_paced_to_its_timestamps(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "fast.mp4", 64, 48, 10, fps=50)
+    start = time.perf_counter()
+    frames = read_all(str(clip), live=True)
+    assert len(frames) == 10 and time.perf_counter() - start >= 0.17
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.mp4"
+    for make in (lambda: open_source(str(missing)), lambda: AVSource(str(missing), live=False)):
+        with pytest.raises(SourceError) as caught:
+            make()
+        assert_one_line_naming(caught.value, "nope.mp4")
+
+
+def test_folder_is_not_a_video(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="folder") as caught:
+        open_source(str(tmp_path))
+    assert_one_line_naming(caught.value, tmp_path.name)
+
+
+def test_text_file_is_not_a_video(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a video\n" * 50)  # FFmpeg alone would open this as ANSI art
+    with pytest.raises(SourceError, match="is not a video file PyAV/FFmpeg can read") as caught:
+        read_all(str(notes))
+    assert_one_line_naming(caught.value, "notes.txt")
+
+
+def test_random_bytes_are_not_a_video(tmp_path: Path) -> None:
+    blob = tmp_path / "random.mp4"
+    blob.write_bytes(np.random.default_rng(7).bytes(20_000))
+    with pytest.raises(SourceError, match="is not a video file PyAV/FFmpeg can read") as caught:
+        read_all(str(blob))
+    assert_one_line_naming(caught.value, "random.mp4")
+
+
+def audio_only_mp4(path: Path) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=44100, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+        frame.sample_rate, frame.pts = 44100, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return path
+
+
+def video_stream_without_frames(path: Path) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        container.start_encoding()
+    return path
+
+
+@pytest.mark.parametrize("name", ["audio-only.mp4", "no-frames.avi", "no-frames.mkv", "empty.mp4"])
+def test_container_without_video_frames(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if name == "audio-only.mp4":
+        audio_only_mp4(path)
+    elif name == "empty.mp4":
+        path.write_bytes(b"")
+    else:
+        video_stream_without_frames(path)
+    with pytest.raises(SourceError) as caught:
+        read_all(str(path))
+    assert_one_line_naming(caught.value, name)
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_first_half_of_a_file_errors_or_ends_cleanly(tmp_path: Path, container: str) -> None:
+    clip = make_video(tmp_path / f"whole.{container}", 160, 120, 30)
+    cut = tmp_path / f"half.{container}"
+    data = clip.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    try:
+        frames = read_all(str(cut))
+    except SourceError as exc:
+        assert_one_line_naming(exc, cut.name)  # mp4 keeps its index at the end: nothing to read
+    else:
+        assert 0 < len(frames) < 30
+        assert [nearest_pattern(f.image, range(30)) for f in frames] == list(range(len(frames)))
+
+
+def test_damaged_packet_names_the_file_and_frame(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "clip.mp4", 160, 120, 30)
+    with av.open(str(clip)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    data = bytearray(clip.read_bytes())
+    pos, size = packets[12]
+    data[pos + 4:pos + size] = np.random.default_rng(12).bytes(size - 4)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(SourceError, match=r"frame \d+") as caught:
+        read_all(str(damaged))
+    assert_one_line_naming(caught.value, "damaged.mp4")
+
+
+def test_fuzzed_inputs_error_cleanly_or_end(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2024)
+    originals = [make_video(tmp_path / "fuzz.mkv", 96, 64, 20).read_bytes(),
+                 make_video(tmp_path / "fuzz.mp4", 96, 64, 20).read_bytes()]
+    outcomes = {"error": 0, "frames": 0}
+    for case in range(30):
+        original = originals[case % 2]
+        kind = case % 3
+        if kind == 0:
+            blob = rng.bytes(int(rng.integers(1, 30_000)))
+        elif kind == 1:
+            blob = original[: int(rng.integers(1, len(original)))]
+        else:
+            blob = bytearray(original)
+            start = int(rng.integers(0, len(blob) - 64))
+            blob[start:start + 64] = rng.bytes(64)
+            blob = bytes(blob)
+        path = tmp_path / f"case{case}{'.mkv' if case % 2 == 0 else '.mp4'}"
+        path.write_bytes(blob)
+        try:
+            frames = read_all(str(path))
+        except SourceError as exc:
+            assert_one_line_naming(exc, path.name)
+            outcomes["error"] += 1
+        else:
+            assert 0 < len(frames) <= 20
+            outcomes["frames"] += 1
+    assert outcomes["error"] and outcomes["frames"]
+
+
+# -- network ----------------------------------------------------------------------------
+
+
+def test_http_stream_read_as_live_url(tmp_path: Path) -> None:
+    make_video(tmp_path / "net.mp4", 160, 120, 20, fps=20)
+    with serve_directory(tmp_path) as base:
+        with open_source(f"{base}/net.mp4", reconnect_attempts=0) as source:
+            assert source.info.is_live and source.info.audio_path is None and source.info.fps == 20
+            frames = bounded(lambda: drain(source))
+    assert len(frames) == 20 and all(b.pts > a.pts for a, b in zip(frames, frames[1:]))
+
+
+def test_live_stream_that_ends_reconnects_then_is_lost(tmp_path: Path) -> None:
+    make_video(tmp_path / "net.mkv", 96, 64, 10, fps=20)
+    with serve_directory(tmp_path) as base:
+        url = f"{base}/net.mkv"
+        source = open_source(url, reconnect_attempts=2, reconnect_backoff=0.01)
+        first = bounded(lambda: [source.read() for _ in range(15)])  # past the end: reconnected, replaying
+    assert [f.index for f in first] == list(range(15))
+    assert all(b.pts > a.pts for a, b in zip(first, first[1:]))  # the timeline continues across the reconnect
+    start = time.perf_counter()
+    with source, pytest.raises(SourceLostError) as caught:
+        bounded(lambda: drain(source))
+    assert time.perf_counter() - start < 5
+    assert_one_line_naming(caught.value, url)
+    assert "2 reconnect attempt" in str(caught.value)
+
+
+def test_dead_url_fails_fast_with_its_name() -> None:
+    with pytest.raises(SourceError) as caught:
+        bounded(lambda: open_source("http://127.0.0.1:9/stream.mp4", reconnect_attempts=1, reconnect_backoff=0.01), 5)
+    assert_one_line_naming(caught.value, "http://127.0.0.1:9/stream.mp4")
+
+
+def test_password_in_url_is_not_shown() -> None:
+    with pytest.raises(SourceError) as caught:
+        bounded(lambda: open_source("rtsp://admin:hunter2@127.0.0.1:9/cam"), 5)
+    assert "hunter2" not in str(caught.value) and "admin:***@127.0.0.1" in str(caught.value)
+
+
+class _StallingHandler(http.server.BaseHTTPRequestHandler):
+    """Sends the first part of a file, then goes silent (a stalled stream)."""
+
+    payload = b""
+    release = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        self.send_response(200)
+        self.send_header("Content-Type", "video/x-matroska")
+        self.end_headers()
+        self.wfile.write(self.payload)
+        self.wfile.flush()
+        self.release.wait(10)
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+def test_stalled_stream_times_out_instead_of_hanging(tmp_path: Path) -> None:
+    data = make_video(tmp_path / "stall.mkv", 96, 64, 40, fps=20).read_bytes()
+    handler = type("Handler", (_StallingHandler,), {"payload": data[: len(data) // 2], "release": threading.Event()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/stall.mkv"
+    try:
+        start = time.perf_counter()
+        with pytest.raises((SourceLostError, SourceError)) as caught:
+            def run() -> None:
+                with AVSource(url, live=True, reconnect_attempts=0, open_timeout=0.5, read_timeout=0.5) as source:
+                    drain(source)
+            bounded(run, 10)
+        assert time.perf_counter() - start < 5
+        assert_one_line_naming(caught.value, url)
+    finally:
+        handler.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+# -- webcam -----------------------------------------------------------------------------
+
+
+def test_missing_webcam_says_what_was_tried() -> None:
+    with pytest.raises(SourceError) as caught:
+        bounded(lambda: open_source("99"), 10)
+    message = str(caught.value)
+    assert "\n" not in message and "webcam 99" in message and "--source" in message and "/dev/video" in message
+    assert "V4L2" in message or "any" in message
+    with pytest.raises(SourceError):
+        bounded(lambda: WebcamSource(99), 10)
+
+
+class _FakeCapture:
+    """Stands in for ``cv2.VideoCapture``: opens, delivers ``frames`` pictures, then nothing."""
+
+    frames = 3
+
+    def __init__(self, index: int, backend: int) -> None:
+        self.left = self.frames
+        self.props: dict[int, float] = {}
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV API
+        return True
+
+    def set(self, prop: int, value: float) -> bool:
+        self.props[prop] = value
+        return True
+
+    def get(self, prop: int) -> float:
+        import cv2
+
+        return {cv2.CAP_PROP_FRAME_WIDTH: 64, cv2.CAP_PROP_FRAME_HEIGHT: 48, cv2.CAP_PROP_FPS: 30}.get(prop, 0.0)
+
+    def read(self):
+        if self.left <= 0:
+            return False, None
+        self.left -= 1
+        return True, np.zeros((48, 64, 3), np.uint8)
+
+    def release(self) -> None:
+        pass
+
+
+def test_webcam_frames_carry_milliseconds_and_a_dead_camera_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cv2
+
+    monkeypatch.setattr("stream.sources.cv2.VideoCapture", _FakeCapture)
+    with WebcamSource(0, width=64, height=48, fps=30, read_timeout=0.2) as camera:
+        assert camera.capture.props[cv2.CAP_PROP_BUFFERSIZE] == 1
+        assert (camera.info.width, camera.info.height, camera.info.fps, camera.info.is_live) == (64, 48, 30.0, True)
+        frames = [camera.read() for _ in range(3)]
+        assert all(f.time_base == Fraction(1, 1000) for f in frames)
+        assert all(b.pts > a.pts for a, b in zip(frames, frames[1:]))
+        start = time.perf_counter()
+        with pytest.raises(SourceLostError, match="webcam 0") as caught:
+            bounded(camera.read, 5)
+        assert 0.15 < time.perf_counter() - start < 3 and "\n" not in str(caught.value)
