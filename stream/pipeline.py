@@ -1,0 +1,278 @@
+"""The three threads: capture -> (bounded channel) -> inference -> (channel) -> display.
+
+Live mode (cameras, network streams, ``--realtime``): both channels are one-slot
+"latest wins" mailboxes, so inference always takes the newest frame and the display
+always shows the newest depth; stale frames are dropped and counted and memory never
+grows however slow inference is. File mode: both channels are small bounded FIFOs whose
+writers block, so every frame is processed in order and nothing is dropped.
+
+One ``threading.Event`` stops everything. Each worker catches its own exception, records
+it as the run's error if it is the first, and sets the event; ``Pipeline.run`` joins every
+thread with a timeout and re-raises that first error with its stage named. Sinks are
+always closed, so an output video is finalized whatever happened.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stream.errors import StageError
+from stream.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
+from stream.render import colourise, draw_overlay, side_by_side
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.05
+JOIN_TIMEOUT = 2.0
+
+
+class RateMeter:
+    """Events per second over a sliding window of recent event times."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._times: collections.deque[float] = collections.deque(maxlen=window)
+
+    def tick(self, now: float | None = None) -> None:
+        self._times.append(time.monotonic() if now is None else now)
+
+    @property
+    def rate(self) -> float:
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+@dataclass
+class PipelineStats:
+    """Counters shared by the overlay, the CLI summary, the tests and the benchmark."""
+
+    captured: int = 0
+    inferred: int = 0
+    displayed: int = 0
+    dropped_capture: int = 0
+    dropped_display: int = 0
+    max_queue: int = 0
+    latencies: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=10_000))
+    stage_ms: dict[str, collections.deque[float]] = field(
+        default_factory=lambda: collections.defaultdict(lambda: collections.deque(maxlen=10_000))
+    )
+    capture_rate: RateMeter = field(default_factory=RateMeter)
+    depth_rate: RateMeter = field(default_factory=RateMeter)
+    started_at: float = field(default_factory=time.monotonic)
+    finished_at: float | None = None
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_capture + self.dropped_display
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished_at or time.monotonic()) - self.started_at
+
+    def latency_ms(self, quantile: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        return float(np.quantile(np.fromiter(self.latencies, float), quantile) * 1e3)
+
+
+class Estimator:
+    """What the inference stage needs: ``predict(bgr) -> depth`` (``DepthEstimator`` fits)."""
+
+    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+
+@dataclass
+class PipelineOptions:
+    live: bool
+    queue_size: int = 4
+    colormap: str = "inferno"
+    overlay: bool = True
+    max_frames: int | None = None
+
+
+class Pipeline:
+    """Wires a source, a depth estimator and sinks together with three threads."""
+
+    def __init__(
+        self,
+        source,
+        estimator: Estimator,
+        sinks: Sequence,
+        options: PipelineOptions,
+        stop: threading.Event | None = None,
+        on_display: Callable[[PipelineStats], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.estimator = estimator
+        self.sinks = list(sinks)
+        self.options = options
+        self.stop = stop or threading.Event()
+        self.on_display = on_display
+        capacity = 1 if options.live else options.queue_size
+        self.frames: FrameChannel[Frame] = FrameChannel(capacity, latest=options.live)
+        self.depths: FrameChannel[DepthFrame] = FrameChannel(capacity, latest=options.live)
+        self.stats = PipelineStats()
+        self.error: StageError | None = None
+        self._error_lock = threading.Lock()
+        self._sink_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # -- worker plumbing -------------------------------------------------------------
+    def _fail(self, stage: str, exc: BaseException, drain: bool = False) -> None:
+        """Record the run's first error; stop at once, or (``drain``) let queued frames finish."""
+        with self._error_lock:
+            if self.error is None:
+                self.error = StageError(stage, exc)
+                log.debug("%s stage failed", stage, exc_info=exc)
+        if not drain:
+            self.stop.set()
+
+    def _worker(self, stage: str, body: Callable[[], None], drain: bool = False) -> threading.Thread:
+        def run() -> None:
+            try:
+                body()
+            except BaseException as exc:  # noqa: BLE001 - every failure must reach the user
+                self._fail(stage, exc, drain)
+
+        thread = threading.Thread(target=run, name=f"depth-{stage}", daemon=True)
+        self._threads.append(thread)
+        return thread
+
+    # -- stages ----------------------------------------------------------------------
+    def _capture(self) -> None:
+        try:
+            while not self.stop.is_set():
+                if self.options.max_frames is not None and self.stats.captured >= self.options.max_frames:
+                    break
+                t0 = time.perf_counter()
+                frame = self.source.read()
+                if frame is None:
+                    break
+                self.stats.stage_ms["capture"].append((time.perf_counter() - t0) * 1e3)
+                self.stats.captured += 1
+                self.stats.capture_rate.tick(frame.captured_at)
+                if not self.frames.put(frame, self.stop):
+                    break
+                self.stats.dropped_capture = self.frames.dropped
+                self.stats.max_queue = max(self.stats.max_queue, self.frames.max_seen)
+        finally:
+            self.frames.close()
+
+    def _infer(self) -> None:
+        try:
+            while not self.stop.is_set():
+                try:
+                    frame = self.frames.get(timeout=POLL_SECONDS)
+                except ChannelClosed:
+                    break
+                if frame is None:
+                    continue
+                depth = self.estimator.predict(frame.image)
+                times = getattr(self.estimator, "times", None)
+                if times is not None:
+                    for name in ("preprocess", "inference", "upsample"):
+                        self.stats.stage_ms[name].append(getattr(times, name))
+                self.stats.inferred += 1
+                self.stats.depth_rate.tick()
+                if not self.depths.put(DepthFrame(frame, depth), self.stop):
+                    break
+                self.stats.dropped_display = self.depths.dropped
+        finally:
+            self.depths.close()
+
+    def _display(self) -> None:
+        while not self.stop.is_set():
+            try:
+                item = self.depths.get(timeout=POLL_SECONDS)
+            except ChannelClosed:
+                break
+            if item is None:
+                continue
+            self.show(item)
+
+    def compose(self, item: DepthFrame) -> np.ndarray:
+        """RGB | colourised depth, with the status overlay."""
+        t0 = time.perf_counter()
+        coloured = colourise(item.depth, self.options.colormap)
+        t1 = time.perf_counter()
+        view = side_by_side(item.frame.image, coloured)
+        if self.options.overlay:
+            draw_overlay(view, self.overlay_lines(item))
+        t2 = time.perf_counter()
+        self.stats.stage_ms["colourise"].append((t1 - t0) * 1e3)
+        self.stats.stage_ms["compose"].append((t2 - t1) * 1e3)
+        return view
+
+    def overlay_lines(self, item: DepthFrame) -> list[str]:
+        latency = (time.monotonic() - item.frame.captured_at) * 1e3
+        return [
+            f"capture {self.stats.capture_rate.rate:5.1f} fps  depth {self.stats.depth_rate.rate:5.1f} fps",
+            f"dropped {self.stats.dropped}  latency {latency:4.0f} ms",
+        ]
+
+    def show(self, item: DepthFrame) -> None:
+        view = self.compose(item)
+        out = Frame(view, item.frame.index, item.frame.pts, item.frame.time_base, item.frame.captured_at)
+        t0 = time.perf_counter()
+        with self._sink_lock:
+            for sink in self.sinks:
+                sink.write(out)
+        self.stats.stage_ms["write"].append((time.perf_counter() - t0) * 1e3)
+        self.stats.latencies.append(time.monotonic() - item.frame.captured_at)
+        self.stats.displayed += 1
+        if self.on_display is not None:
+            self.on_display(self.stats)
+        if any(getattr(sink, "quit_requested", False) for sink in self.sinks):
+            self.stop.set()
+
+    # -- orchestration ---------------------------------------------------------------
+    def run(self) -> PipelineStats:
+        """Run to the end of the source, a quit key, ``stop`` or the first error."""
+        stages = [
+            # a source failing mid-stream still lets the frames already read reach the output
+            self._worker("capture", self._capture, drain=True),
+            self._worker("inference", self._infer),
+            self._worker("display", self._display),
+        ]
+        try:
+            for thread in stages:
+                thread.start()
+            while any(t.is_alive() for t in stages) and not self.stop.is_set():
+                stages[-1].join(POLL_SECONDS)
+        finally:
+            self.stop.set()
+            self.frames.close()
+            self.depths.close()
+            self.shutdown(stages)
+        if self.error is not None:
+            raise self.error
+        return self.stats
+
+    def shutdown(self, threads: Sequence[threading.Thread]) -> None:
+        """Join every thread within a bounded time, then always close the sinks."""
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        hung = [t.name for t in threads if t.is_alive()]
+        if hung:
+            log.warning("threads still running after %.1fs: %s (abandoned)", JOIN_TIMEOUT, ", ".join(hung))
+        locked = self._sink_lock.acquire(timeout=JOIN_TIMEOUT)
+        try:
+            for sink in self.sinks:
+                try:
+                    sink.close()
+                except Exception as exc:  # noqa: BLE001 - report, but close the others too
+                    self._fail("output", exc)
+        finally:
+            if locked:
+                self._sink_lock.release()
+        self.stats.finished_at = time.monotonic()

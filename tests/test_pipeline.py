@@ -1,0 +1,186 @@
+"""The threaded pipeline on its own: ordering, dropping, bounds, errors and shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from stream.errors import SourceError, StageError
+from stream.frames import ChannelClosed, Frame, FrameChannel
+from stream.pipeline import Pipeline, PipelineOptions
+
+
+class ListSource:
+    """Frames 0..n-1 with the index painted into pixel values; optionally paced."""
+
+    def __init__(self, count: int, size=(48, 64), interval: float = 0.0, fail_at: int | None = None) -> None:
+        self.count, self.size, self.interval, self.fail_at = count, size, interval, fail_at
+        self.produced = 0
+
+    def read(self) -> Frame | None:
+        if self.produced >= self.count:
+            return None
+        if self.fail_at is not None and self.produced == self.fail_at:
+            raise SourceError(f"clip.mp4 is truncated at frame {self.produced}; re-copy the file")
+        if self.interval:
+            time.sleep(self.interval)
+        image = np.full((*self.size, 3), self.produced % 256, np.uint8)
+        frame = Frame(image, self.produced, pts=self.produced * 2, time_base=Fraction(1, 50))
+        self.produced += 1
+        return frame
+
+
+class FakeEstimator:
+    """Depth = the frame's grey level; optionally slow, optionally failing or hanging."""
+
+    def __init__(self, delay: float = 0.0, fail_at: int | None = None, hang: bool = False, source=None) -> None:
+        self.delay, self.fail_at, self.hang, self.source = delay, fail_at, hang, source
+        self.calls = 0
+        self.taken: list[tuple[int, int]] = []
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        if self.source is not None:
+            self.taken.append((int(image[0, 0, 0]), self.source.produced - 1))
+        self.calls += 1
+        if self.fail_at is not None and self.calls > self.fail_at:
+            raise RuntimeError("model exploded")
+        if self.hang:
+            threading.Event().wait(60)
+        if self.delay:
+            time.sleep(self.delay)
+        return image[:, :, 0].astype(np.float32) + np.linspace(0, 1, image.shape[1], dtype=np.float32)
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self.closed = False
+
+    def write(self, frame: Frame) -> None:
+        self.frames.append(frame)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_file_mode_keeps_every_frame_in_order() -> None:
+    sink = RecordingSink()
+    options = PipelineOptions(live=False, queue_size=3, overlay=False)
+    stats = Pipeline(ListSource(50), FakeEstimator(), [sink], options).run()
+    assert [f.index for f in sink.frames] == list(range(50))
+    assert [f.pts for f in sink.frames] == [i * 2 for i in range(50)]
+    assert all(f.time_base == Fraction(1, 50) for f in sink.frames)
+    assert stats.dropped == 0 and stats.captured == stats.inferred == stats.displayed == 50
+    assert stats.max_queue <= 3
+    assert sink.closed
+    composed = sink.frames[7].image
+    assert composed.shape == (48, 128, 3)
+    assert (composed[:, :64] == 7).all()  # left half is the input picture, untouched
+    depth_half = composed[:, 64:].astype(int)
+    assert depth_half[:, -1].sum() > depth_half[:, 0].sum()  # larger inverse depth is brighter
+
+
+def test_overlay_writes_status_text() -> None:
+    plain, annotated = RecordingSink(), RecordingSink()
+    Pipeline(ListSource(3, size=(240, 320)), FakeEstimator(), [plain], PipelineOptions(live=False, overlay=False)).run()
+    Pipeline(ListSource(3, size=(240, 320)), FakeEstimator(), [annotated], PipelineOptions(live=False)).run()
+    diff = np.abs(plain.frames[2].image.astype(int) - annotated.frames[2].image.astype(int)).sum(axis=2)
+    rows = np.nonzero(diff.any(axis=1))[0]
+    assert rows.size and rows.max() < 60  # text only in the top-left status block
+
+
+def test_live_mode_drops_stale_frames_and_takes_the_newest() -> None:
+    source = ListSource(300, interval=0.001)
+    estimator = FakeEstimator(delay=0.02, source=source)
+    sink = RecordingSink()
+    stats = Pipeline(source, estimator, [sink], PipelineOptions(live=True)).run()
+    assert stats.dropped > 0
+    assert stats.max_queue == 1
+    assert stats.captured == 300
+    assert stats.inferred < 300
+    # each taken frame was the newest captured at that moment (or the one being handed over)
+    stale = [(got, newest) for got, newest in estimator.taken if got < (newest % 256) - 1]
+    assert not stale
+    indices = [f.index for f in sink.frames]
+    assert indices == sorted(indices)
+
+
+def test_slow_consumer_keeps_queue_bounded_in_file_mode() -> None:
+    pipeline = Pipeline(ListSource(200), FakeEstimator(delay=0.002), [RecordingSink()], PipelineOptions(live=False, queue_size=2))
+    stats = pipeline.run()
+    assert stats.max_queue <= 2 and pipeline.frames.max_seen <= 2 and pipeline.depths.max_seen <= 2
+    assert stats.displayed == 200
+
+
+def test_worker_exception_names_the_stage_and_closes_sinks() -> None:
+    sink = RecordingSink()
+    pipeline = Pipeline(ListSource(100), FakeEstimator(fail_at=5), [sink], PipelineOptions(live=False))
+    with pytest.raises(StageError, match="inference stage failed: RuntimeError: model exploded") as err:
+        pipeline.run()
+    assert err.value.exit_code == 1
+    assert sink.closed and 0 < len(sink.frames) <= 5
+
+
+def test_source_error_keeps_its_exit_code_and_message() -> None:
+    sink = RecordingSink()
+    with pytest.raises(StageError, match="capture stage failed: SourceError: clip.mp4 is truncated at frame 10") as err:
+        Pipeline(ListSource(100, fail_at=10), FakeEstimator(), [sink], PipelineOptions(live=False)).run()
+    assert err.value.exit_code == 2
+    assert sink.closed and len(sink.frames) == 10
+
+
+def test_sink_error_stops_the_run() -> None:
+    class BadSink(RecordingSink):
+        def write(self, frame: Frame) -> None:
+            raise OSError("disk full")
+
+    sink = BadSink()
+    with pytest.raises(StageError, match="display stage failed: OSError: disk full"):
+        Pipeline(ListSource(100), FakeEstimator(), [sink], PipelineOptions(live=False)).run()
+    assert sink.closed
+
+
+def test_hung_worker_does_not_hang_shutdown() -> None:
+    stop = threading.Event()
+    sink = RecordingSink()
+    pipeline = Pipeline(ListSource(10_000, interval=0.001), FakeEstimator(hang=True), [sink], PipelineOptions(live=True), stop=stop)
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    pipeline.run()
+    assert time.monotonic() - started < 0.3 + 2.0 + 1.0
+    assert sink.closed
+
+
+def test_stop_event_ends_file_mode_quickly_with_output_closed() -> None:
+    stop = threading.Event()
+    sink = RecordingSink()
+    pipeline = Pipeline(ListSource(100_000), FakeEstimator(delay=0.001), [sink], PipelineOptions(live=False), stop=stop)
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    stats = pipeline.run()
+    assert time.monotonic() - started < 2.5
+    assert sink.closed and stats.displayed == len(sink.frames) > 0
+    assert [f.index for f in sink.frames] == list(range(len(sink.frames)))
+
+
+def test_channel_latest_mode_never_exceeds_one_and_counts_drops() -> None:
+    channel: FrameChannel[int] = FrameChannel(1, latest=True)
+    for i in range(10):
+        channel.put(i)
+    assert len(channel) == 1 and channel.dropped == 9 and channel.get(0) == 9
+    channel.close()
+    with pytest.raises(ChannelClosed):
+        channel.get(0)
+
+
+def test_channel_fifo_blocks_until_stopped() -> None:
+    channel: FrameChannel[int] = FrameChannel(2, latest=False)
+    stop = threading.Event()
+    assert channel.put(1, stop) and channel.put(2, stop)
+    threading.Timer(0.1, stop.set).start()
+    assert channel.put(3, stop) is False
+    assert channel.dropped == 0 and [channel.get(0), channel.get(0)] == [1, 2]
