@@ -1,0 +1,159 @@
+"""Typed settings: config.yaml defaults, merged with CLI flags, validated in one place.
+
+pydantic does the validation (types, ranges, unknown keys) so every mistake is caught
+before any thread starts; ``load_settings`` turns its report into one line naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from stream.errors import ConfigError
+from stream.render import COLORMAPS
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSettings(Section):
+    onnx: Path | None = None
+    weights: Path | None = None
+    cache_dir: Path | None = None
+    precision: Literal["fp32", "int8"] = "fp32"
+    threads: int = Field(0, ge=0, le=256)
+    net_size: int = Field(256, ge=32, le=2048, multiple_of=32)
+
+
+class CaptureSettings(Section):
+    width: int | None = Field(640, ge=16, le=8192)
+    height: int | None = Field(480, ge=16, le=8192)
+    fps: float | None = Field(30.0, gt=0, le=1000)
+    queue_size: int = Field(4, ge=1, le=256)
+    reconnect_attempts: int = Field(5, ge=0, le=100)
+    reconnect_backoff: float = Field(0.5, ge=0, le=60)
+    read_timeout: float = Field(10.0, gt=0, le=600)
+
+
+class DisplaySettings(Section):
+    colormap: str = "inferno"
+    overlay: bool = True
+    window_title: str = "depth stream"
+    snapshot_dir: Path = Path("snapshots")
+    progress: bool = True
+
+    @field_validator("colormap")
+    @classmethod
+    def known_colormap(cls, value: str) -> str:
+        if value not in COLORMAPS:
+            raise ValueError(f"unknown colormap {value!r}; choose one of {', '.join(COLORMAPS)}")
+        return value
+
+
+class OutputSettings(Section):
+    codec: str = "libx264"
+    crf: int = Field(23, ge=0, le=51)
+    preset: str = "veryfast"
+    copy_audio: bool = True
+
+
+class Settings(Section):
+    source: str = "0"
+    output: Path | None = None
+    headless: bool = False
+    realtime: bool | None = None
+    max_frames: int | None = Field(None, ge=1)
+    model: ModelSettings = ModelSettings()
+    capture: CaptureSettings = CaptureSettings()
+    display: DisplaySettings = DisplaySettings()
+    video: OutputSettings = OutputSettings()
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def source_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def describe_error(error: ValidationError, origin: str) -> str:
+    """One line naming the first bad key, what is wrong, and how to fix it."""
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        parent = Settings
+        for part in first["loc"][:-1]:
+            annotation = parent.model_fields[str(part)].annotation
+            parent = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else parent
+        valid = ", ".join(parent.model_fields)
+        return f"{origin}: unknown key '{key}'; valid keys here: {valid}"
+    message = first["msg"].removeprefix("Value error, ")
+    got = first.get("input")
+    got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+    fix = "change that flag" if origin == "command line" else f"fix it in {origin}"
+    return f"{origin}: bad value for '{key}': {message}{got_text}; {fix}"
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}; pass --config with an existing YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path} is not valid YAML{where}; fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of keys (see README 'Configuration')")
+    return data
+
+
+def parse_assignment(text: str) -> dict[str, Any]:
+    """``capture.queue_size=3`` -> {"capture": {"queue_size": 3}} (value parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects KEY=VALUE, got {text!r}; e.g. --set capture.queue_size=3")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    nested: dict[str, Any] = {}
+    cursor = nested
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return nested
+
+
+def load_settings(config_path: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
+    """File values, then CLI overrides (nested dict, None values ignored), validated."""
+    data = read_yaml(config_path) if config_path is not None else {}
+    origin = str(config_path) if config_path is not None else "settings"
+    try:
+        Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_error(exc, origin)) from None
+    merged = deep_merge(data, overrides or {})
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(describe_error(exc, "command line")) from None

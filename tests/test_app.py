@@ -1,0 +1,140 @@
+"""The whole app, as a user runs it: files in, annotated videos out, decoded back."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import run_stream
+from stream.app import run
+from stream.config import load_settings
+from tests.media import make_video, read_video, serve_directory
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def settings_for(source: str, model: Path, **extra):
+    overrides = {"source": source, "headless": True, "model": {"onnx": model, "threads": 2}, "display": {"progress": False}}
+    for key, value in extra.items():
+        overrides[key] = value
+    return load_settings(ROOT / "config.yaml", overrides)
+
+
+def test_file_mode_output_matches_input(tmp_path, random_onnx) -> None:
+    clip = make_video(tmp_path / "in.mp4", 160, 120, 24, fps=24, audio=True)
+    out = tmp_path / "out.mp4"
+    settings = settings_for(str(clip), random_onnx, output=out, display={"overlay": False, "progress": False})
+    result = run(settings)
+    assert result.exit_code == 0 and result.stats.dropped == 0
+    source_frames, source_fps, _, source_audio = read_video(clip)
+    frames, fps, has_audio, audio_codec = read_video(out)
+    assert len(frames) == len(source_frames) == 24
+    assert fps == source_fps == Fraction(24)
+    assert abs(frames[0].shape[1] - 2 * 160) <= 1 and frames[0].shape[0] == 120
+    assert has_audio and audio_codec == source_audio
+    for got, expected in zip(frames, source_frames):
+        error = np.abs(got[:, :160].astype(int) - expected.astype(int)).mean()
+        assert error < 6.0  # H.264 at crf 23 twice; same picture, not a neighbour
+    assert np.abs(frames[5][:, :160].astype(int) - source_frames[6].astype(int)).mean() > np.abs(frames[5][:, :160].astype(int) - source_frames[5].astype(int)).mean()
+
+
+@pytest.mark.parametrize("width,height,audio", [(176, 144, False), (640, 272, False), (1280, 720, True)])
+def test_real_input_sizes(tmp_path, random_onnx, width, height, audio) -> None:
+    clip = make_video(tmp_path / f"in{width}.mp4", width, height, 6, fps=30, audio=audio)
+    out = tmp_path / "out.mkv"
+    result = run(settings_for(str(clip), random_onnx, output=out))
+    frames, fps, has_audio, _ = read_video(out)
+    assert len(frames) == 6 and fps == 30
+    assert frames[0].shape[0] in (height, height + 1) and abs(frames[0].shape[1] - 2 * width) <= 1
+    assert has_audio == audio
+    assert result.stats.displayed == 6
+
+
+def test_synthetic_live_run_drops_and_stays_bounded(random_onnx) -> None:
+    settings = settings_for("synthetic:320x240", random_onnx, realtime=True, max_frames=90, capture={"fps": 120})
+    result = run(settings)
+    stats = result.stats
+    assert stats.captured == 90 and stats.dropped > 0 and stats.max_queue == 1
+    assert stats.displayed == stats.inferred - stats.dropped_display
+
+
+def test_network_stream_plays_through_live_pipeline(tmp_path, random_onnx) -> None:
+    make_video(tmp_path / "net.mp4", 160, 120, 20, fps=20)
+    out = tmp_path / "net-out.mp4"
+    with serve_directory(tmp_path) as base:
+        settings = settings_for(f"{base}/net.mp4", random_onnx, output=out, capture={"reconnect_attempts": 0})
+        result = run(settings)
+    assert result.stats.captured == 20 and result.stats.displayed > 0
+    frames, _, _, _ = read_video(out)
+    assert len(frames) == result.stats.displayed
+
+
+def cli(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run_stream.py"), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs)
+
+
+def test_cli_headless_file_run(tmp_path, random_onnx) -> None:
+    clip = make_video(tmp_path / "cli.mp4", 96, 64, 10, fps=10)
+    out = tmp_path / "cli-out.mp4"
+    proc = cli("--source", str(clip), "--output", str(out), "--model", str(random_onnx), "--headless", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "10 shown/written" in proc.stderr
+    assert len(read_video(out)[0]) == 10
+
+
+def test_cli_rejects_bad_config_key(tmp_path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("capture:\n  widht: 640\n")
+    proc = cli("--config", str(config), "--headless")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "capture.widht" in proc.stderr
+
+
+def test_cli_missing_source(tmp_path, random_onnx) -> None:
+    proc = cli("--source", str(tmp_path / "nope.mp4"), "--model", str(random_onnx), "--headless")
+    assert proc.returncode == 2 and "nope.mp4" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_finalizes_output(tmp_path, random_onnx, sig, code) -> None:
+    clip = make_video(tmp_path / "long.mp4", 320, 240, 600, fps=30)
+    out = tmp_path / "partial.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "run_stream.py"), "--source", str(clip), "--output", str(out), "--model", str(random_onnx), "--headless", "--threads", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out.exists() and out.stat().st_size > 2000):
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    sent = time.monotonic()
+    _, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 4.0
+    assert proc.returncode == code, stderr
+    frames, fps, _, _ = read_video(out)
+    assert 0 < len(frames) < 600 and fps == 30
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed")
+def test_window_run_under_virtual_display(tmp_path, random_onnx) -> None:
+    display = ":97"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+        proc = cli("--source", "synthetic:160x120", "--model", str(random_onnx), "--max-frames", "15", "--threads", "1", env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "15 captured" in proc.stderr
+    finally:
+        xvfb.terminate()
+        xvfb.wait(5)
