@@ -9,6 +9,7 @@ temporary file and tells the user where to put the file by hand and about ``--we
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -69,7 +70,7 @@ def download_file(url: str, dest: Path, sha256: str, size: int | None, progress:
             raise DownloadError(f"cannot download {url}: HTTP {exc.code} {exc.reason}; {hint}") from None
         except urllib.error.URLError as exc:
             raise DownloadError(f"cannot download {url}: {exc.reason} (offline?); {hint}") from None
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, http.client.HTTPException) as exc:
             raise DownloadError(f"cannot download {url}: {exc}; {hint}") from None
         if size is not None and received != size:
             raise DownloadError(f"download of {url} is incomplete or wrong: {received} bytes, expected {size}; the partial file was removed; retry, or {hint}")
@@ -99,9 +100,6 @@ def ensure_official_weights(
 
 def read_state_dict(path: Path):
     """A state dict from a ``.pt`` file: plain, or wrapped under "model" / "state_dict"."""
-    import pickle
-    import zipfile
-
     import torch
 
     path = Path(path)
@@ -109,8 +107,12 @@ def read_state_dict(path: Path):
         raise ModelError(f"weights file not found: {path}; pass --weights with an existing .pt file or omit it to download the official weights")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+    except Exception as exc:  # a damaged pickle can fail in any way (KeyError, IndexError, struct.error, ...)
+        text = str(exc)
+        if "Weights only load failed" in text:
+            reason = "it pickles Python objects other than tensors, which are not loaded for safety"
+        else:
+            reason = text.splitlines()[0][:120] if text else type(exc).__name__
         raise ModelError(f"{path} is not a readable PyTorch checkpoint ({reason}); re-download it or pass another --weights file") from None
     if isinstance(data, dict):
         for key in ("model", "state_dict"):

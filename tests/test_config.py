@@ -1,0 +1,172 @@
+"""config.yaml and flags: the shipped file, every kind of mistake, and flags over file values.
+
+Each mistake must give one line that names the key, from ``load_settings`` and from the
+CLI alike (exit code 2, stderr ``error: ...``), before anything else happens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import run_stream
+from stream.config import Settings, load_settings
+from stream.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "config.yaml"
+
+# (name, YAML text, what the one-line message must contain)
+BAD_FILES = [
+    ("unknown-top-level", "sorce: clip.mp4\n", ["'sorce'", "unknown key", "source"]),
+    ("unknown-nested", "capture:\n  queue_sise: 3\n", ["'capture.queue_sise'", "unknown key", "queue_size"]),
+    ("wrong-type", "capture:\n  queue_size: many\n", ["'capture.queue_size'", "integer", "many"]),
+    ("queue-zero", "capture:\n  queue_size: 0\n", ["'capture.queue_size'", "greater than or equal to 1"]),
+    ("crf-range", "video:\n  crf: 99\n", ["'video.crf'", "51", "99"]),
+    ("net-size-not-multiple", "model:\n  net_size: 250\n", ["'model.net_size'", "multiple of 32", "250"]),
+    ("bad-colormap", "display:\n  colormap: rainbow\n", ["'display.colormap'", "rainbow", "inferno"]),
+    ("bad-precision", "model:\n  precision: fp16\n", ["'model.precision'", "fp16"]),
+    ("section-not-mapping", "capture: 3\n", ["'capture'"]),
+    ("invalid-yaml", "capture:\n  queue_size: [1,\n", ["not valid YAML", "line"]),
+    ("yaml-list", "- source\n- output\n", ["mapping"]),
+]
+
+
+@pytest.fixture(autouse=True)
+def no_model(monkeypatch) -> None:
+    """A config mistake must stop the run before the model is looked for (no download here)."""
+    from stream.model import weights
+
+    def reached(*_args, **_kwargs):
+        raise AssertionError("a bad config reached the model download")
+
+    monkeypatch.setattr(weights, "ensure_official_weights", reached)
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def cli(capsys, *argv: str) -> tuple[int, list[str]]:
+    code = run_stream.main(list(argv))
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_shipped_config_loads_and_matches_defaults() -> None:
+    settings = load_settings(SHIPPED)
+    assert settings == Settings()
+    assert settings.source == "0" and settings.model.onnx is None and settings.model.weights is None
+    assert settings.model.precision == "fp32" and settings.model.net_size == 256
+    assert settings.capture.queue_size == 4 and settings.display.colormap == "inferno"
+    assert settings.video.crf == 23 and settings.video.codec == "libx264"
+
+
+def test_empty_file_means_defaults(tmp_path) -> None:
+    assert load_settings(write(tmp_path, "empty", "")) == Settings()
+    assert load_settings(write(tmp_path, "comments", "# nothing set\n")) == Settings()
+
+
+def test_file_values_are_used(tmp_path) -> None:
+    path = write(tmp_path, "custom", "source: 1\nmodel:\n  precision: int8\ncapture:\n  queue_size: 7\nvideo:\n  crf: 30\n")
+    settings = load_settings(path)
+    assert settings.source == "1"  # a webcam index written as a number
+    assert settings.model.precision == "int8" and settings.capture.queue_size == 7 and settings.video.crf == 30
+    assert settings.capture.width == 640  # untouched keys keep their defaults
+
+
+@pytest.mark.parametrize("name,text,expected", BAD_FILES, ids=[case[0] for case in BAD_FILES])
+def test_bad_file_is_one_line_naming_the_key(tmp_path, name, text, expected) -> None:
+    path = write(tmp_path, name, text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert str(path) in message
+    for part in expected:
+        assert part in message, f"{part!r} not in {message!r}"
+
+
+@pytest.mark.parametrize("name,text,expected", BAD_FILES, ids=[case[0] for case in BAD_FILES])
+def test_bad_file_through_cli_exits_2(tmp_path, capsys, name, text, expected) -> None:
+    path = write(tmp_path, name, text)
+    code, err = cli(capsys, "--config", str(path), "--source", "synthetic", "--headless", "--max-frames", "1")
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert expected[0] in err[0]
+
+
+def test_missing_config_file(tmp_path, capsys) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError) as err:
+        load_settings(missing)
+    assert str(missing) in str(err.value) and "not found" in str(err.value) and "\n" not in str(err.value)
+    code, lines = cli(capsys, "--config", str(missing), "--source", "synthetic", "--headless")
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and str(missing) in lines[0]
+
+
+def settings_from_cli(*argv: str) -> Settings:
+    args = run_stream.build_parser().parse_args(list(argv))
+    return load_settings(SHIPPED, run_stream.overrides_from(args))
+
+
+def test_flags_override_file_values(tmp_path) -> None:
+    path = write(tmp_path, "file", "model:\n  threads: 1\n  precision: fp32\ncapture:\n  queue_size: 6\n  width: 320\n")
+    args = run_stream.build_parser().parse_args(
+        ["--threads", "3", "--precision", "int8", "--set", "capture.queue_size=2", "--colormap", "gray", "--source", "clip.mp4", "--max-frames", "5"]
+    )
+    settings = load_settings(path, run_stream.overrides_from(args))
+    assert settings.model.threads == 3 and settings.model.precision == "int8"
+    assert settings.capture.queue_size == 2
+    assert settings.capture.width == 320  # a file value no flag touched survives
+    assert settings.display.colormap == "gray" and settings.source == "clip.mp4" and settings.max_frames == 5
+
+
+def test_set_parses_values_as_yaml() -> None:
+    settings = settings_from_cli("--set", "display.overlay=false", "--set", "capture.fps=12.5", "--set", "model.cache_dir=/tmp/x y")
+    assert settings.display.overlay is False and settings.capture.fps == 12.5
+    assert settings.model.cache_dir == Path("/tmp/x y")
+
+
+def test_named_flag_wins_over_set() -> None:
+    assert settings_from_cli("--set", "model.threads=1", "--threads", "4").model.threads == 4
+
+
+def test_absent_flags_do_not_override(tmp_path) -> None:
+    path = write(tmp_path, "file", "headless: true\nmodel:\n  threads: 5\n")
+    settings = load_settings(path, run_stream.overrides_from(run_stream.build_parser().parse_args([])))
+    assert settings.headless is True and settings.model.threads == 5
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["--set", "capture.queue_sise=2"], "'capture.queue_sise'"),
+        (["--set", "capture.queue_size=0"], "'capture.queue_size'"),
+        (["--threads", "-1"], "'model.threads'"),
+        (["--colormap", "rainbow"], "'display.colormap'"),
+        (["--set", "nonsense=1"], "'nonsense'"),
+        (["--set", "capture.queue_size"], "KEY=VALUE"),
+    ],
+    ids=["unknown-key", "out-of-range", "negative-threads", "colormap", "unknown-top-level", "set-without-equals"],
+)
+def test_bad_flag_is_one_line_exit_2(capsys, argv, expected) -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_from_cli(*argv)
+    assert "\n" not in str(err.value) and expected in str(err.value)
+    code, lines = cli(capsys, "--source", "synthetic", "--headless", "--max-frames", "1", *argv)
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
+
+
+def test_bad_flag_names_the_command_line_not_the_file(capsys) -> None:
+    code, lines = cli(capsys, "--source", "synthetic", "--headless", "--set", "video.crf=99")
+    assert code == 2 and "command line" in lines[0] and "config.yaml" not in lines[0]
+
+
+def test_set_without_equals_shows_an_example() -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_from_cli("--set", "capture.queue_size")
+    assert "'capture.queue_size'" in str(err.value) and "--set capture.queue_size=3" in str(err.value)
