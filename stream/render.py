@@ -47,14 +47,25 @@ def side_by_side(frame_bgr: np.ndarray, depth_bgr: np.ndarray) -> np.ndarray:
 
 
 def draw_overlay(image: np.ndarray, lines: Sequence[str]) -> np.ndarray:
-    """Write status lines in the top-left corner, in place, readable on any background."""
-    height = image.shape[0]
+    """Write status lines in the top-left corner, in place, on a darkened panel.
+
+    A panel rather than an outline: OpenCV's Hershey glyphs get wider with thickness, so a
+    thick dark outline under thin white text drifts out of register and reads as ghosting.
+    """
+    if not lines:
+        return image
+    height, width = image.shape[:2]
     scale = max(0.35, min(0.6, height / 800))
-    thickness = 1
-    line_height = int(22 * scale / 0.5)
-    y = line_height
-    for text in lines:
-        cv2.putText(image, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
-        cv2.putText(image, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
-        y += line_height
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    sizes = [cv2.getTextSize(text, font, scale, 1) for text in lines]
+    line_height = max(size[0][1] + size[1] for size in sizes) + 6
+    margin = 6
+    panel_w = min(width, max(size[0][0] for size in sizes) + 2 * margin)
+    panel_h = min(height, line_height * len(lines) + margin)
+    panel = image[:panel_h, :panel_w]
+    panel[:] = (panel.astype(np.uint16) * 2 // 5).astype(np.uint8)
+    descent = max(size[1] for size in sizes)
+    for row, text in enumerate(lines):
+        baseline = margin + (row + 1) * line_height - descent - 3
+        cv2.putText(image, text, (margin, baseline), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return image
