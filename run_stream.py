@@ -54,6 +54,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         ("model", "precision"): args.precision,
         ("model", "cache_dir"): args.cache_dir,
         ("display", "colormap"): args.colormap,
+        ("display", "progress"): False if args.quiet else None,
     }
     result: dict[str, Any] = {}
     for assignment in args.assignments:

@@ -122,6 +122,7 @@ def run(settings: Settings, estimator=None, stop: threading.Event | None = None)
         if not sinks:
             sinks.append(NullSink())
 
+        log.info("source: %s (%dx%d @ %.2f fps, %s mode)", info.description, info.width, info.height, info.fps, "live" if live else "file")
         progress = make_progress(settings, info, live)
         options = PipelineOptions(
             live=live,
@@ -132,7 +133,6 @@ def run(settings: Settings, estimator=None, stop: threading.Event | None = None)
         )
         on_display = (lambda stats: progress.update(1)) if progress is not None else None
         pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display)
-        log.info("source: %s (%dx%d @ %.2f fps, %s mode)", info.description, info.width, info.height, info.fps, "live" if live else "file")
         with StopOnSignal(stop) as signals:
             try:
                 stats = pipeline.run()

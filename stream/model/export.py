@@ -67,6 +67,7 @@ def export_onnx(model: nn.Module, path: Path) -> Path:
                 },
                 do_constant_folding=True,
             )
+        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; an exported model is an ordinary file
         os.replace(tmp_name, path)
     finally:
         if os.path.exists(tmp_name):
