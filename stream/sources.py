@@ -6,9 +6,9 @@ and an ``info`` describing it. Frames keep the timestamp the source gave them (P
 synthetic scene's frame index in ``1/fps``), so sinks can write the source's timing.
 
 Failures a user can cause become ``SourceError`` (bad path, not a video, no frames, damaged
-file) with a one-line message naming the source and the fix; a live source that stops and
-cannot be brought back becomes ``SourceLostError``. Every blocking PyAV call runs under a
-timeout, so no source can hang the app.
+or truncated file) with a one-line message naming the source and the fix; a live source
+that stops and cannot be brought back becomes ``SourceLostError``. Every blocking PyAV call
+runs under a timeout, so no source can hang the app.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ DEFAULT_FPS = 30.0
 # FFmpeg opens plain text as "ANSI art" video (the tty demuxer); that is never what a user meant.
 TEXT_FORMATS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
 TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
+# Containers whose header states the duration (rather than FFmpeg estimating it from the
+# bytes present), so a file that ends well before it is cut short, not merely short.
+DECLARED_DURATION_FORMATS = frozenset({"matroska", "webm", "mov", "mp4", "flv", "asf"})
+# Declared frame counts and durations can be off by a frame or two (encoder delay, rounding).
+TRUNCATION_TOLERANCE_FRAMES = 2
 
 
 @dataclass
@@ -258,12 +263,15 @@ class AVSource(_ClosingSource):
     """Files and network streams through PyAV (FFmpeg), decoded to BGR with their own timestamps.
 
     Files: every frame, in order, with the stream's ``pts``/``time_base``; a damaged file
-    raises ``SourceError`` naming the frame where decoding failed, a file cut short ends
-    early (if it produced at least one frame). Network streams in live mode: an error or an
-    end is a drop; the stream is reopened with exponential backoff, up to
-    ``reconnect_attempts`` times, then ``SourceLostError`` (with ``reconnect_attempts=0`` an
-    end is simply the end). Timestamps continue across a reconnect. A local file read live
-    (``--realtime``) is paced to its own timestamps, like a camera.
+    raises ``SourceError`` naming the frame where decoding failed. A file cut short first
+    delivers every frame before the cut, then ``read`` raises ``SourceError`` saying it is
+    truncated, when the container declared more (a frame count, or a duration in its
+    header) than its packets reached; formats that declare neither (MPEG-TS, NUT) simply
+    end. Network streams in live mode: an error or an end is a drop; the stream is
+    reopened with exponential backoff, up to ``reconnect_attempts`` times, then
+    ``SourceLostError`` (with ``reconnect_attempts=0`` an end is simply the end). Timestamps
+    continue across a reconnect. A local file read live (``--realtime``) is paced to its own
+    timestamps, like a camera.
     """
 
     def __init__(self, url_or_path: str, live: bool, reconnect_attempts: int = 5, reconnect_backoff: float = 0.5,
@@ -282,10 +290,14 @@ class AVSource(_ClosingSource):
                 raise SourceError(f"video file not found: {self.name}; check --source")
             if path.is_dir():
                 raise SourceError(f"{self.name} is a folder, not a video file; pass a file to --source")
+            if path.stat().st_size == 0:
+                raise SourceError(f"{self.name} is empty (0 bytes), not a video; check --source")
         self.container = None
         self.stream = None
         self._frames = None
         self._count = 0
+        self._packets = 0
+        self._packets_end: float | None = None
         self._lost = False
         self._last_pts: int | None = None
         self._pts_offset = 0
@@ -343,7 +355,52 @@ class AVSource(_ClosingSource):
             container.close()
             raise
         self.container, self.stream = container, stream
-        self._frames = container.decode(stream)
+        self._frames = self._decode(container, stream)
+
+    def _decode(self, container, stream):
+        """Decode ``stream``'s frames, counting its packets and how far any stream's packets reach.
+
+        All streams are demuxed (FFmpeg reads their bytes anyway) so that audio longer than
+        the video never looks like a cut; only the video stream is decoded.
+        """
+        self._packets, self._packets_end = 0, None
+        for packet in container.demux():
+            start = packet.pts if packet.pts is not None else packet.dts
+            if start is not None and packet.time_base is not None:
+                end = float((start + (packet.duration or 0)) * packet.time_base)
+                self._packets_end = end if self._packets_end is None else max(self._packets_end, end)
+            if packet.stream_index != stream.index:
+                continue
+            if packet.size or start is not None:
+                self._packets += 1
+            yield from packet.decode()
+
+    def _truncation(self) -> str | None:
+        """How a file that ended looks cut short against what its container declared, or None.
+
+        A declared frame count is compared with the video packets read (not frames decoded: an
+        edit list may legitimately hide some); where the header also declares a duration, it
+        must be short too (an edit list may also trim the tail). Without a frame count, a
+        header duration alone decides.
+        """
+        container, stream = self.container, self.stream
+        if container is None or stream is None:
+            return None
+        fps = self.info.fps
+        declared_end = None
+        if container.duration and set(container.format.name.split(",")) & DECLARED_DURATION_FORMATS:
+            declared_end = ((container.start_time or 0) + container.duration) / 1_000_000
+        reached = self._packets_end
+        time_short = (declared_end is not None and reached is not None
+                      and reached < declared_end - (TRUNCATION_TOLERANCE_FRAMES + 0.5) / fps)
+        declared_frames = stream.frames or 0
+        if declared_frames:
+            if self._packets < declared_frames - TRUNCATION_TOLERANCE_FRAMES and (declared_end is None or time_short):
+                return f"decoded {self._count} of {declared_frames} frames"
+            return None
+        if time_short:
+            return f"decoded {self._count} frames ({reached:.2f}s of the {declared_end:.2f}s its header declares)"
+        return None
 
     def _reconnect(self, reason: str) -> None:
         """Reopen a dropped network stream with exponential backoff, or raise ``SourceLostError``."""
@@ -402,6 +459,10 @@ class AVSource(_ClosingSource):
                 continue
             if self._count == 0:
                 raise SourceError(f"{self.name} contains no decodable video frames; check --source")
+            if not (self.is_network and self.live):
+                cut = self._truncation()
+                if cut is not None:
+                    raise SourceError(f"{self.name} is truncated: {cut}, then the file ends; re-copy or re-encode it")
             return None
         image = av_frame.to_ndarray(format="bgr24")
         frame = Frame(image, self._count, pts=self._timestamp(av_frame), time_base=self.time_base)

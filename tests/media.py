@@ -41,10 +41,14 @@ def nearest_pattern(image: np.ndarray, candidates: range) -> int:
 
 
 def make_video(path: Path, width: int, height: int, num_frames: int, fps: int = 25, audio: bool = False,
-               audio_codec: str = "aac", codec: str = "libx264") -> Path:
-    """Write ``num_frames`` pattern frames (pts = index, time base 1/fps), plus a sine tone if asked."""
+               audio_codec: str = "aac", codec: str = "libx264", container_options: dict[str, str] | None = None) -> Path:
+    """Write ``num_frames`` pattern frames (pts = index, time base 1/fps), plus a sine tone if asked.
+
+    ``container_options`` go to the muxer, e.g. ``{"movflags": "faststart"}`` for an MP4 whose
+    index comes first (so a copy cut short still opens).
+    """
     path = Path(path)
-    with av.open(str(path), mode="w") as container:
+    with av.open(str(path), mode="w", options=container_options or {}) as container:
         options = {"crf": "18", "preset": "ultrafast"} if codec == "libx264" else {}
         video = container.add_stream(codec, rate=fps, options=options)
         video.width, video.height = width, height
