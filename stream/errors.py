@@ -50,6 +50,9 @@ class StageError(DepthStreamError):
         self.stage = stage
         self.cause = cause
         detail = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-        super().__init__(f"{stage} stage failed: {type(cause).__name__}: {detail}")
         if isinstance(cause, DepthStreamError):
+            # already a one-line explanation with its fix: just say where it happened
+            super().__init__(f"{stage} stage: {detail}")
             self.exit_code = cause.exit_code
+        else:
+            super().__init__(f"{stage} stage failed: {type(cause).__name__}: {detail}")

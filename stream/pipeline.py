@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.05
 JOIN_TIMEOUT = 2.0
+SINK_GRACE = 0.25
 
 
 class RateMeter:
@@ -265,7 +266,9 @@ class Pipeline:
         hung = [t.name for t in threads if t.is_alive()]
         if hung:
             log.warning("threads still running after %.1fs: %s (abandoned)", JOIN_TIMEOUT, ", ".join(hung))
-        locked = self._sink_lock.acquire(timeout=JOIN_TIMEOUT)
+        # a display thread hung inside a sink holds this lock: wait out the same deadline (plus a
+        # moment), not a second full timeout, then finalize the outputs regardless
+        locked = self._sink_lock.acquire(timeout=max(SINK_GRACE, deadline - time.monotonic()))
         try:
             for sink in self.sinks:
                 try:

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import sys
+import tempfile
 import threading
 import time
 from fractions import Fraction
@@ -82,6 +83,19 @@ def check_output_path(path: Path) -> None:
         raise OutputError(f"output folder {folder} is not writable; choose another --output")
     if path.exists() and not os.access(path, os.W_OK):
         raise OutputError(f"output file {path} exists and is not writable; choose another --output")
+    # os.access trusts permission bits; root, ACLs, read-only mounts and pseudo filesystems
+    # can still refuse, so create (and remove) a file to be sure before any work starts
+    try:
+        if path.exists():
+            with open(path, "r+b"):
+                pass
+        else:
+            fd, probe = tempfile.mkstemp(prefix=".depth-stream-", suffix=".probe", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        what = f"output file {path}" if path.exists() else f"output folder {folder}"
+        raise OutputError(f"{what} is not writable ({exc.strerror}); choose another --output") from None
 
 
 def _x_display_reachable(display: str, timeout: float = 1.0) -> bool:
