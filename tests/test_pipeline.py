@@ -127,7 +127,7 @@ def test_worker_exception_names_the_stage_and_closes_sinks() -> None:
 
 def test_source_error_keeps_its_exit_code_and_message() -> None:
     sink = RecordingSink()
-    with pytest.raises(StageError, match="capture stage failed: SourceError: clip.mp4 is truncated at frame 10") as err:
+    with pytest.raises(StageError, match="capture stage: clip.mp4 is truncated at frame 10") as err:
         Pipeline(ListSource(100, fail_at=10), FakeEstimator(), [sink], PipelineOptions(live=False)).run()
     assert err.value.exit_code == 2
     assert sink.closed and len(sink.frames) == 10
