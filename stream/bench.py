@@ -1,0 +1,444 @@
+"""``python -m stream.bench``: where the time goes, measured side by side in one run.
+
+Everything runs offline on one 640x480 input (a synthetic moving scene, also encoded to a
+temporary H.264 file for the decode and file-mode figures) with seeded random weights of
+the real architecture, exported through the same code path as the official weights, so
+the speed figures are those of the real network. Reported:
+
+* per-stage medians (ms): capture/decode, preprocess, inference, upsample, colourise,
+  compose, encode;
+* standalone ONNX Runtime inference FPS (fp32, and int8 when measured) at the network size;
+* the real pipeline: live-mode depth FPS and capture-to-display latency (median, p95)
+  with a camera-like source faster than inference, and file-mode frames/s with encoding;
+* a seed-style baseline (one thread, torch eager, resize -> infer -> bicubic upsample ->
+  min-max -> Inferno -> hstack per frame) and the ratios against it;
+* INT8 (static QDQ) speed ratio and accuracy cost; ONNX Runtime thread settings.
+
+Timings are wall-clock on a shared machine: compare ratios from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WIDTH, HEIGHT = 640, 480
+
+
+def median_ms(samples: list[float]) -> float:
+    return float(statistics.median(samples)) if samples else float("nan")
+
+
+def time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> list[float]:
+    """Per-call wall times in ms, after a few warm-up calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def machine_facts() -> dict[str, Any]:
+    import onnxruntime
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def synthetic_frames(count: int) -> list[np.ndarray]:
+    from stream.sources import SyntheticSource
+
+    with SyntheticSource(WIDTH, HEIGHT, fps=30.0, num_frames=count) as source:
+        frames = []
+        while (frame := source.read()) is not None:
+            frames.append(frame.image)
+    return frames
+
+
+def write_input_video(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> list[float]:
+    """Encode frames to H.264; returns per-frame encode times (ms)."""
+    from fractions import Fraction
+
+    from stream.frames import Frame
+    from stream.sinks import VideoFileSink
+
+    times = []
+    with VideoFileSink(path, fps=fps, time_base=Fraction(1, int(fps))) as sink:
+        for index, image in enumerate(frames):
+            t0 = time.perf_counter()
+            sink.write(Frame(image, index, pts=index, time_base=Fraction(1, int(fps))))
+            times.append((time.perf_counter() - t0) * 1e3)
+    return times[2:]
+
+
+def decode_times(path: Path) -> list[float]:
+    from stream.sources import open_source
+
+    times = []
+    with open_source(str(path), live=False) as source:
+        while True:
+            t0 = time.perf_counter()
+            frame = source.read()
+            if frame is None:
+                break
+            times.append((time.perf_counter() - t0) * 1e3)
+    return times[2:]
+
+
+def stage_medians(estimator, frames: list[np.ndarray], video: Path, encode_ms: list[float], repeats: int) -> dict[str, float]:
+    from stream.render import colourise, draw_overlay, side_by_side
+
+    frame = frames[len(frames) // 2]
+    tensor = estimator.preprocess(frame)
+    net_depth = estimator.infer(tensor)
+    depth = estimator.upsample(net_depth, WIDTH, HEIGHT)
+    coloured = colourise(depth)
+    return {
+        "capture_decode": median_ms(decode_times(video)),
+        "preprocess": median_ms(time_calls(lambda: estimator.preprocess(frame), repeats * 3)),
+        "inference": median_ms(time_calls(lambda: estimator.infer(tensor), repeats)),
+        "upsample": median_ms(time_calls(lambda: estimator.upsample(net_depth, WIDTH, HEIGHT), repeats * 3)),
+        "colourise": median_ms(time_calls(lambda: colourise(depth), repeats * 3)),
+        "compose": median_ms(time_calls(lambda: draw_overlay(side_by_side(frame, coloured), ["capture 30.0 fps", "dropped 0"]), repeats * 3)),
+        "encode": median_ms(encode_ms),
+    }
+
+
+def standalone_fps(estimator, frame: np.ndarray, repeats: int) -> float:
+    tensor = estimator.preprocess(frame)
+    return 1e3 / median_ms(time_calls(lambda: estimator.infer(tensor), repeats, warmup=3))
+
+
+IO_THREADS = ("depth-capture", "depth-display")
+
+
+def pin_io_threads(cpu: int) -> None:
+    """Pin the pipeline's capture and display threads to one core (Linux only)."""
+    for thread in threading.enumerate():
+        if thread.name in IO_THREADS and thread.native_id is not None:
+            os.sched_setaffinity(thread.native_id, {cpu})
+
+
+def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = False, warmup: float = 1.5) -> dict[str, float]:
+    """Real pipeline, live mode, camera-like paced source faster than inference, no window."""
+    from stream.pipeline import Pipeline, PipelineOptions
+    from stream.sinks import NullSink
+    from stream.sources import SyntheticSource
+
+    stop = threading.Event()
+    with SyntheticSource(WIDTH, HEIGHT, fps=camera_fps, realtime=True) as source:
+        pipeline = Pipeline(source, estimator, [NullSink()], PipelineOptions(live=True), stop=stop)
+        warm: dict[str, float] = {}
+
+        def mark_warm() -> None:
+            if pin_io:
+                pin_io_threads(max(os.sched_getaffinity(0)))
+            warm["t"] = time.monotonic()
+            warm["n"] = pipeline.stats.displayed
+            pipeline.stats.latencies.clear()
+
+        timers = [threading.Timer(warmup, mark_warm), threading.Timer(warmup + seconds, stop.set)]
+        for timer in timers:
+            timer.start()
+        try:
+            stats = pipeline.run()
+        finally:
+            for timer in timers:
+                timer.cancel()
+    elapsed = time.monotonic() - warm["t"]
+    return {
+        "depth_fps": (stats.displayed - warm["n"]) / elapsed,
+        "capture_fps": stats.captured / stats.elapsed,
+        "latency_ms_median": stats.latency_ms(0.5),
+        "latency_ms_p95": stats.latency_ms(0.95),
+        "dropped": stats.dropped,
+        "max_queue": stats.max_queue,
+    }
+
+
+def file_pipeline(estimator, video: Path, output: Path) -> dict[str, float]:
+    """Real pipeline, file mode: every frame decoded, inferred, composed and encoded."""
+    from stream.pipeline import Pipeline, PipelineOptions
+    from stream.sinks import VideoFileSink
+    from stream.sources import open_source
+
+    with open_source(str(video), live=False) as source:
+        info = source.info
+        sink = VideoFileSink(output, fps=info.fps, time_base=info.time_base)
+        started = time.monotonic()
+        stats = Pipeline(source, estimator, [sink], PipelineOptions(live=False)).run()
+        elapsed = time.monotonic() - started
+    return {"frames": stats.displayed, "fps": stats.displayed / elapsed, "dropped": stats.dropped}
+
+
+class SeedBaseline:
+    """The seed article's loop: one thread, torch eager, everything per frame, in order."""
+
+    def __init__(self, weights: Path) -> None:
+        import torch
+
+        from stream.inference import IMAGENET_MEAN, IMAGENET_STD, network_size
+        from stream.model.checkpoint import network_from_file
+
+        self.model = network_from_file(weights)
+        self.mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        self.net_w, self.net_h = network_size(WIDTH, HEIGHT)
+        self.threads = torch.get_num_threads()
+
+    def one(self, frame: np.ndarray) -> np.ndarray:
+        import cv2
+        import torch
+
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+        resized = cv2.resize(rgb, (self.net_w, self.net_h), interpolation=cv2.INTER_CUBIC)
+        x = (torch.from_numpy(resized).permute(2, 0, 1)[None] - self.mean) / self.std
+        with torch.no_grad():
+            depth = self.model(x)
+            depth = torch.nn.functional.interpolate(depth[:, None], size=(HEIGHT, WIDTH), mode="bicubic", align_corners=False)[0, 0]
+        d = depth.numpy()
+        grey = ((d - d.min()) / (d.max() - d.min() + 1e-8) * 255).astype(np.uint8)
+        return np.hstack([frame, cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO)])
+
+    def fps(self, frames: list[np.ndarray], count: int) -> float:
+        for frame in frames[:2]:
+            self.one(frame)
+        started = time.perf_counter()
+        for i in range(count):
+            self.one(frames[i % len(frames)])
+        return count / (time.perf_counter() - started)
+
+
+def int8_accuracy(fp32: Any, int8: Any) -> dict[str, float]:
+    """Mean |difference| of min-max-normalised depth (0..1), fp32 vs int8, on varied scenes."""
+    from stream.model.quantize import varied_frames
+    from stream.render import normalise_depth
+
+    diffs = []
+    for frame in varied_frames(12, seed=12345):
+        a = normalise_depth(fp32.predict(frame)).astype(np.float32) / 255.0
+        b = normalise_depth(int8.predict(frame)).astype(np.float32) / 255.0
+        diffs.append(float(np.abs(a - b).mean()))
+    return {"mean_abs_diff_normalised": float(np.mean(diffs)), "max_frame_diff_normalised": float(np.max(diffs))}
+
+
+def thread_sweep(model: Path, frame: np.ndarray, repeats: int) -> dict[str, float]:
+    from stream.inference import DepthEstimator
+
+    results = {}
+    for threads in (1, 2, 3, 4):
+        results[str(threads)] = standalone_fps(DepthEstimator(model, threads=threads), frame, repeats)
+    return results
+
+
+PIPELINE_VARIANTS = {
+    # name: (intra-op threads, ORT spinning, pin capture+display threads to one core)
+    "threads=2 spin (default)": (0, True, False),
+    "threads=2 no-spin": (0, False, False),
+    "threads=1 spin": (1, True, False),
+    "threads=1 no-spin": (1, False, False),
+    "threads=2 spin, io pinned": (0, True, True),
+}
+
+
+def pipeline_settings_sweep(model: Path, seconds: float, camera_fps: float, passes: int = 2) -> dict[str, float]:
+    """Live depth FPS of the real pipeline under each thread setting, interleaved passes."""
+    from stream.inference import DepthEstimator
+
+    results: dict[str, list[float]] = {name: [] for name in PIPELINE_VARIANTS}
+    for _ in range(passes):
+        for name, (threads, spin, pin) in PIPELINE_VARIANTS.items():
+            estimator = DepthEstimator(model, threads=threads, spin=spin)
+            results[name].append(live_pipeline(estimator, seconds, camera_fps, pin_io=pin, warmup=1.0)["depth_fps"])
+    return {name: float(np.median(values)) for name, values in results.items()}
+
+
+def median_round(rounds: list[dict[str, float]], key: str) -> dict[str, float]:
+    """The round whose ``key`` is the median one (keeps a round's figures together)."""
+    ordered = sorted(rounds, key=lambda r: r[key])
+    return ordered[len(ordered) // 2]
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    from stream.inference import DepthEstimator, network_size
+    from stream.model.checkpoint import save_random_checkpoint
+    from stream.model.export import onnx_for_weights
+    from stream.model.quantize import quantize_model, varied_frames
+
+    report: dict[str, Any] = {
+        "machine": machine_facts(),
+        "input": f"{WIDTH}x{HEIGHT}",
+        "network_input": "%dx%d" % network_size(WIDTH, HEIGHT),
+        "weights": f"random, seed {args.seed} (real architecture; speed only)",
+        "rounds": args.rounds,
+    }
+    with tempfile.TemporaryDirectory(prefix="depth-bench-") as tmp:
+        cache = Path(tmp)
+        log(f"building random-weights model (seed {args.seed}) and exporting to ONNX")
+        weights = save_random_checkpoint(cache / "random.pt", args.seed)
+        model = onnx_for_weights(weights, cache)
+        estimator = DepthEstimator(model, threads=args.threads)
+        frames = synthetic_frames(args.frames)
+        video = cache / "input.mp4"
+        encode_ms = write_input_video(video, frames)
+
+        log("per-stage timings")
+        report["stages_ms"] = stage_medians(estimator, frames, video, encode_ms, args.repeats)
+
+        int8_estimator = None
+        if not args.skip_int8:
+            log("int8 quantisation (static QDQ, 8 calibration frames)")
+            int8_model = quantize_model(model, cache / "bench-int8.onnx", varied_frames(8, seed=0))
+            int8_estimator = DepthEstimator(int8_model, threads=args.threads)
+            report["int8_accuracy"] = int8_accuracy(estimator, int8_estimator)
+        baseline = SeedBaseline(weights)
+
+        # Every figure that goes into a ratio is measured in the same rounds, interleaved,
+        # so a load change on this shared machine hits both sides of the ratio.
+        rows: list[dict[str, float]] = []
+        for round_index in range(args.rounds):
+            log(f"round {round_index + 1}/{args.rounds}: standalone, live pipeline, seed baseline" + (", int8" if int8_estimator else ""))
+            row: dict[str, float] = {"standalone_fps": standalone_fps(estimator, frames[0], args.repeats)}
+            live = live_pipeline(estimator, args.seconds, args.camera_fps)
+            row.update({f"live_{k}": v for k, v in live.items()})
+            row["baseline_fps"] = baseline.fps(frames, args.baseline_frames)
+            if int8_estimator is not None:
+                row["int8_standalone_fps"] = standalone_fps(int8_estimator, frames[0], args.repeats)
+                row["int8_live_depth_fps"] = live_pipeline(int8_estimator, args.seconds, args.camera_fps)["depth_fps"]
+            rows.append(row)
+        report["rounds_raw"] = rows
+        live_row = median_round(rows, "live_depth_fps")
+        report["standalone_fps"] = float(np.median([r["standalone_fps"] for r in rows]))
+        report["live"] = {k.removeprefix("live_"): v for k, v in live_row.items() if k.startswith("live_")}
+        report["baseline"] = {"fps": float(np.median([r["baseline_fps"] for r in rows])), "torch_threads": baseline.threads}
+        log("file pipeline with encoding")
+        report["file"] = file_pipeline(estimator, video, cache / "output.mp4")
+
+        def ratio(num: str, den: str) -> float:
+            return float(np.median([r[num] / r[den] for r in rows]))
+
+        report["ratios"] = {
+            "live_vs_standalone": ratio("live_depth_fps", "standalone_fps"),
+            "live_pipeline_vs_baseline": ratio("live_depth_fps", "baseline_fps"),
+            "file_pipeline_vs_baseline": report["file"]["fps"] / report["baseline"]["fps"],
+        }
+        if int8_estimator is not None:
+            report["int8"] = {
+                "standalone_fps": float(np.median([r["int8_standalone_fps"] for r in rows])),
+                "live_depth_fps": float(np.median([r["int8_live_depth_fps"] for r in rows])),
+                "speedup_standalone": ratio("int8_standalone_fps", "standalone_fps"),
+                "speedup_live": ratio("int8_live_depth_fps", "live_depth_fps"),
+                **report["int8_accuracy"],
+            }
+            report["ratios"]["int8_live_pipeline_vs_baseline"] = ratio("int8_live_depth_fps", "baseline_fps")
+        if not args.skip_threads:
+            log("thread settings: standalone intra-op sweep, then live pipeline variants")
+            report["threads_standalone_fps"] = thread_sweep(model, frames[0], args.repeats)
+            report["pipeline_settings_depth_fps"] = pipeline_settings_sweep(model, args.sweep_seconds, args.camera_fps)
+    return report
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def format_table(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, onnxruntime {m['onnxruntime']}",
+        f"input {report['input']} -> network {report['network_input']}; weights: {report['weights']}; {report['rounds']} interleaved rounds",
+        "",
+        "stage medians (ms)",
+    ]
+    lines += [f"  {name:<15}{value:8.2f}" for name, value in report["stages_ms"].items()]
+    live, file_, base, ratios = report["live"], report["file"], report["baseline"], report["ratios"]
+    lines += [
+        "",
+        f"standalone inference fp32   {report['standalone_fps']:7.1f} fps",
+        f"live pipeline depth fp32    {live['depth_fps']:7.1f} fps   latency median {live['latency_ms_median']:.0f} ms, p95 {live['latency_ms_p95']:.0f} ms, dropped {live['dropped']}, max queue {live['max_queue']}",
+        f"file pipeline + encoding    {file_['fps']:7.1f} fps   ({file_['frames']} frames, dropped {file_['dropped']})",
+        f"seed-style baseline         {base['fps']:7.1f} fps   (torch eager, {base['torch_threads']} threads)",
+    ]
+    if "int8" in report:
+        q = report["int8"]
+        lines += [
+            f"standalone inference int8   {q['standalone_fps']:7.1f} fps",
+            f"live pipeline depth int8    {q['live_depth_fps']:7.1f} fps",
+        ]
+    lines += [
+        "",
+        f"live / standalone inference       {ratios['live_vs_standalone']:6.2f}x   (target >= 0.85)",
+        f"live pipeline fp32 / baseline     {ratios['live_pipeline_vs_baseline']:6.2f}x   (target >= 3)",
+        f"file pipeline fp32 / baseline     {ratios['file_pipeline_vs_baseline']:6.2f}x",
+    ]
+    if "int8" in report:
+        q = report["int8"]
+        lines += [
+            f"live pipeline int8 / baseline     {ratios['int8_live_pipeline_vs_baseline']:6.2f}x",
+            f"int8 / fp32 speed                 {q['speedup_standalone']:6.2f}x standalone, {q['speedup_live']:.2f}x live   (target >= 1.5)",
+            f"int8 mean |normalised depth diff| {q['mean_abs_diff_normalised']:.4f} (worst frame {q['max_frame_diff_normalised']:.4f}; target <= 0.02)",
+        ]
+    if "threads_standalone_fps" in report:
+        sweep = ", ".join(f"{k}: {v:.1f}" for k, v in report["threads_standalone_fps"].items())
+        lines += ["", f"standalone fp32 fps by intra-op threads   {sweep}", "live pipeline fp32 depth fps by setting"]
+        lines += [f"  {name:<28}{fps:6.1f}" for name, fps in report["pipeline_settings_depth_fps"].items()]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m stream.bench", description="Benchmark depth stream (offline, random weights of the real network).")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = automatic)")
+    parser.add_argument("--seconds", type=float, default=6.0, help="live pipeline measuring time per round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of standalone / live / baseline")
+    parser.add_argument("--sweep-seconds", type=float, default=4.0, help="live measuring time per thread-setting variant")
+    parser.add_argument("--camera-fps", type=float, default=240.0, help="paced source rate for the live runs: faster than inference, so the pipeline, not the camera, sets the depth FPS")
+    parser.add_argument("--frames", type=int, default=90, help="frames in the generated input video")
+    parser.add_argument("--baseline-frames", type=int, default=30, help="frames timed for the seed-style baseline")
+    parser.add_argument("--repeats", type=int, default=30, help="timed calls per stage")
+    parser.add_argument("--seed", type=int, default=0, help="random-weights seed")
+    parser.add_argument("--skip-int8", action="store_true", help="skip quantisation figures")
+    parser.add_argument("--skip-threads", action="store_true", help="skip the thread-count sweep")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    report = run_benchmark(args)
+    print(format_table(report))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
+        log(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
