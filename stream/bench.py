@@ -269,7 +269,7 @@ PIPELINE_VARIANTS = {
 }
 
 
-def pipeline_settings_sweep(model: Path, seconds: float, camera_fps: float, passes: int = 2) -> dict[str, float]:
+def pipeline_settings_sweep(model: Path, seconds: float, camera_fps: float, warmup: float, passes: int = 2) -> dict[str, float]:
     """Live depth FPS of the real pipeline under each thread setting, interleaved passes."""
     from stream.inference import DepthEstimator
 
@@ -277,7 +277,7 @@ def pipeline_settings_sweep(model: Path, seconds: float, camera_fps: float, pass
     for _ in range(passes):
         for name, (threads, spin, pin) in PIPELINE_VARIANTS.items():
             estimator = DepthEstimator(model, threads=threads, spin=spin)
-            results[name].append(live_pipeline(estimator, seconds, camera_fps, pin_io=pin, warmup=1.0)["depth_fps"])
+            results[name].append(live_pipeline(estimator, seconds, camera_fps, pin_io=pin, warmup=warmup)["depth_fps"])
     return {name: float(np.median(values)) for name, values in results.items()}
 
 
@@ -327,12 +327,12 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         for round_index in range(args.rounds):
             log(f"round {round_index + 1}/{args.rounds}: standalone, live pipeline, seed baseline" + (", int8" if int8_estimator else ""))
             row: dict[str, float] = {"standalone_fps": standalone_fps(estimator, frames[0], args.repeats)}
-            live = live_pipeline(estimator, args.seconds, args.camera_fps)
+            live = live_pipeline(estimator, args.seconds, args.camera_fps, warmup=args.warmup)
             row.update({f"live_{k}": v for k, v in live.items()})
             row["baseline_fps"] = baseline.fps(frames, args.baseline_frames)
             if int8_estimator is not None:
                 row["int8_standalone_fps"] = standalone_fps(int8_estimator, frames[0], args.repeats)
-                row["int8_live_depth_fps"] = live_pipeline(int8_estimator, args.seconds, args.camera_fps)["depth_fps"]
+                row["int8_live_depth_fps"] = live_pipeline(int8_estimator, args.seconds, args.camera_fps, warmup=args.warmup)["depth_fps"]
             rows.append(row)
         report["rounds_raw"] = rows
         live_row = median_round(rows, "live_depth_fps")
@@ -362,7 +362,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         if not args.skip_threads:
             log("thread settings: standalone intra-op sweep, then live pipeline variants")
             report["threads_standalone_fps"] = thread_sweep(model, frames[0], args.repeats)
-            report["pipeline_settings_depth_fps"] = pipeline_settings_sweep(model, args.sweep_seconds, args.camera_fps)
+            report["pipeline_settings_depth_fps"] = pipeline_settings_sweep(model, args.sweep_seconds, args.camera_fps, args.warmup)
     return report
 
 
@@ -418,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = automatic)")
     parser.add_argument("--seconds", type=float, default=6.0, help="live pipeline measuring time per round")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds each live run settles before measuring")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of standalone / live / baseline")
     parser.add_argument("--sweep-seconds", type=float, default=4.0, help="live measuring time per thread-setting variant")
     parser.add_argument("--camera-fps", type=float, default=240.0, help="paced source rate for the live runs: faster than inference, so the pipeline, not the camera, sets the depth FPS")
