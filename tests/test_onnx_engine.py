@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import onnx
@@ -140,3 +142,18 @@ def test_corrupt_or_missing_onnx_is_rejected(tmp_path, content) -> None:
         DepthEstimator(path)
     with pytest.raises(ModelError, match="not found"):
         DepthEstimator(tmp_path / "nope.onnx")
+
+
+def test_cached_run_never_imports_torch(random_weights, random_onnx, model_cache) -> None:
+    """Once exported, starting the app costs no torch import (seconds saved on every run)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from stream.model.resolve import resolve_model; "
+        f"p = resolve_model(None, {str(random_weights)!r}, {str(model_cache)!r}); "
+        f"assert str(p) == {str(random_onnx)!r}, p; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert result.returncode == 0, result.stderr

@@ -12,10 +12,12 @@ import json
 import os
 import tempfile
 import warnings
+from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
@@ -26,7 +28,7 @@ EXPORT_SETTINGS = {
     "input": INPUT_NAME,
     "output": OUTPUT_NAME,
     "dynamic": ["batch", "height", "width"],
-    "torch": torch.__version__,
+    "torch": version("torch"),  # read without importing torch: a cached run never loads it
     "format": 1,
 }
 TRACE_SHAPE = (1, 3, 256, 256)
@@ -42,16 +44,17 @@ def cached_onnx_name(weights_sha256: str) -> str:
     return f"midas_v21_small_256-{weights_sha256[:16]}-{export_settings_key()}.onnx"
 
 
-@torch.no_grad()
 def export_onnx(model: nn.Module, path: Path) -> Path:
     """Export with dynamic batch/height/width, writing to a temp file renamed into place."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     fd, tmp_name = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=path.parent)
     os.close(fd)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 model,
@@ -77,7 +80,6 @@ def export_onnx(model: nn.Module, path: Path) -> Path:
 
 def onnx_for_weights(weights_path: Path, cache_dir: Path) -> Path:
     """The cached ONNX file for a ``.pt`` checkpoint, exporting it only if not cached yet."""
-    from stream.model.checkpoint import network_from_file
     from stream.model.weights import sha256_of
 
     weights_path = Path(weights_path)
@@ -88,4 +90,6 @@ def onnx_for_weights(weights_path: Path, cache_dir: Path) -> Path:
     target = Path(cache_dir) / cached_onnx_name(sha256_of(weights_path))
     if target.is_file():
         return target
+    from stream.model.checkpoint import network_from_file  # torch is imported only to export
+
     return export_onnx(network_from_file(weights_path), target)
