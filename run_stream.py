@@ -71,7 +71,10 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.ERROR if args.quiet else logging.INFO, format="%(message)s")
+    # our own progress notes at INFO; libraries (onnxruntime's quantiser logs to the root
+    # logger at INFO) only when something is wrong
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("stream").setLevel(logging.ERROR if args.quiet else logging.INFO)
     from stream.app import run, summary
     from stream.config import load_settings
     from stream.errors import DepthStreamError

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import warnings
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import nn
+
+log = logging.getLogger(__name__)
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
@@ -92,4 +95,5 @@ def onnx_for_weights(weights_path: Path, cache_dir: Path) -> Path:
         return target
     from stream.model.checkpoint import network_from_file  # torch is imported only to export
 
+    log.info("exporting %s to ONNX (once; cached at %s)", weights_path, target)
     return export_onnx(network_from_file(weights_path), target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import tempfile
 import urllib.error
@@ -23,6 +24,7 @@ OFFICIAL_SHA256 = "70d6b9c891758c67f974a6097fb0c608c7ee67fb81ac3e5588847d5596d56
 OFFICIAL_SIZE = 85761505
 WEIGHTS_FILENAME = "midas_v21_small_256.pt"
 CACHE_ENV = "DEPTH_STREAM_CACHE"
+log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 
 
@@ -95,6 +97,7 @@ def ensure_official_weights(
     target = Path(cache_dir or default_cache_dir()) / WEIGHTS_FILENAME
     if target.is_file() and (size is None or target.stat().st_size == size) and sha256_of(target) == sha256:
         return target
+    log.info("downloading the official MiDaS v2.1 small weights (once) from %s to %s", url, target)
     return download_file(url, target, sha256, size, progress=progress)
 
 
