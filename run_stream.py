@@ -72,9 +72,19 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # our own progress notes at INFO; libraries (onnxruntime's quantiser logs to the root
-    # logger at INFO) only when something is wrong
+    # logger at INFO) only when something is wrong. The level is restored afterwards so an
+    # in-process caller (the tests) keeps its own logging set-up.
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("stream").setLevel(logging.ERROR if args.quiet else logging.INFO)
+    ours = logging.getLogger("stream")
+    previous_level = ours.level
+    ours.setLevel(logging.ERROR if args.quiet else logging.INFO)
+    try:
+        return run_cli(args)
+    finally:
+        ours.setLevel(previous_level)
+
+
+def run_cli(args: argparse.Namespace) -> int:
     from stream.app import run, summary
     from stream.config import load_settings
     from stream.errors import DepthStreamError

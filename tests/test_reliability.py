@@ -13,6 +13,7 @@ test_sources, test_sinks, test_pipeline, test_app and test_config).
 from __future__ import annotations
 
 import http.server
+import logging
 import os
 import re
 import signal
@@ -751,6 +752,7 @@ def test_worker_exception_names_its_stage_exits_1_and_finalizes_output(tmp_path,
 
 @pytest.mark.parametrize("stage", ["capture", "inference", "display"])
 def test_hung_worker_does_not_hang_shutdown(tmp_path, monkeypatch, caplog, video_sinks, stage) -> None:
+    caplog.set_level(logging.WARNING, logger="stream.pipeline")
     clip = make_video(tmp_path / "in.mkv", W, H, 100, fps=FPS)
     out = tmp_path / "out.mp4"
     estimator = GreyDepth(hang_after=15 if stage == "inference" else None)
