@@ -133,3 +133,19 @@ class FrameChannel(Generic[T]):
     def __len__(self) -> int:
         with self._cond:
             return len(self._items)
+
+
+class Closing:
+    """Context-manager plumbing shared by every source and sink: ``with`` always closes.
+
+    Subclasses override ``close`` (idempotent); the default has nothing to release.
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        pass

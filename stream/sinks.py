@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from stream.errors import OutputError
-from stream.frames import Frame
+from stream.frames import Closing, Frame
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +42,7 @@ class Sink(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-class _ClosingSink:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        pass
-
-
-class NullSink(_ClosingSink):
+class NullSink(Closing):
     """Headless and no output file: frames are counted and dropped."""
 
     def __init__(self) -> None:
@@ -140,7 +129,7 @@ def require_display() -> None:
         raise OutputError(f"cannot open display {display} (no X server answers); run with --headless (add --output out.mp4 to keep the result)")
 
 
-class WindowSink(_ClosingSink):
+class WindowSink(Closing):
     """An OpenCV window: ``q``/Esc (or closing the window) quits, ``s`` saves a PNG snapshot.
 
     The display is checked before OpenCV touches it. The window lives in its own thread,
@@ -289,7 +278,7 @@ def _encoder_available(name: str) -> bool:
     return True
 
 
-class VideoFileSink(_ClosingSink):
+class VideoFileSink(Closing):
     """H.264 (yuv420p) through PyAV, timestamps from the source, audio copied untouched.
 
     The container opens on the first frame (its size fixes the stream's). A frame's

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from stream.errors import SourceError, SourceLostError
-from stream.frames import Frame
+from stream.frames import Closing, Frame
 
 log = logging.getLogger(__name__)
 
@@ -68,24 +68,11 @@ class Source(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-class _ClosingSource:
-    """Context-manager plumbing shared by all sources."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        pass
-
-
 def _frame_time_base(fps: float) -> Fraction:
     return 1 / Fraction(fps).limit_denominator(1001)
 
 
-class SyntheticSource(_ClosingSource):
+class SyntheticSource(Closing):
     """A deterministic moving scene (textured gradient, moving discs): a camera for tests and demos.
 
     With ``realtime=True`` reads are paced to ``fps`` like a camera (a slow reader is not
@@ -170,7 +157,7 @@ class _QuietOpenCV:
             cv2.utils.logging.setLogLevel(self._level)
 
 
-class WebcamSource(_ClosingSource):
+class WebcamSource(Closing):
     """A local camera through OpenCV, asking for a one-frame driver buffer so frames are fresh.
 
     Frames carry milliseconds since the camera opened (``time_base`` 1/1000). A camera that
@@ -259,7 +246,7 @@ def is_url(spec: str) -> bool:
     return "://" in spec and not spec.startswith("file://")
 
 
-class AVSource(_ClosingSource):
+class AVSource(Closing):
     """Files and network streams through PyAV (FFmpeg), decoded to BGR with their own timestamps.
 
     Files: every frame, in order, with the stream's ``pts``/``time_base``; a damaged file
