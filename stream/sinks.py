@@ -68,12 +68,8 @@ def check_output_path(path: Path) -> None:
         raise OutputError(f"output folder {folder} does not exist; create it or choose another --output")
     if not folder.is_dir():
         raise OutputError(f"output folder {folder} is not a folder; choose another --output")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {folder} is not writable; choose another --output")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OutputError(f"output file {path} exists and is not writable; choose another --output")
-    # os.access trusts permission bits; root, ACLs, read-only mounts and pseudo filesystems
-    # can still refuse, so create (and remove) a file to be sure before any work starts
+    # a real write, not os.access: permission bits lie to root, and ACLs, read-only mounts
+    # and pseudo filesystems refuse what the bits allow
     try:
         if path.exists():
             with open(path, "r+b"):
@@ -437,12 +433,10 @@ class VideoFileSink(Closing):
         assert self.stream is not None and self.container is not None
         if image.shape[1] != self.stream.width or image.shape[0] != self.stream.height:
             image = cv2.resize(image, (self.stream.width, self.stream.height), interpolation=cv2.INTER_AREA)
-        image = np.ascontiguousarray(image, dtype=np.uint8)
-        if self.stream.pix_fmt == "yuv420p":
-            # OpenCV's SIMD conversion is ~3x faster than letting the encoder call swscale
-            video_frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
-        else:
-            video_frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        # every stream is yuv420p (_add_streams); OpenCV's SIMD conversion is ~3x faster
+        # than letting the encoder call swscale
+        yuv = cv2.cvtColor(np.ascontiguousarray(image, dtype=np.uint8), cv2.COLOR_BGR2YUV_I420)
+        video_frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         video_frame.pts = self._next_pts(frame)
         video_frame.time_base = self.stream.codec_context.time_base
         try:
