@@ -81,8 +81,12 @@ def export_onnx(model: nn.Module, path: Path) -> Path:
     return path
 
 
-def onnx_for_weights(weights_path: Path, cache_dir: Path) -> Path:
-    """The cached ONNX file for a ``.pt`` checkpoint, exporting it only if not cached yet."""
+def onnx_for_weights(weights_path: Path, cache_dir: Path, sha256: str | None = None) -> Path:
+    """The cached ONNX file for a ``.pt`` checkpoint, exporting it only if not cached yet.
+
+    ``sha256``: the checkpoint's digest when the caller has just verified it (the official
+    weights), so an 85 MB file is not hashed twice on every start.
+    """
     from stream.model.weights import sha256_of
 
     weights_path = Path(weights_path)
@@ -90,7 +94,7 @@ def onnx_for_weights(weights_path: Path, cache_dir: Path) -> Path:
         from stream.errors import ModelError
 
         raise ModelError(f"weights file not found: {weights_path}; pass --weights with an existing .pt file")
-    target = Path(cache_dir) / cached_onnx_name(sha256_of(weights_path))
+    target = Path(cache_dir) / cached_onnx_name(sha256 or sha256_of(weights_path))
     if target.is_file():
         return target
     from stream.model.checkpoint import network_from_file  # torch is imported only to export

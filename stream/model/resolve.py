@@ -21,7 +21,7 @@ def resolve_model(
     progress: bool = True,
 ) -> Path:
     """Path of the ONNX model to load for these settings, building cached files if needed."""
-    from stream.model.weights import default_cache_dir, ensure_official_weights
+    from stream.model.weights import OFFICIAL_SHA256, default_cache_dir, ensure_official_weights
 
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if onnx is not None:
@@ -31,10 +31,10 @@ def resolve_model(
     else:
         from stream.model.export import onnx_for_weights
 
-        checkpoint = Path(weights) if weights is not None else ensure_official_weights(cache, progress=progress)
-        if not checkpoint.is_file():
-            raise ModelError(f"weights file not found: {checkpoint}; pass --weights with an existing .pt file")
-        model = onnx_for_weights(checkpoint, cache)
+        if weights is not None:
+            model = onnx_for_weights(Path(weights), cache)
+        else:
+            model = onnx_for_weights(ensure_official_weights(cache, progress=progress), cache, sha256=OFFICIAL_SHA256)
     if precision == "int8":
         from stream.model.quantize import int8_for_model
 
