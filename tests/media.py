@@ -110,3 +110,22 @@ def serve_directory(directory: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def run_bounded(function, timeout: float = 30.0):
+    """Run ``function`` in a thread; fail the test (instead of hanging the suite) if it does not return in time."""
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["value"] = function()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"still running after {timeout}s"
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")

@@ -12,6 +12,7 @@ test_sources, test_sinks, test_pipeline, test_app and test_config).
 
 from __future__ import annotations
 
+import functools
 import http.server
 import logging
 import os
@@ -23,6 +24,7 @@ import textwrap
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -39,7 +41,7 @@ from stream.frames import Frame
 from stream.pipeline import Pipeline, PipelineOptions
 from stream.sinks import NullSink, VideoFileSink
 from stream.sources import AVSource, SyntheticSource
-from tests.media import AUDIO_RATE, make_video, nearest_pattern, pattern_frame, read_video
+from tests.media import AUDIO_RATE, make_video, nearest_pattern, pattern_frame, read_video, run_bounded
 from tests.test_sources import audio_only_mp4, video_stream_without_frames
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,25 +118,6 @@ def decoded_indices(path: Path, total: int, width: int = W) -> list[int]:
 def settings_for(source: str, **extra):
     overrides = {"source": source, "headless": True, "display": {"progress": False, "overlay": False}, **extra}
     return load_settings(None, overrides)
-
-
-def in_thread(function, timeout: float = 30.0):
-    """Run ``function`` in a thread; fail (instead of hanging the suite) if it does not return in time."""
-    result: dict = {}
-
-    def target() -> None:
-        try:
-            result["value"] = function()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), f"still running after {timeout}s"
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
 
 
 def cut(path: Path, fraction: float, name: str) -> Path:
@@ -290,7 +273,7 @@ def test_complete_files_are_never_called_truncated(tmp_path, name, make, expecte
         with AVSource(str(path), live=False) as source:
             return list(iter(source.read, None))
 
-    frames = in_thread(read_all)
+    frames = run_bounded(read_all)
     assert len(frames) == expected
 
 
@@ -322,7 +305,7 @@ def test_fuzzed_and_truncated_files_never_hang_or_crash_the_app(tmp_path) -> Non
         out = tmp_path / f"out{case}.mkv"
         settings = settings_for(str(path), output=out)
         try:
-            result = in_thread(lambda: run(settings, GreyDepth()), 30)
+            result = run_bounded(lambda: run(settings, GreyDepth()), 30)
         except DepthStreamError as exc:
             message = str(exc)
             assert "\n" not in message and path.name in message and exc.exit_code == 2, message
@@ -388,7 +371,7 @@ def test_network_stream_that_drops_reconnects_with_backoff_then_fails_clearly(tm
     url = f"http://127.0.0.1:{server.server_address[1]}/live.ts"
     out = tmp_path / "out.mp4"
     try:
-        code, lines = in_thread(lambda: cli(capsys, "--source", url, "--output", str(out), "--set", "capture.reconnect_attempts=3",
+        code, lines = run_bounded(lambda: cli(capsys, "--source", url, "--output", str(out), "--set", "capture.reconnect_attempts=3",
                                             "--set", "capture.reconnect_backoff=0.1"), 60)
     finally:
         server.shutdown()
@@ -440,7 +423,7 @@ def test_camera_that_stops_mid_run_fails_clearly_with_output_finalized(tmp_path,
                                                                         video_sinks) -> None:
     monkeypatch.setattr("stream.sources.cv2.VideoCapture", _CameraThatDies)
     out = tmp_path / "out.mp4"
-    code, lines = in_thread(lambda: cli(capsys, "--source", "0", "--output", str(out), "--set", "capture.read_timeout=0.3"))
+    code, lines = run_bounded(lambda: cli(capsys, "--source", "0", "--output", str(out), "--set", "capture.read_timeout=0.3"))
     assert code == 1
     assert_error_line(lines, "capture stage: ", "webcam 0 delivered no frame for 0.3s")
     indices = decoded_indices(out, 25)
@@ -704,37 +687,52 @@ def test_slow_consumer_keeps_queues_bounded_and_memory_flat(mode) -> None:
 # -- an exception inside a worker thread ----------------------------------------------------
 
 
+def fail(message: str) -> None:
+    raise RuntimeError(message)
+
+
+def before_source_read(monkeypatch, at_frame: int, action: Callable[[], None]) -> None:
+    """Sources the app opens call ``action()`` before reading frame ``at_frame``."""
+    real_open = stream.sources.open_source
+
+    def open_patched(spec, **kwargs):
+        source = real_open(spec, **kwargs)
+        read = source.read
+
+        def read_after_action():
+            if source._count == at_frame:
+                action()
+            return read()
+
+        source.read = read_after_action
+        return source
+
+    monkeypatch.setattr("stream.sources.open_source", open_patched)
+
+
+def before_sink_write(monkeypatch, at_frame: int, action: Callable[[], None]) -> None:
+    """Video file sinks call ``action()`` before writing frame ``at_frame``."""
+
+    def write_after_action(self, frame, _write=VideoFileSink.write) -> None:
+        if self.frames_written == at_frame:
+            action()
+        _write(self, frame)
+
+    monkeypatch.setattr(VideoFileSink, "write", write_after_action)
+
+
 @pytest.mark.parametrize("stage", ["capture", "inference", "display"])
 def test_worker_exception_names_its_stage_exits_1_and_finalizes_output(tmp_path, capsys, monkeypatch, fake_model,
                                                                      video_sinks, stage) -> None:
     clip = make_video(tmp_path / "in.mkv", W, H, 60, fps=FPS)
     out = tmp_path / "out.mp4"
     if stage == "capture":
-        real_open = stream.sources.open_source
-
-        def open_failing(spec, **kwargs):
-            source = real_open(spec, **kwargs)
-            read = source.read
-
-            def read_then_fail():
-                if source._count == 12:
-                    raise RuntimeError("USB bus reset")
-                return read()
-
-            source.read = read_then_fail
-            return source
-
-        monkeypatch.setattr("stream.sources.open_source", open_failing)
+        before_source_read(monkeypatch, 12, functools.partial(fail, "USB bus reset"))
     elif stage == "inference":
         fake_model.fail_after = 8
     else:
-        def write_then_fail(self, frame, _write=VideoFileSink.write) -> None:
-            if self.frames_written == 10:
-                raise RuntimeError("encoder crashed")
-            _write(self, frame)
-
-        monkeypatch.setattr(VideoFileSink, "write", write_then_fail)
-    code, lines = in_thread(lambda: cli(capsys, "--source", str(clip), "--output", str(out)))
+        before_sink_write(monkeypatch, 10, functools.partial(fail, "encoder crashed"))
+    code, lines = run_bounded(lambda: cli(capsys, "--source", str(clip), "--output", str(out)))
     assert code == 1
     cause = {"capture": "USB bus reset", "inference": "model exploded", "display": "encoder crashed"}[stage]
     assert_error_line(lines, f"{stage} stage failed: RuntimeError: {cause}")
@@ -757,31 +755,16 @@ def test_hung_worker_does_not_hang_shutdown(tmp_path, monkeypatch, caplog, video
     out = tmp_path / "out.mp4"
     estimator = GreyDepth(hang_after=15 if stage == "inference" else None)
     hanging, release = estimator.hanging, estimator.release
+
+    def hang() -> None:
+        if not release.is_set():
+            hanging.set()
+            release.wait(60)
+
     if stage == "capture":
-        real_open = stream.sources.open_source
-
-        def open_hanging(spec, **kwargs):
-            source = real_open(spec, **kwargs)
-            read = source.read
-
-            def hang_then_read():
-                if source._count == 15:
-                    hanging.set()
-                    release.wait(60)
-                return read()
-
-            source.read = hang_then_read
-            return source
-
-        monkeypatch.setattr("stream.sources.open_source", open_hanging)
+        before_source_read(monkeypatch, 15, hang)
     elif stage == "display":
-        def write_then_hang(self, frame, _write=VideoFileSink.write) -> None:
-            if self.frames_written == 10 and not release.is_set():
-                hanging.set()
-                release.wait(60)
-            _write(self, frame)
-
-        monkeypatch.setattr(VideoFileSink, "write", write_then_hang)
+        before_sink_write(monkeypatch, 10, hang)
     stop = threading.Event()
     outcome: dict = {}
     runner = threading.Thread(target=lambda: outcome.setdefault("result", run(settings_for(str(clip), output=out), estimator, stop)),

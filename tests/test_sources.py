@@ -18,28 +18,9 @@ import pytest
 
 from stream.errors import SourceError, SourceLostError
 from stream.sources import AVSource, SyntheticSource, WebcamSource, open_source
-from tests.media import make_video, nearest_pattern, serve_directory
+from tests.media import make_video, nearest_pattern, run_bounded, serve_directory
 
 LIMIT = 15.0
-
-
-def bounded(function, timeout: float = LIMIT):
-    """Run ``function`` in a thread; fail if it does not finish within ``timeout`` seconds."""
-    result: dict = {}
-
-    def target() -> None:
-        try:
-            result["value"] = function()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), f"still running after {timeout}s"
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
 
 
 def drain(source) -> list:
@@ -54,7 +35,7 @@ def read_all(spec: str, **kwargs) -> list:
         with open_source(spec, **kwargs) as source:
             return drain(source)
 
-    return bounded(run)
+    return run_bounded(run, LIMIT)
 
 
 def assert_one_line_naming(exc: BaseException, name: str) -> None:
@@ -107,7 +88,7 @@ def test_file_gives_every_frame_in_order(tmp_path: Path, width: int, height: int
     clip = make_video(tmp_path / f"clip.{container}", width, height, 12, fps=25)
     with open_source(str(clip)) as source:
         info = source.info
-        frames = bounded(lambda: drain(source))
+        frames = run_bounded(lambda: drain(source), LIMIT)
     assert (info.width, info.height, info.fps, info.is_live, info.audio_path) == (width, height, 25.0, False, None)
     assert info.frame_count in (12, None) and info.time_base == frames[0].time_base
     assert len(frames) == 12 and [f.index for f in frames] == list(range(12))
@@ -121,7 +102,7 @@ def test_hd_file_with_audio_reports_audio_path(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "hd.mp4", 1280, 720, 4, fps=30, audio=True)
     with open_source(str(clip)) as source:
         assert source.info.audio_path == str(clip) and source.info.frame_count == 4
-        frames = bounded(lambda: drain(source))
+        frames = run_bounded(lambda: drain(source), LIMIT)
     assert len(frames) == 4 and frames[0].image.shape == (720, 1280, 3)
 
 
@@ -261,7 +242,7 @@ def test_http_stream_read_as_live_url(tmp_path: Path) -> None:
     with serve_directory(tmp_path) as base:
         with open_source(f"{base}/net.mp4", reconnect_attempts=0) as source:
             assert source.info.is_live and source.info.audio_path is None and source.info.fps == 20
-            frames = bounded(lambda: drain(source))
+            frames = run_bounded(lambda: drain(source), LIMIT)
     assert len(frames) == 20 and all(b.pts > a.pts for a, b in zip(frames, frames[1:]))
 
 
@@ -270,12 +251,12 @@ def test_live_stream_that_ends_reconnects_then_is_lost(tmp_path: Path) -> None:
     with serve_directory(tmp_path) as base:
         url = f"{base}/net.mkv"
         source = open_source(url, reconnect_attempts=2, reconnect_backoff=0.01)
-        first = bounded(lambda: [source.read() for _ in range(15)])  # past the end: reconnected, replaying
+        first = run_bounded(lambda: [source.read() for _ in range(15)], LIMIT)  # past the end: reconnected, replaying
     assert [f.index for f in first] == list(range(15))
     assert all(b.pts > a.pts for a, b in zip(first, first[1:]))  # the timeline continues across the reconnect
     start = time.perf_counter()
     with source, pytest.raises(SourceLostError) as caught:
-        bounded(lambda: drain(source))
+        run_bounded(lambda: drain(source), LIMIT)
     assert time.perf_counter() - start < 5
     assert_one_line_naming(caught.value, url)
     assert "2 reconnect attempt" in str(caught.value)
@@ -283,13 +264,13 @@ def test_live_stream_that_ends_reconnects_then_is_lost(tmp_path: Path) -> None:
 
 def test_dead_url_fails_fast_with_its_name() -> None:
     with pytest.raises(SourceError) as caught:
-        bounded(lambda: open_source("http://127.0.0.1:9/stream.mp4", reconnect_attempts=1, reconnect_backoff=0.01), 5)
+        run_bounded(lambda: open_source("http://127.0.0.1:9/stream.mp4", reconnect_attempts=1, reconnect_backoff=0.01), 5)
     assert_one_line_naming(caught.value, "http://127.0.0.1:9/stream.mp4")
 
 
 def test_password_in_url_is_not_shown() -> None:
     with pytest.raises(SourceError) as caught:
-        bounded(lambda: open_source("rtsp://admin:hunter2@127.0.0.1:9/cam"), 5)
+        run_bounded(lambda: open_source("rtsp://admin:hunter2@127.0.0.1:9/cam"), 5)
     assert "hunter2" not in str(caught.value) and "admin:***@127.0.0.1" in str(caught.value)
 
 
@@ -324,7 +305,7 @@ def test_stalled_stream_times_out_instead_of_hanging(tmp_path: Path) -> None:
             def run() -> None:
                 with AVSource(url, live=True, reconnect_attempts=0, open_timeout=0.5, read_timeout=0.5) as source:
                     drain(source)
-            bounded(run, 10)
+            run_bounded(run, 10)
         assert time.perf_counter() - start < 5
         assert_one_line_naming(caught.value, url)
     finally:
@@ -338,12 +319,12 @@ def test_stalled_stream_times_out_instead_of_hanging(tmp_path: Path) -> None:
 
 def test_missing_webcam_says_what_was_tried() -> None:
     with pytest.raises(SourceError) as caught:
-        bounded(lambda: open_source("99"), 10)
+        run_bounded(lambda: open_source("99"), 10)
     message = str(caught.value)
     assert "\n" not in message and "webcam 99" in message and "--source" in message and "/dev/video" in message
     assert "V4L2" in message or "any" in message
     with pytest.raises(SourceError):
-        bounded(lambda: WebcamSource(99), 10)
+        run_bounded(lambda: WebcamSource(99), 10)
 
 
 class _FakeCapture:
@@ -389,5 +370,5 @@ def test_webcam_frames_carry_milliseconds_and_a_dead_camera_is_lost(monkeypatch:
         assert all(b.pts > a.pts for a, b in zip(frames, frames[1:]))
         start = time.perf_counter()
         with pytest.raises(SourceLostError, match="webcam 0") as caught:
-            bounded(camera.read, 5)
+            run_bounded(camera.read, 5)
         assert 0.15 < time.perf_counter() - start < 3 and "\n" not in str(caught.value)
