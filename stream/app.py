@@ -137,8 +137,6 @@ def run(settings: Settings, estimator=None, stop: threading.Event | None = None)
             try:
                 stats = pipeline.run()
             except StageError as exc:
-                if progress is not None:
-                    progress.close()
                 if signals.received is not None and not isinstance(exc.cause, DepthStreamError):
                     return RunResult(pipeline.stats, SIGNAL_EXIT_CODES[signals.received], settings.output, signals.received)
                 raise
