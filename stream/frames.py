@@ -19,9 +19,13 @@ from typing import Generic, TypeVar
 import numpy as np
 
 
-@dataclass
+@dataclass(frozen=True)
 class Frame:
-    """One decoded picture (BGR, uint8, H x W x 3) and where it sits in time."""
+    """One decoded picture (BGR, uint8, H x W x 3) and where it sits in time.
+
+    Frozen: a frame is shared by threads (capture, inference, display), so a stage that
+    needs a different one makes a new frame (``dataclasses.replace``) instead of editing it.
+    """
 
     image: np.ndarray
     index: int
@@ -45,7 +49,7 @@ class Frame:
         return int(self.image.shape[0])
 
 
-@dataclass
+@dataclass(frozen=True)
 class DepthFrame:
     """A frame with its depth map (float32, frame height x width, larger = nearer)."""
 

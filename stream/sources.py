@@ -13,6 +13,7 @@ runs under a timeout, so no source can hang the app.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -454,7 +455,7 @@ class AVSource(Closing):
         image = av_frame.to_ndarray(format="bgr24")
         frame = Frame(image, self._count, pts=self._timestamp(av_frame), time_base=self.time_base)
         if self.live and not self.is_network:
-            self._pace(frame)
+            frame = self._pace(frame)
         self._count += 1
         return frame
 
@@ -475,7 +476,7 @@ class AVSource(Closing):
         self._last_pts = pts
         return pts
 
-    def _pace(self, frame: Frame) -> None:
+    def _pace(self, frame: Frame) -> Frame:
         """A file played "live" (--realtime) delivers frames at its own rate, like a camera."""
         seconds = frame.seconds if frame.seconds is not None else self._count / self.info.fps
         now = time.monotonic()
@@ -484,7 +485,7 @@ class AVSource(Closing):
         delay = self._pace_origin[1] + (seconds - self._pace_origin[0]) - now
         if delay > 0:
             time.sleep(delay)
-        frame.captured_at = time.monotonic()
+        return dataclasses.replace(frame, captured_at=time.monotonic())
 
     def _close_container(self) -> None:
         container, self.container, self._frames = self.container, None, None

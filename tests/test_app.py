@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -125,16 +124,8 @@ def test_signal_finalizes_output(tmp_path, random_onnx, sig, code) -> None:
     assert 0 < len(frames) < 600 and fps == 30
 
 
-@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed")
-def test_window_run_under_virtual_display(tmp_path, random_onnx) -> None:
-    display = ":97"
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(1.0)
-        env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
-        proc = cli("--source", "synthetic:160x120", "--model", str(random_onnx), "--max-frames", "15", "--threads", "1", env=env)
-        assert proc.returncode == 0, proc.stderr
-        assert "15 captured" in proc.stderr
-    finally:
-        xvfb.terminate()
-        xvfb.wait(5)
+def test_window_run_under_virtual_display(tmp_path, random_onnx, xvfb_display) -> None:
+    env = dict(os.environ, DISPLAY=xvfb_display, QT_QPA_PLATFORM="xcb")
+    proc = cli("--source", "synthetic:160x120", "--model", str(random_onnx), "--max-frames", "15", "--threads", "1", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "15 captured" in proc.stderr
