@@ -7,16 +7,26 @@ path, model file, source), so a bad input costs no work and leaves no half-writt
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from stream.config import Settings
-from stream.errors import DepthStreamError, StageError
-from stream.pipeline import Pipeline, PipelineOptions, PipelineStats
+from stream.errors import DepthStreamError, OutputError, StageError
+from stream.mode import decide
+from stream.pipeline import Estimator, FrameSink, Pipeline, PipelineOptions, PipelineStats
+
+if TYPE_CHECKING:
+    from stream.inference import DepthEstimator
+    from stream.sinks import VideoFileSink
+    from stream.sources import Source, SourceInfo
+    from stream.window import MailboxSink, Window
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +37,10 @@ SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 class RunResult:
     stats: PipelineStats
     exit_code: int
-    output: Path | None
+    output: Path | None  # the video written, None if none was (or no frame reached it)
     interrupted_by: int | None = None
+    live: bool = False
+    window_replaced: int = 0
 
 
 class StopOnSignal:
@@ -55,14 +67,7 @@ class StopOnSignal:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
-def is_live(settings: Settings, source_is_live: bool) -> bool:
-    """Cameras and network streams are live; files are processed whole unless --realtime."""
-    if settings.realtime is not None:
-        return settings.realtime or source_is_live
-    return source_is_live
-
-
-def make_estimator(settings: Settings):
+def make_estimator(settings: Settings) -> DepthEstimator:
     from stream.inference import DepthEstimator
     from stream.model.resolve import resolve_model
 
@@ -76,101 +81,158 @@ def make_estimator(settings: Settings):
     return DepthEstimator(model_path, threads=settings.model.threads, net_size=settings.model.net_size)
 
 
-def run(settings: Settings, estimator=None, stop: threading.Event | None = None) -> RunResult:
-    """Run the app once. ``estimator`` may be injected (tests); otherwise it is resolved."""
-    from stream.sinks import NullSink, VideoFileSink, WindowSink, check_output_path
+def check_output(settings: Settings) -> None:
+    """Before anything opens: the output can be written, is no input, and replacing a file is said."""
+    from stream.sinks import check_output_path
+
+    output = settings.output
+    if output is None:
+        return
+    check_output_path(output)
+    for role, given in (("--source", settings.source), ("--model", settings.model.onnx), ("--weights", settings.model.weights)):
+        if given is None:
+            continue
+        candidate = Path(str(given).removeprefix("file://"))
+        try:
+            same = output.exists() and candidate.exists() and os.path.samefile(output, candidate)
+        except OSError:
+            same = False
+        if same:
+            raise OutputError(f"--output {output} is the same file as {role} {given}; writing it would destroy the input, "
+                              "so choose another --output")
+    if output.exists():
+        log.warning("note: %s exists and will be replaced", output)
+
+
+def open_configured_source(settings: Settings) -> Source:
     from stream.sources import open_source
 
+    capture = settings.capture
+    return open_source(
+        settings.source,
+        live=True if settings.mode == "live" else None,
+        width=capture.width,
+        height=capture.height,
+        fps=capture.fps,
+        reconnect_attempts=capture.reconnect_attempts,
+        reconnect_backoff=capture.reconnect_backoff,
+        read_timeout=capture.read_timeout,
+    )
+
+
+def make_output(settings: Settings, info: SourceInfo) -> VideoFileSink | None:
+    from stream.sinks import VideoFileSink
+
+    if settings.output is None:
+        return None
+    return VideoFileSink(
+        settings.output,
+        fps=info.fps,
+        time_base=info.time_base,
+        audio_from=info.audio_path if settings.video.copy_audio else None,
+        codec=settings.video.codec,
+        crf=settings.video.crf,
+        preset=settings.video.preset,
+    )
+
+
+def run(settings: Settings, estimator: Estimator | None = None, stop: threading.Event | None = None,
+        gui: Any = None) -> RunResult:
+    """Run the app once. ``estimator`` and ``gui`` may be injected (tests); otherwise they are made."""
+    from stream.sinks import NullSink
+    from stream.window import MailboxSink, Window
+
     stop = stop or threading.Event()
-    if settings.output is not None:
-        check_output_path(settings.output)
+    check_output(settings)
+    window = None if settings.headless else Window(settings.display.window_title, settings.display.snapshot_dir, gui=gui)
 
     with ExitStack() as stack:
-        capture = settings.capture
-        source = stack.enter_context(
-            open_source(
-                settings.source,
-                live=settings.realtime,
-                width=capture.width,
-                height=capture.height,
-                fps=capture.fps,
-                reconnect_attempts=capture.reconnect_attempts,
-                reconnect_backoff=capture.reconnect_backoff,
-                read_timeout=capture.read_timeout,
-            )
-        )
+        source = stack.enter_context(open_configured_source(settings))
         info = source.info
-        live = is_live(settings, info.is_live)
+        policy = decide(settings.mode, info.is_live)
         if estimator is None:
             estimator = make_estimator(settings)
-        sinks: list = []
-        if settings.output is not None:
-            audio = info.audio_path if settings.video.copy_audio else None
-            sinks.append(
-                VideoFileSink(
-                    settings.output,
-                    fps=info.fps,
-                    time_base=info.time_base,
-                    audio_from=audio,
-                    codec=settings.video.codec,
-                    crf=settings.video.crf,
-                    preset=settings.video.preset,
-                )
-            )
-        if not settings.headless:
-            sinks.append(WindowSink(settings.display.window_title, snapshot_dir=settings.display.snapshot_dir))
-        if not sinks:
-            sinks.append(NullSink())
-
-        log.info("source: %s (%dx%d @ %.2f fps, %s mode)", info.description, info.width, info.height, info.fps, "live" if live else "file")
-        progress = make_progress(settings, info, live)
+        output = make_output(settings, info)
+        mailbox = MailboxSink() if window is not None else None
+        sinks: list[FrameSink] = [sink for sink in (output, mailbox) if sink is not None] or [NullSink()]
+        log.info("source: %s (%dx%d @ %.2f fps, %s mode)", info.description, info.width, info.height, info.fps, policy.name)
         options = PipelineOptions(
-            live=live,
-            queue_size=capture.queue_size,
+            live=policy.live,
+            queue_size=settings.capture.queue_size,
             colormap=settings.display.colormap,
             overlay=settings.display.overlay,
             max_frames=settings.max_frames,
+            max_width=settings.video.max_width,
         )
-        on_display = (lambda stats: progress.update(1)) if progress is not None else None
+        progress = stack.enter_context(progress_bar(settings, info, policy.live))
+        on_display = (lambda _stats: progress.update(1)) if progress is not None else None
         pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display)
         with StopOnSignal(stop) as signals:
             try:
-                stats = pipeline.run()
+                stats = run_pipeline(pipeline, window, mailbox, stop)
             except StageError as exc:
                 if signals.received is not None and not isinstance(exc.cause, DepthStreamError):
-                    return RunResult(pipeline.stats, SIGNAL_EXIT_CODES[signals.received], settings.output, signals.received)
+                    return RunResult(pipeline.stats, SIGNAL_EXIT_CODES[signals.received], written(output), signals.received)
                 raise
-            finally:
-                if progress is not None:
-                    progress.close()
         code = SIGNAL_EXIT_CODES[signals.received] if signals.received is not None else 0
-        return RunResult(stats, code, settings.output, signals.received)
+        replaced = mailbox.replaced if mailbox is not None else 0
+        return RunResult(stats, code, written(output), signals.received, policy.live, replaced)
 
 
-def make_progress(settings: Settings, info, live: bool):
-    """A tqdm bar over the file's frames in file mode (to stderr; off with display.progress)."""
-    if live or not settings.display.progress:
+def run_pipeline(pipeline: Pipeline, window: Window | None, mailbox: MailboxSink | None,
+                 stop: threading.Event) -> PipelineStats:
+    """Without a window, wait for the workers; with one, the main thread runs the window meanwhile."""
+    if window is None or mailbox is None:
+        return pipeline.run()
+    window.open()
+    pipeline.start()
+    try:
+        window.run(mailbox.mailbox, stop, lambda: pipeline.running)
+    finally:
+        window.close()
+        stats = pipeline.finish()
+    return stats
+
+
+def written(output: VideoFileSink | None) -> Path | None:
+    """The output file, only if a frame reached it (the summary never claims a file that is not there)."""
+    if output is None or output.frames_written == 0 or not output.path.exists():
         return None
+    return output.path
+
+
+@contextmanager
+def progress_bar(settings: Settings, info: SourceInfo, live: bool) -> Iterator[Any]:
+    """A tqdm bar over the file's frames in file mode; log lines print above it, never glued to it."""
+    if live or not settings.display.progress:
+        yield None
+        return
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     total = info.frame_count
     if settings.max_frames is not None:
         total = min(total, settings.max_frames) if total else settings.max_frames
-    return tqdm(total=total, unit="frame", desc="depth", file=sys.stderr, leave=False, dynamic_ncols=True)
+    with logging_redirect_tqdm(), tqdm(total=total, unit="frame", desc="depth", file=sys.stderr, leave=False,
+                                        dynamic_ncols=True) as bar:
+        yield bar
 
 
 def summary(result: RunResult) -> str:
+    """One line: throughput for a file (every frame went through), rates, drops and latency when live."""
     stats = result.stats
-    fps = stats.displayed / stats.elapsed if stats.elapsed > 0 else 0.0
-    parts = [
-        f"{stats.captured} captured",
-        f"{stats.inferred} inferred",
-        f"{stats.displayed} shown/written",
-        f"{stats.dropped} dropped",
-        f"{fps:.1f} fps",
-        f"latency p50 {stats.latency_ms(0.5):.0f} ms",
-    ]
-    text = "done: " + ", ".join(parts)
+    seconds = stats.elapsed
+    if result.live:
+        depth_fps = stats.inferred / seconds if seconds > 0 else 0.0
+        text = (f"done: {stats.captured} captured, {stats.inferred} inferred, {stats.displayed} shown/written, "
+                f"{stats.dropped} dropped, depth {depth_fps:.1f} fps, latency p50 {stats.latency_ms(0.5):.0f} ms "
+                f"p95 {stats.latency_ms(0.95):.0f} ms")
+    else:
+        fps = stats.displayed / seconds if seconds > 0 else 0.0
+        text = (f"done: {stats.captured} captured, {stats.displayed} shown/written in {seconds:.1f} s "
+                f"({fps:.1f} frames/s)")
+    if result.window_replaced:
+        text += f"; {result.window_replaced} not shown (the window was busy)"
     if result.output is not None:
         text += f"; wrote {result.output}"
     if result.interrupted_by is not None:

@@ -32,7 +32,7 @@ class ModelSettings(Section):
 class CaptureSettings(Section):
     width: int | None = Field(640, ge=16, le=8192)
     height: int | None = Field(480, ge=16, le=8192)
-    fps: float | None = Field(30.0, gt=0, le=1000)
+    fps: float | None = Field(None, gt=0, le=1000)
     queue_size: int = Field(4, ge=1, le=256)
     reconnect_attempts: int = Field(5, ge=0, le=100)
     reconnect_backoff: float = Field(0.5, ge=0, le=60)
@@ -49,9 +49,10 @@ class DisplaySettings(Section):
     @field_validator("colormap")
     @classmethod
     def known_colormap(cls, value: str) -> str:
-        if value not in COLORMAPS:
+        name = value.strip().lower()
+        if name not in COLORMAPS:
             raise ValueError(f"unknown colormap {value!r}; choose one of {', '.join(COLORMAPS)}")
-        return value
+        return name
 
 
 class OutputSettings(Section):
@@ -59,13 +60,14 @@ class OutputSettings(Section):
     crf: int = Field(23, ge=0, le=51)
     preset: str = "veryfast"
     copy_audio: bool = True
+    max_width: int = Field(3840, ge=64, le=16384)
 
 
 class Settings(Section):
     source: str = "0"
     output: Path | None = None
     headless: bool = False
-    realtime: bool | None = None
+    mode: Literal["auto", "live", "file"] = "auto"
     max_frames: int | None = Field(None, ge=1)
     model: ModelSettings = ModelSettings()
     capture: CaptureSettings = CaptureSettings()
@@ -82,6 +84,8 @@ def describe_error(error: ValidationError, origin: str) -> str:
     """One line naming the first bad key, what is wrong, and how to fix it."""
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden" and key == "realtime":
+        return f"{origin}: 'realtime' was replaced by 'mode' (auto, live or file; see README 'Modes'); use mode: live for realtime: true"
     if first["type"] == "extra_forbidden":
         parent = Settings
         for part in first["loc"][:-1]:
@@ -135,13 +139,20 @@ def parse_assignment(text: str) -> dict[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
-    nested: dict[str, Any] = {}
-    cursor = nested
-    parts = key.strip().split(".")
+    return set_dotted({}, key.strip(), value)
+
+
+def set_dotted(tree: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """Set ``a.b.c`` in a nested dict (made as needed) and return the dict: the one place keys nest."""
+    cursor = tree
+    parts = key.split(".")
     for part in parts[:-1]:
-        cursor = cursor.setdefault(part, {})
+        child = cursor.get(part)
+        if not isinstance(child, dict):
+            child = cursor[part] = {}
+        cursor = child
     cursor[parts[-1]] = value
-    return nested
+    return tree
 
 
 def load_settings(config_path: Path | None, overrides: dict[str, Any] | None = None) -> Settings:

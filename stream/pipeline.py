@@ -1,6 +1,6 @@
 """The three threads: capture -> (bounded channel) -> inference -> (channel) -> display.
 
-Live mode (cameras, network streams, ``--realtime``): both channels are one-slot
+Live mode (decided once, by ``stream.mode``): both channels are one-slot
 "latest wins" mailboxes, so inference always takes the newest frame and the display
 always shows the newest depth; stale frames are dropped and counted and memory never
 grows however slow inference is. File mode: both channels are small bounded FIFOs whose
@@ -10,6 +10,10 @@ One ``threading.Event`` stops everything. Each worker catches its own exception,
 it as the run's error if it is the first, and sets the event; ``Pipeline.run`` joins every
 thread with a timeout and re-raises that first error with its stage named. Sinks are
 always closed, so an output video is finalized whatever happened.
+
+The pipeline never touches a GUI: a window is a sink that hands the newest composed frame
+to the main thread (``stream.window``), which owns every HighGUI call. ``start`` and
+``finish`` let the main thread run that window loop while the workers run.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from stream.errors import StageError
 from stream.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
-from stream.render import colourise, draw_overlay, side_by_side
+from stream.inference import StageTimes
+from stream.render import compose_view, draw_overlay
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +50,12 @@ class RateMeter:
         self._times.append(time.monotonic() if now is None else now)
 
     @property
-    def rate(self) -> float:
+    def rate(self) -> float | None:
+        """Events per second, or None until two events have been seen (a still image has no rate)."""
         if len(self._times) < 2:
-            return 0.0
+            return None
         span = self._times[-1] - self._times[0]
-        return (len(self._times) - 1) / span if span > 0 else 0.0
+        return (len(self._times) - 1) / span if span > 0 else None
 
 
 @dataclass
@@ -84,20 +91,32 @@ class PipelineStats:
         return float(np.quantile(np.fromiter(self.latencies, float), quantile) * 1e3)
 
 
-class Estimator:
-    """What the inference stage needs: ``predict(bgr) -> depth`` (``DepthEstimator`` fits)."""
+class Estimator(Protocol):
+    """What the inference stage needs (``DepthEstimator`` fits): depth for a frame, and how long it took."""
 
-    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:  # pragma: no cover - protocol
-        raise NotImplementedError
+    times: StageTimes
+
+    def predict(self, frame_bgr: np.ndarray) -> np.ndarray: ...
 
 
-@dataclass
+class FrameSource(Protocol):
+    def read(self) -> Frame | None: ...
+
+
+class FrameSink(Protocol):
+    def write(self, frame: Frame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
 class PipelineOptions:
     live: bool
     queue_size: int = 4
     colormap: str = "inferno"
     overlay: bool = True
     max_frames: int | None = None
+    max_width: int | None = None  # the composed side-by-side is scaled down to this width
 
 
 class Pipeline:
@@ -105,9 +124,9 @@ class Pipeline:
 
     def __init__(
         self,
-        source,
+        source: FrameSource,
         estimator: Estimator,
-        sinks: Sequence,
+        sinks: Sequence[FrameSink],
         options: PipelineOptions,
         stop: threading.Event | None = None,
         on_display: Callable[[PipelineStats], None] | None = None,
@@ -126,6 +145,7 @@ class Pipeline:
         self._error_lock = threading.Lock()
         self._sink_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._stages: list[threading.Thread] = []
 
     # -- worker plumbing -------------------------------------------------------------
     def _fail(self, stage: str, exc: BaseException, drain: bool = False) -> None:
@@ -178,10 +198,10 @@ class Pipeline:
                 if frame is None:
                     continue
                 depth = self.estimator.predict(frame.image)
-                times = getattr(self.estimator, "times", None)
-                if times is not None:
-                    for name in ("preprocess", "inference", "upsample"):
-                        self.stats.stage_ms[name].append(getattr(times, name))
+                times = self.estimator.times
+                self.stats.stage_ms["preprocess"].append(times.preprocess)
+                self.stats.stage_ms["inference"].append(times.inference)
+                self.stats.stage_ms["upsample"].append(times.upsample)
                 self.stats.inferred += 1
                 self.stats.depth_rate.tick()
                 if not self.depths.put(DepthFrame(frame, depth), self.stop):
@@ -201,24 +221,26 @@ class Pipeline:
             self.show(item)
 
     def compose(self, item: DepthFrame) -> np.ndarray:
-        """RGB | colourised depth, with the status overlay."""
-        t0 = time.perf_counter()
-        coloured = colourise(item.depth, self.options.colormap)
-        t1 = time.perf_counter()
-        view = side_by_side(item.frame.image, coloured)
+        """RGB | colourised depth (at most ``max_width`` wide), with the status overlay."""
+        view, timings = compose_view(item.frame.image, item.depth, self.options.colormap, self.options.max_width)
         if self.options.overlay:
-            draw_overlay(view, self.overlay_lines(item))
-        t2 = time.perf_counter()
-        self.stats.stage_ms["colourise"].append((t1 - t0) * 1e3)
-        self.stats.stage_ms["compose"].append((t2 - t1) * 1e3)
+            t0 = time.perf_counter()
+            draw_overlay(view, self.overlay_lines(item), width=view.shape[1] // 2)
+            timings["compose"] += (time.perf_counter() - t0) * 1e3
+        for name, ms in timings.items():
+            self.stats.stage_ms[name].append(ms)
         return view
 
     def overlay_lines(self, item: DepthFrame) -> list[str]:
+        """Rates once they are known (a single picture has none), drops in live mode, latency."""
+        capture, depth = self.stats.capture_rate.rate, self.stats.depth_rate.rate
+        rates = "  ".join(f"{name} {rate:5.1f} fps" for name, rate in (("capture", capture), ("depth", depth))
+                          if rate is not None)
         latency = (time.monotonic() - item.frame.captured_at) * 1e3
-        return [
-            f"capture {self.stats.capture_rate.rate:5.1f} fps  depth {self.stats.depth_rate.rate:5.1f} fps",
-            f"dropped {self.stats.dropped}  latency {latency:4.0f} ms",
-        ]
+        status = f"latency {latency:4.0f} ms"
+        if self.options.live:
+            status = f"dropped {self.stats.dropped}  {status}"
+        return [line for line in (rates, status) if line]
 
     def show(self, item: DepthFrame) -> None:
         view = self.compose(item)
@@ -232,28 +254,40 @@ class Pipeline:
         self.stats.displayed += 1
         if self.on_display is not None:
             self.on_display(self.stats)
-        if any(getattr(sink, "quit_requested", False) for sink in self.sinks):
-            self.stop.set()
 
     # -- orchestration ---------------------------------------------------------------
     def run(self) -> PipelineStats:
-        """Run to the end of the source, a quit key, ``stop`` or the first error."""
-        stages = [
+        """Run to the end of the source, ``stop`` or the first error (no window: nothing for the main thread)."""
+        self.start()
+        try:
+            while self.running:
+                self._stages[-1].join(POLL_SECONDS)
+        finally:
+            stats = self.finish()
+        return stats
+
+    def start(self) -> None:
+        """Start the three workers; the caller must call ``finish`` (in a ``finally``)."""
+        self._stages = [
             # a source failing mid-stream still lets the frames already read reach the output
             self._worker("capture", self._capture, drain=True),
             self._worker("inference", self._infer),
             self._worker("display", self._display),
         ]
-        try:
-            for thread in stages:
-                thread.start()
-            while any(t.is_alive() for t in stages) and not self.stop.is_set():
-                stages[-1].join(POLL_SECONDS)
-        finally:
-            self.stop.set()
-            self.frames.close()
-            self.depths.close()
-            self.shutdown(stages)
+        for thread in self._stages:
+            thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Workers are still going and nobody asked them to stop."""
+        return any(t.is_alive() for t in self._stages) and not self.stop.is_set()
+
+    def finish(self) -> PipelineStats:
+        """Stop and join the workers, close the sinks, then raise the run's first error if any."""
+        self.stop.set()
+        self.frames.close()
+        self.depths.close()
+        self.shutdown(self._stages)
         if self.error is not None:
             raise self.error
         return self.stats

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import run_stream
+from stream import cli as run_stream
 from stream.app import run
 from stream.config import load_settings
 from tests.media import make_video, read_video, serve_directory
@@ -59,7 +60,7 @@ def test_real_input_sizes(tmp_path, random_onnx, width, height, audio) -> None:
 
 
 def test_synthetic_live_run_drops_and_stays_bounded(random_onnx) -> None:
-    settings = settings_for("synthetic:320x240", random_onnx, realtime=True, max_frames=90, capture={"fps": 120})
+    settings = settings_for("synthetic:320x240", random_onnx, mode="live", max_frames=90, capture={"fps": 120})
     result = run(settings)
     stats = result.stats
     assert stats.captured == 90 and stats.dropped > 0 and stats.max_queue == 1
@@ -77,8 +78,9 @@ def test_network_stream_plays_through_live_pipeline(tmp_path, random_onnx) -> No
     assert len(frames) == result.stats.displayed
 
 
-def cli(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run_stream.py"), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs)
+def cli(*args: str, timeout: float = 120, cwd: Path = ROOT, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run_stream.py"), *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, **kwargs)
 
 
 def test_cli_headless_file_run(tmp_path, random_onnx) -> None:
@@ -129,3 +131,57 @@ def test_window_run_under_virtual_display(tmp_path, random_onnx, xvfb_display) -
     proc = cli("--source", "synthetic:160x120", "--model", str(random_onnx), "--max-frames", "15", "--threads", "1", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "15 captured" in proc.stderr
+    assert "QFont" not in proc.stderr and "QObject" not in proc.stderr and "Timers" not in proc.stderr, proc.stderr
+
+
+def test_output_that_is_the_source_is_refused_before_anything_opens(tmp_path, random_onnx, monkeypatch) -> None:
+    clip = make_video(tmp_path / "clip.mp4", 96, 64, 12, fps=12)
+    before = clip.read_bytes()
+    link = tmp_path / "link.mp4"
+    link.symlink_to(clip)
+    monkeypatch.chdir(tmp_path)
+    for source, output in ((clip, clip), ("clip.mp4", "./clip.mp4"), (str(link), str(clip)), (f"file://{clip}", "clip.mp4")):
+        proc = cli("--source", str(source), "--output", str(output), "--model", str(random_onnx), "--headless", cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "same file as --source" in lines[0] and "choose another --output" in lines[0]
+        assert clip.read_bytes() == before
+
+
+def test_existing_output_is_replaced_after_a_notice(tmp_path, random_onnx) -> None:
+    clip = make_video(tmp_path / "clip.mp4", 96, 64, 6, fps=12)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"an older result")
+    proc = cli("--source", str(clip), "--output", str(out), "--model", str(random_onnx), "--headless")
+    assert proc.returncode == 0, proc.stderr
+    assert f"note: {out} exists and will be replaced" in proc.stderr
+    assert len(read_video(out)[0]) == 6
+
+
+def test_summary_never_claims_an_output_that_was_not_written(tmp_path, random_onnx) -> None:
+    import threading
+
+    from stream.app import summary
+
+    stop = threading.Event()
+    stop.set()  # stopped before the first frame
+    out = tmp_path / "never.mp4"
+    result = run(settings_for("synthetic:64x48", random_onnx, output=out), stop=stop)
+    assert result.output is None and "wrote" not in summary(result)
+    assert not out.exists()
+
+
+def test_file_summary_reports_throughput_and_live_summary_latency(tmp_path, random_onnx) -> None:
+    clip = make_video(tmp_path / "clip.mp4", 96, 64, 8, fps=12)
+    file_run = cli("--source", str(clip), "--model", str(random_onnx), "--headless")
+    assert re.search(r"done: 8 captured, 8 shown/written in [\d.]+ s \([\d.]+ frames/s\)", file_run.stderr), file_run.stderr
+    assert "latency" not in file_run.stderr
+    live_run = cli("--source", "synthetic:64x48", "--mode", "live", "--max-frames", "20", "--model", str(random_onnx), "--headless")
+    assert "latency p50" in live_run.stderr and "dropped" in live_run.stderr
+
+
+def test_version_flag() -> None:
+    from stream import __version__
+
+    proc = cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"depth-stream {__version__}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import run_stream
+from stream import cli as run_stream
 from stream.config import Settings, load_settings
 from stream.errors import ConfigError
 

@@ -11,6 +11,7 @@ import pytest
 
 from stream.errors import SourceError, StageError
 from stream.frames import ChannelClosed, Frame, FrameChannel
+from stream.inference import StageTimes
 from stream.pipeline import Pipeline, PipelineOptions
 
 
@@ -36,6 +37,8 @@ class ListSource:
 
 class FakeEstimator:
     """Depth = the frame's grey level; optionally slow, optionally failing or hanging."""
+
+    times = StageTimes()
 
     def __init__(self, delay: float = 0.0, fail_at: int | None = None, hang: bool = False, source=None) -> None:
         self.delay, self.fail_at, self.hang, self.source = delay, fail_at, hang, source

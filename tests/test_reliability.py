@@ -32,11 +32,12 @@ import av
 import numpy as np
 import pytest
 
-import run_stream
+from stream import cli as run_stream
 import stream.sources
 from stream.app import run
 from stream.config import load_settings
 from stream.errors import DepthStreamError
+from stream.inference import StageTimes
 from stream.frames import Frame
 from stream.pipeline import Pipeline, PipelineOptions
 from stream.sinks import NullSink, VideoFileSink
@@ -55,6 +56,8 @@ FRAGMENTED = {"movflags": "frag_keyframe+empty_moov"}
 
 class GreyDepth:
     """Stands in for the model: depth = the blue channel; optionally slow, failing or hanging."""
+
+    times = StageTimes()
 
     def __init__(self, delay: float = 0.0, fail_after: int | None = None, hang_after: int | None = None) -> None:
         self.delay, self.fail_after, self.hang_after = delay, fail_after, hang_after
@@ -437,7 +440,7 @@ def test_camera_that_stops_mid_run_fails_clearly_with_output_finalized(tmp_path,
 def test_signal_during_live_recording_finalizes_the_recording(tmp_path, random_onnx, sig, code) -> None:
     out = tmp_path / "recording.mp4"
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "run_stream.py"), "--source", "synthetic:320x240", "--realtime", "--output", str(out),
+        [sys.executable, str(ROOT / "run_stream.py"), "--source", "synthetic:320x240", "--mode", "live", "--output", str(out),
          "--model", str(random_onnx), "--headless", "--threads", "1"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -462,10 +465,13 @@ def test_signal_during_live_recording_finalizes_the_recording(tmp_path, random_o
 
 HUNG_MODEL_SCRIPT = textwrap.dedent("""
     import sys, threading
-    import run_stream, stream.app
+    import stream.app
+    from stream import cli
+    from stream.inference import StageTimes
 
     class HangsAfterTen:
         calls = 0
+        times = StageTimes()
         def predict(self, image):
             self.calls += 1
             if self.calls > 10:
@@ -474,7 +480,7 @@ HUNG_MODEL_SCRIPT = textwrap.dedent("""
             return image[:, :, 0].astype("float32")
 
     stream.app.make_estimator = lambda settings: HangsAfterTen()
-    sys.exit(run_stream.main(sys.argv[1:]))
+    sys.exit(cli.main(sys.argv[1:]))
 """)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-import run_stream
+from stream import cli as run_stream
 from stream.errors import DownloadError, ModelError
 from stream.model import checkpoint
 from stream.model import weights as weights_mod

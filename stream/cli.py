@@ -1,0 +1,130 @@
+"""The command line: ``depth-stream`` / ``python run_stream.py``.
+
+Each flag is declared once, in ``FLAGS``, with the config key it overrides: argparse and
+the override table are both built from it, so a flag cannot be added to one and forgotten
+in the other. Errors become exit codes (2 = bad input, 1 = runtime failure, 130/143 =
+stopped by SIGINT/SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stream import __version__
+
+PROJECT_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One command-line flag and the config key it sets (``None``: not a config key)."""
+
+    names: tuple[str, ...]
+    key: str | None
+    help: str
+    type: Any = None
+    choices: tuple[str, ...] | None = None
+    const: Any = None  # a switch that sets ``key`` to this value
+    metavar: str | None = None
+
+
+FLAGS: tuple[Flag, ...] = (
+    Flag(("--source",), "source", "webcam index (0), video file, image sequence (frames/%%04d.png), URL or 'synthetic[:WxH]'", metavar="S"),
+    Flag(("--output",), "output", "write the annotated side-by-side video here (.mp4 .mkv .mov .avi .webm)", Path, metavar="PATH"),
+    Flag(("--model",), "model.onnx", "run this ONNX depth model (NCHW float input) instead of MiDaS", Path, metavar="PATH.onnx"),
+    Flag(("--weights",), "model.weights", "local MiDaS v2.1 small .pt checkpoint (skips the download)", Path, metavar="PATH.pt"),
+    Flag(("--headless",), "headless", "no window (servers, CI; combine with --output)", const=True),
+    Flag(("--mode",), "mode", "auto: cameras and streams live, files every frame; live: newest frame wins; file: every frame",
+         choices=("auto", "live", "file")),
+    Flag(("--realtime",), "mode", "same as --mode live: play a file like a camera, dropping stale frames", const="live"),
+    Flag(("--fps",), "capture.fps", "frame rate: requested from a webcam, of an image sequence (default 25)", float, metavar="N"),
+    Flag(("--threads",), "model.threads", "ONNX Runtime intra-op threads, 0 = one per core", int, metavar="N"),
+    Flag(("--precision",), "model.precision", "int8 = statically quantised model, faster", choices=("fp32", "int8")),
+    Flag(("--colormap",), "display.colormap", "inferno, magma, plasma, viridis, turbo, jet or gray", metavar="NAME"),
+    Flag(("--max-frames",), "max_frames", "stop after this many frames", int, metavar="N"),
+    Flag(("--cache-dir",), "model.cache_dir", "where weights and exported models are cached", Path, metavar="DIR"),
+    Flag(("-q", "--quiet"), "display.progress", "only errors (no progress bar, no summary)", const=False),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="depth-stream",
+        description="Live monocular depth: the picture beside an Inferno depth map, from a webcam, file or stream.",
+        epilog="Every config.yaml key can also be set with --set KEY=VALUE (e.g. --set capture.queue_size=2).",
+    )
+    for flag in FLAGS:
+        where = f" [config: {flag.key}]" if flag.key else ""
+        dest = flag.names[-1].lstrip("-").replace("-", "_")
+        if flag.const is not None:
+            parser.add_argument(*flag.names, dest=dest, action="store_const", const=flag.const, default=None,
+                                help=flag.help + where)
+        else:
+            parser.add_argument(*flag.names, dest=dest, type=flag.type, choices=flag.choices, metavar=flag.metavar,
+                                help=flag.help + where)
+    parser.add_argument("--config", type=Path, default=None, metavar="PATH",
+                        help="YAML settings file (default: config.yaml in the project, else built-in defaults)")
+    parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                        help="set any config key")
+    parser.add_argument("--version", action="version", version=f"depth-stream {__version__}")
+    return parser
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    """Flags given on the command line as a nested override dict (``--set`` first, flags win)."""
+    from stream.config import deep_merge, parse_assignment, set_dotted
+
+    result: dict[str, Any] = {}
+    for assignment in args.assignments:
+        result = deep_merge(result, parse_assignment(assignment))
+    for flag in FLAGS:
+        value = getattr(args, flag.names[-1].lstrip("-").replace("-", "_"))
+        if value is not None and flag.key is not None:
+            set_dotted(result, flag.key, value)
+    return result
+
+
+def is_quiet(args: argparse.Namespace) -> bool:
+    """``-q`` is in the table as "display.progress = false"; it also hides notes and the summary."""
+    return args.quiet is not None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(None if argv is None else list(argv))
+    # our own notes at INFO; libraries (onnxruntime's quantiser logs to the root logger at
+    # INFO) only when something is wrong. Restored afterwards so in-process callers (the
+    # tests) keep their own logging set-up.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    ours = logging.getLogger("stream")
+    previous_level = ours.level
+    ours.setLevel(logging.ERROR if is_quiet(args) else logging.INFO)
+    try:
+        return run_cli(args)
+    finally:
+        ours.setLevel(previous_level)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from stream.app import run, summary
+    from stream.config import load_settings
+    from stream.errors import DepthStreamError
+
+    try:
+        config = args.config if args.config is not None else (PROJECT_CONFIG if PROJECT_CONFIG.is_file() else None)
+        settings = load_settings(config, overrides_from(args))
+        result = run(settings)
+    except DepthStreamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted before the run started; nothing was written", file=sys.stderr)
+        return 130
+    if not is_quiet(args):
+        print(summary(result), file=sys.stderr)
+    return result.exit_code
