@@ -10,6 +10,8 @@ import json
 import os
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,16 @@ def xvfb_display():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_workers():
+    """Every pipeline thread (``depth-*``) a test starts has ended when it is over."""
+    yield
+    deadline = time.monotonic() + 5.0
+    while True:
+        alive = [t.name for t in threading.enumerate() if t.name.startswith("depth-") and t.is_alive()]
+        if not alive or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert not alive, f"threads left running by this test: {alive}"

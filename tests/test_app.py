@@ -185,3 +185,19 @@ def test_version_flag() -> None:
 
     proc = cli("--version")
     assert proc.returncode == 0 and proc.stdout.strip() == f"depth-stream {__version__}"
+
+
+def test_warnings_print_above_the_progress_bar_not_glued_to_it(tmp_path, random_onnx) -> None:
+    clip = make_video(tmp_path / "clip.mkv", 96, 64, 20, fps=20)
+    out = tmp_path / "out.mp4"
+    # an encoder this FFmpeg lacks: the sink warns when it opens, while the bar is on screen
+    proc = cli("--source", str(clip), "--output", str(out), "--model", str(random_onnx), "--headless",
+               "--set", "video.codec=no_such_encoder")
+    assert proc.returncode == 0, proc.stderr
+    warning = [line for line in proc.stderr.split("\n") if "no_such_encoder" in line]
+    assert warning, proc.stderr
+    for line in warning:
+        # the bar redraws after carriage returns; the warning must start its own line, not follow the bar
+        shown = line.split("\r")[-1]
+        assert "no_such_encoder" in shown and not shown.startswith("depth"), repr(line)
+

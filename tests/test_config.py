@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stream import cli as run_stream
+from stream import cli
 from stream.config import Settings, load_settings
 from stream.errors import ConfigError
 
@@ -30,6 +30,9 @@ BAD_FILES = [
     ("section-not-mapping", "capture: 3\n", ["'capture'"]),
     ("invalid-yaml", "capture:\n  queue_size: [1,\n", ["not valid YAML", "line"]),
     ("yaml-list", "- source\n- output\n", ["mapping"]),
+    ("old-realtime", "realtime: true\n", ["'realtime' was replaced by 'mode'", "mode: live"]),
+    ("bad-mode", "mode: sometimes\n", ["'mode'", "sometimes", "'auto'"]),
+    ("max-width-range", "video:\n  max_width: 10\n", ["'video.max_width'", "64"]),
 ]
 
 
@@ -50,8 +53,8 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def cli(capsys, *argv: str) -> tuple[int, list[str]]:
-    code = run_stream.main(list(argv))
+def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:
+    code = cli.main(list(argv))
     return code, capsys.readouterr().err.strip().splitlines()
 
 
@@ -92,7 +95,7 @@ def test_bad_file_is_one_line_naming_the_key(tmp_path, name, text, expected) -> 
 @pytest.mark.parametrize("name,text,expected", BAD_FILES, ids=[case[0] for case in BAD_FILES])
 def test_bad_file_through_cli_exits_2(tmp_path, capsys, name, text, expected) -> None:
     path = write(tmp_path, name, text)
-    code, err = cli(capsys, "--config", str(path), "--source", "synthetic", "--headless", "--max-frames", "1")
+    code, err = run_cli(capsys, "--config", str(path), "--source", "synthetic", "--headless", "--max-frames", "1")
     assert code == 2
     assert len(err) == 1 and err[0].startswith("error: ")
     assert expected[0] in err[0]
@@ -103,21 +106,21 @@ def test_missing_config_file(tmp_path, capsys) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(missing)
     assert str(missing) in str(err.value) and "not found" in str(err.value) and "\n" not in str(err.value)
-    code, lines = cli(capsys, "--config", str(missing), "--source", "synthetic", "--headless")
+    code, lines = run_cli(capsys, "--config", str(missing), "--source", "synthetic", "--headless")
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and str(missing) in lines[0]
 
 
 def settings_from_cli(*argv: str) -> Settings:
-    args = run_stream.build_parser().parse_args(list(argv))
-    return load_settings(SHIPPED, run_stream.overrides_from(args))
+    args = cli.build_parser().parse_args(list(argv))
+    return load_settings(SHIPPED, cli.overrides_from(args))
 
 
 def test_flags_override_file_values(tmp_path) -> None:
     path = write(tmp_path, "file", "model:\n  threads: 1\n  precision: fp32\ncapture:\n  queue_size: 6\n  width: 320\n")
-    args = run_stream.build_parser().parse_args(
+    args = cli.build_parser().parse_args(
         ["--threads", "3", "--precision", "int8", "--set", "capture.queue_size=2", "--colormap", "gray", "--source", "clip.mp4", "--max-frames", "5"]
     )
-    settings = load_settings(path, run_stream.overrides_from(args))
+    settings = load_settings(path, cli.overrides_from(args))
     assert settings.model.threads == 3 and settings.model.precision == "int8"
     assert settings.capture.queue_size == 2
     assert settings.capture.width == 320  # a file value no flag touched survives
@@ -136,7 +139,7 @@ def test_named_flag_wins_over_set() -> None:
 
 def test_absent_flags_do_not_override(tmp_path) -> None:
     path = write(tmp_path, "file", "headless: true\nmodel:\n  threads: 5\n")
-    settings = load_settings(path, run_stream.overrides_from(run_stream.build_parser().parse_args([])))
+    settings = load_settings(path, cli.overrides_from(cli.build_parser().parse_args([])))
     assert settings.headless is True and settings.model.threads == 5
 
 
@@ -156,13 +159,13 @@ def test_bad_flag_is_one_line_exit_2(capsys, argv, expected) -> None:
     with pytest.raises(ConfigError) as err:
         settings_from_cli(*argv)
     assert "\n" not in str(err.value) and expected in str(err.value)
-    code, lines = cli(capsys, "--source", "synthetic", "--headless", "--max-frames", "1", *argv)
+    code, lines = run_cli(capsys, "--source", "synthetic", "--headless", "--max-frames", "1", *argv)
     assert code == 2
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
 
 
 def test_bad_flag_names_the_command_line_not_the_file(capsys) -> None:
-    code, lines = cli(capsys, "--source", "synthetic", "--headless", "--set", "video.crf=99")
+    code, lines = run_cli(capsys, "--source", "synthetic", "--headless", "--set", "video.crf=99")
     assert code == 2 and "command line" in lines[0] and "config.yaml" not in lines[0]
 
 
@@ -170,3 +173,37 @@ def test_set_without_equals_shows_an_example() -> None:
     with pytest.raises(ConfigError) as err:
         settings_from_cli("--set", "capture.queue_size")
     assert "'capture.queue_size'" in str(err.value) and "--set capture.queue_size=3" in str(err.value)
+
+
+def test_every_flag_sets_a_real_config_key() -> None:
+    """The one flag table: each flag's key exists in the settings and a value given to it lands there."""
+    samples = {str: "x", Path: Path("x.mp4"), int: 3, float: 12.5}
+    for flag in cli.FLAGS:
+        if flag.key is None:
+            continue
+        node: object = Settings()
+        for part in flag.key.split("."):
+            assert hasattr(node, part), f"{flag.names} -> unknown key {flag.key}"
+            node = getattr(node, part)
+        if flag.const is not None:
+            argv = [flag.names[0]]
+            expected = flag.const
+        else:
+            value = flag.choices[-1] if flag.choices else samples[flag.type or str]
+            value = "Magma" if flag.key == "display.colormap" else value
+            argv, expected = [flag.names[0], str(value)], value
+        expected = {"output": Path("x.mp4"), "display.colormap": "magma"}.get(flag.key, expected)
+        settings = load_settings(SHIPPED, cli.overrides_from(cli.build_parser().parse_args(argv)))
+        got: object = settings
+        for part in flag.key.split("."):
+            got = getattr(got, part)
+        assert got == expected, (flag.names, got, expected)
+
+
+@pytest.mark.parametrize("given", ["Inferno", "INFERNO", " inferno "])
+def test_colormap_names_are_case_insensitive(given) -> None:
+    assert load_settings(SHIPPED, {"display": {"colormap": given}}).display.colormap == "inferno"
+
+
+def test_realtime_flag_is_mode_live() -> None:
+    assert load_settings(SHIPPED, cli.overrides_from(cli.build_parser().parse_args(["--realtime"]))).mode == "live"
