@@ -301,7 +301,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "machine": machine_facts(),
         "input": f"{WIDTH}x{HEIGHT}",
-        "network_input": "%dx%d" % network_size(WIDTH, HEIGHT),
+        "network_input": "{}x{}".format(*network_size(WIDTH, HEIGHT)),
         "weights": f"random, seed {args.seed} (real architecture; speed only)",
         "rounds": args.rounds,
     }
@@ -388,7 +388,8 @@ def format_table(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"standalone inference fp32   {report['standalone_fps']:7.1f} fps",
-        f"live pipeline depth fp32    {live['depth_fps']:7.1f} fps   latency median {live['latency_ms_median']:.0f} ms, p95 {live['latency_ms_p95']:.0f} ms, dropped {live['dropped']}, max queue {live['max_queue']}",
+        f"live pipeline depth fp32    {live['depth_fps']:7.1f} fps   latency median {live['latency_ms_median']:.0f} ms, "
+        f"p95 {live['latency_ms_p95']:.0f} ms, dropped {live['dropped']}, max queue {live['max_queue']}",
         f"file pipeline + encoding    {file_['fps']:7.1f} fps   ({file_['frames']} frames, dropped {file_['dropped']})",
         f"seed-style baseline         {base['fps']:7.1f} fps   (torch eager, {base['torch_threads']} threads)",
     ]
@@ -426,7 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds each live run settles before measuring")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of standalone / live / baseline")
     parser.add_argument("--sweep-seconds", type=float, default=4.0, help="live measuring time per thread-setting variant")
-    parser.add_argument("--camera-fps", type=float, default=240.0, help="paced source rate for the live runs: faster than inference, so the pipeline, not the camera, sets the depth FPS")
+    parser.add_argument("--camera-fps", type=float, default=240.0,
+                        help="paced source rate for the live runs: faster than inference, so the pipeline, not the camera, sets the depth FPS")
     parser.add_argument("--frames", type=int, default=90, help="frames in the generated input video")
     parser.add_argument("--baseline-frames", type=int, default=30, help="frames timed for the seed-style baseline")
     parser.add_argument("--repeats", type=int, default=30, help="timed calls per stage")

@@ -87,7 +87,7 @@ def describe_error(error: ValidationError, origin: str) -> str:
     if first["type"] == "extra_forbidden" and key == "realtime":
         return f"{origin}: 'realtime' was replaced by 'mode' (auto, live or file; see README 'Modes'); use mode: live for realtime: true"
     if first["type"] == "extra_forbidden":
-        parent = Settings
+        parent: type[BaseModel] = Settings
         for part in first["loc"][:-1]:
             annotation = parent.model_fields[str(part)].annotation
             parent = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else parent

@@ -71,8 +71,8 @@ def screen_size() -> tuple[int, int]:
             size = _x11_screen_size()
             if size is not None:
                 return size
-    except (OSError, AttributeError) as exc:  # a missing or odd library: fall back, never fail the run
-        del exc
+    except (OSError, AttributeError):
+        pass  # a missing or odd library: fall back, never fail the run over a window size
     return FALLBACK_SCREEN
 
 

@@ -57,7 +57,7 @@ def test_exported_graph_has_dynamic_height_width(random_onnx) -> None:
 def test_network_size_facts_from_manifest(manifest, size) -> None:
     width, height = map(int, size.split("x"))
     expected = manifest["preprocessing"]["input_WxH_to_network_WxH"][size]
-    assert "%dx%d" % network_size(width, height) == expected
+    assert "{}x{}".format(*network_size(width, height)) == expected
 
 
 @pytest.mark.parametrize("width,height", [(640, 480), (1280, 720), (176, 144), (175, 143)])

@@ -138,7 +138,7 @@ def test_dest_appears_only_when_complete(server, tmp_path) -> None:
     def fetch() -> None:
         try:
             outcome["path"] = download_file(server.url("slow.bin"), dest, server.sha256, len(server.payload), progress=False)
-        except Exception as exc:  # reported below
+        except Exception as exc:  # noqa: BLE001 - reported below
             outcome["error"] = exc
 
     worker = threading.Thread(target=fetch)

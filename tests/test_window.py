@@ -45,10 +45,10 @@ class FakeGui:
     def _call(self) -> None:
         self.threads.add(threading.current_thread().name)
 
-    def namedWindow(self, name: str, flags: int) -> None:  # noqa: N802 - HighGUI's names
+    def namedWindow(self, name: str, flags: int) -> None:
         self._call()
 
-    def resizeWindow(self, name: str, width: int, height: int) -> None:  # noqa: N802
+    def resizeWindow(self, name: str, width: int, height: int) -> None:
         self._call()
         self.size = (width, height)
 
@@ -56,18 +56,18 @@ class FakeGui:
         self._call()
         self.shown.append(image)
 
-    def waitKey(self, delay: int) -> int:  # noqa: N802
+    def waitKey(self, delay: int) -> int:
         self._call()
         if self.stall_at is not None and len(self.shown) == self.stall_at and not self.stalled.is_set():
             self.stalled.set()
             self.release.wait(30)  # a window being dragged: the GUI thread is stuck
         return self.keys.pop(0) if self.keys else -1
 
-    def getWindowProperty(self, name: str, prop: int) -> float:  # noqa: N802
+    def getWindowProperty(self, name: str, prop: int) -> float:
         self._call()
         return self.visible
 
-    def destroyWindow(self, name: str) -> None:  # noqa: N802
+    def destroyWindow(self, name: str) -> None:
         self._call()
 
 

@@ -110,7 +110,7 @@ def read_state_dict(path: Path):
         raise ModelError(f"weights file not found: {path}; pass --weights with an existing .pt file or omit it to download the official weights")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a damaged pickle can fail in any way (KeyError, IndexError, struct.error, ...)
+    except Exception as exc:  # noqa: BLE001 - a damaged pickle can fail in any way (KeyError, IndexError, struct.error, ...)
         text = str(exc)
         if "Weights only load failed" in text:
             reason = "it pickles Python objects other than tensors, which are not loaded for safety"
