@@ -20,6 +20,7 @@ Timings are wall-clock on a shared machine: compare ratios from the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,15 +153,22 @@ def pin_io_threads(cpu: int) -> None:
             os.sched_setaffinity(thread.native_id, {cpu})
 
 
-def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = False, warmup: float = 1.5) -> dict[str, float]:
-    """Real pipeline, live mode, camera-like paced source faster than inference, no window."""
+def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = False, warmup: float = 1.5,
+                  window: bool = False) -> dict[str, float]:
+    """Real pipeline, live mode, camera-like paced source faster than inference.
+
+    ``window``: composed frames go to a real OpenCV window run by this (the main) thread,
+    as in the app; otherwise nowhere. Needs a display (the benchmark starts Xvfb).
+    """
     from stream.pipeline import Pipeline, PipelineOptions
     from stream.sinks import NullSink
     from stream.sources import SyntheticSource
+    from stream.window import MailboxSink, Window
 
     stop = threading.Event()
+    mailbox = MailboxSink() if window else None
     with SyntheticSource(WIDTH, HEIGHT, fps=camera_fps, realtime=True) as source:
-        pipeline = Pipeline(source, estimator, [NullSink()], PipelineOptions(live=True), stop=stop)
+        pipeline = Pipeline(source, estimator, [mailbox or NullSink()], PipelineOptions(live=True), stop=stop)
         warm: dict[str, float] = {}
 
         def mark_warm() -> None:
@@ -174,7 +182,17 @@ def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = F
         for timer in timers:
             timer.start()
         try:
-            stats = pipeline.run()
+            if mailbox is None:
+                stats = pipeline.run()
+            else:
+                shown = Window("depth stream benchmark")
+                shown.open()
+                pipeline.start()
+                try:
+                    shown.run(mailbox.mailbox, stop, lambda: pipeline.running)
+                finally:
+                    shown.close()
+                    stats = pipeline.finish()
         finally:
             for timer in timers:
                 timer.cancel()
@@ -305,8 +323,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "weights": f"random, seed {args.seed} (real architecture; speed only)",
         "rounds": args.rounds,
     }
-    with tempfile.TemporaryDirectory(prefix="depth-bench-") as tmp:
-        cache = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        cache = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="depth-bench-")))
         log(f"building random-weights model (seed {args.seed}) and exporting to ONNX")
         weights = save_random_checkpoint(cache / "random.pt", args.seed)
         model = onnx_for_weights(weights, cache)
@@ -328,12 +346,17 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
         # Every figure that goes into a ratio is measured in the same rounds, interleaved,
         # so a load change on this shared machine hits both sides of the ratio.
+        display = stack.enter_context(window_display(args.window))
+        report["window"] = {"display": display}
         rows: list[dict[str, float]] = []
         for round_index in range(args.rounds):
             log(f"round {round_index + 1}/{args.rounds}: standalone, live pipeline, seed baseline" + (", int8" if int8_estimator else ""))
             row: dict[str, float] = {"standalone_fps": standalone_fps(estimator, frames[0], args.repeats)}
             live = live_pipeline(estimator, args.seconds, args.camera_fps, warmup=args.warmup)
             row.update({f"live_{k}": v for k, v in live.items()})
+            if display is not None:
+                row["window_live_depth_fps"] = live_pipeline(estimator, args.seconds, args.camera_fps, warmup=args.warmup,
+                                                             window=True)["depth_fps"]
             row["baseline_fps"] = baseline.fps(frames, args.baseline_frames)
             if int8_estimator is not None:
                 row["int8_standalone_fps"] = standalone_fps(int8_estimator, frames[0], args.repeats)
@@ -355,6 +378,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "live_pipeline_vs_baseline": ratio("live_depth_fps", "baseline_fps"),
             "file_pipeline_vs_baseline": report["file"]["fps"] / report["baseline"]["fps"],
         }
+        if display is not None:
+            report["window"].update(live_depth_fps=float(np.median([r["window_live_depth_fps"] for r in rows])),
+                                    vs_headless=ratio("window_live_depth_fps", "live_depth_fps"))
         if int8_estimator is not None:
             report["int8"] = {
                 "standalone_fps": float(np.median([r["int8_standalone_fps"] for r in rows])),
@@ -369,6 +395,29 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             report["threads_standalone_fps"] = thread_sweep(model, frames[0], args.repeats)
             report["pipeline_settings_depth_fps"] = pipeline_settings_sweep(model, args.sweep_seconds, args.camera_fps, args.warmup)
     return report
+
+
+@contextlib.contextmanager
+def window_display(wanted: bool) -> Iterator[str | None]:
+    """The display for the window figure: $DISPLAY if set, else a private Xvfb; None to skip it."""
+    if not wanted:
+        yield None
+        return
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    from stream.display import virtual_display
+
+    with virtual_display(1280, 720) as display:
+        if display is None:
+            log("no display and no Xvfb: skipping the window figure")
+            yield None
+            return
+        os.environ["DISPLAY"] = display
+        try:
+            yield display
+        finally:
+            del os.environ["DISPLAY"]
 
 
 def log(message: str) -> None:
@@ -393,6 +442,10 @@ def format_table(report: dict[str, Any]) -> str:
         f"file pipeline + encoding    {file_['fps']:7.1f} fps   ({file_['frames']} frames, dropped {file_['dropped']})",
         f"seed-style baseline         {base['fps']:7.1f} fps   (torch eager, {base['torch_threads']} threads)",
     ]
+    if "live_depth_fps" in report["window"]:
+        shown = report["window"]
+        lines.append(f"live pipeline + window      {shown['live_depth_fps']:7.1f} fps   "
+                     f"({shown['vs_headless']:.2f}x headless; OpenCV window on the main thread, display {shown['display']})")
     if "int8" in report:
         q = report["int8"]
         lines += [
@@ -435,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random-weights seed")
     parser.add_argument("--skip-int8", action="store_true", help="skip quantisation figures")
     parser.add_argument("--skip-threads", action="store_true", help="skip the thread-count sweep")
+    parser.add_argument("--no-window", dest="window", action="store_false",
+                        help="skip the live-with-window figure (otherwise shown on $DISPLAY or a private Xvfb)")
     return parser
 
 

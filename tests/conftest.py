@@ -7,9 +7,6 @@ export -> cache), exported once per test session.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -46,30 +43,13 @@ def random_onnx(random_weights: Path, model_cache: Path) -> Path:
 
 @pytest.fixture
 def xvfb_display():
-    """A private Xvfb server (its own display number), stopped after the test."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("Xvfb is not installed")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    try:
-        import select
+    """A private Xvfb server (640x480, its own display number), stopped after the test."""
+    from stream.display import virtual_display
 
-        ready, _, _ = select.select([read_fd], [], [], 10)
-        number = os.read(read_fd, 64).decode().strip() if ready else ""
-        if not number:
-            pytest.skip("Xvfb did not start")
-        yield f":{number}"
-    finally:
-        os.close(read_fd)
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    with virtual_display(640, 480) as display:
+        if display is None:
+            pytest.skip("Xvfb is not installed or did not start")
+        yield display
 
 
 @pytest.fixture(autouse=True)
