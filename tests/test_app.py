@@ -201,3 +201,17 @@ def test_warnings_print_above_the_progress_bar_not_glued_to_it(tmp_path, random_
         shown = line.split("\r")[-1]
         assert "no_such_encoder" in shown and not shown.startswith("depth"), repr(line)
 
+
+
+def test_4k_source_gives_a_side_by_side_at_most_max_width(tmp_path, random_onnx) -> None:
+    clip = make_video(tmp_path / "uhd.mp4", 3840, 2160, 3, fps=25)
+    out = tmp_path / "uhd-out.mp4"
+    result = run(settings_for(str(clip), random_onnx, output=out, display={"overlay": False, "progress": False}))
+    assert result.exit_code == 0
+    frames, _, _, _ = read_video(out)
+    assert len(frames) == 3 and frames[0].shape == (1080, 3840, 3)  # not 7680x2160 (H.264 level 6, refused by players)
+    source = read_video(clip)[0][1]
+    import cv2
+
+    expected = cv2.resize(source, (1920, 1080), interpolation=cv2.INTER_AREA)
+    assert np.abs(frames[1][:, :1920].astype(int) - expected.astype(int)).mean() < 6  # the whole picture, scaled
