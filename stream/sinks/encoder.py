@@ -81,12 +81,20 @@ def stream_time_base(container: Any, codec: str, source_time_base: Fraction | No
 
 
 def add_video_stream(container: Any, settings: EncoderSettings, rate: Fraction, width: int, height: int,
-                     source_time_base: Fraction | None) -> Any:
-    """Add the yuv420p video stream, sized and timed, to a container opened for writing."""
+                     source_time_base: Fraction | None, keyframe_interval: int) -> Any:
+    """Add the yuv420p video stream, sized and timed, to a container opened for writing.
+
+    ``keyframe_interval`` caps the frames between keyframes (where a killed file can be cut).
+    AVI stores no presentation times, so there the encoder makes no B-frames (whose times
+    a reader would have to guess, off by one after a seek).
+    """
     codec = choose_encoder(settings.codec, container)
     stream = container.add_stream(codec, rate=rate, options=encoder_options(codec, settings))
     stream.width, stream.height = width, height
     stream.pix_fmt = "yuv420p"
+    stream.codec_context.gop_size = keyframe_interval
+    if container.format.name == "avi":
+        stream.codec_context.max_b_frames = 0
     if codec == FALLBACK_CODEC:
         stream.bit_rate = int(min(20e6, max(1e6, width * height * float(rate) * 0.2)))
     time_base = stream_time_base(container, codec, source_time_base, rate)

@@ -6,7 +6,6 @@ picture conversion (``colour``), the timestamps (``timeline``) and the audio (``
 
 from __future__ import annotations
 
-import errno
 import logging
 from fractions import Fraction
 from pathlib import Path
@@ -16,6 +15,7 @@ from stream.errors import OutputError
 from stream.frames import Closing, Frame
 from stream.sinks.audio import AudioCopy
 from stream.sinks.colour import bgr_to_yuv420, fit
+from stream.sinks.crashsafe import SafeContainer, keyframe_interval
 from stream.sinks.encoder import EncoderSettings, add_video_stream
 from stream.sinks.timeline import Timeline
 
@@ -29,6 +29,7 @@ class VideoFileSink(Closing):
     ``pts``/``time_base`` are rescaled to the output stream and kept strictly increasing;
     frames without a timestamp are placed by count at ``fps``. Without audio the first frame
     is moved to time 0; with audio the source timeline is kept so sound stays in sync.
+    The file is written crash-safe (``crashsafe``): it plays even if the process is killed.
     """
 
     def __init__(self, path: Path, fps: float, time_base: Fraction | None = None, audio_from: str | None = None,
@@ -40,7 +41,7 @@ class VideoFileSink(Closing):
         self.audio_from = audio_from
         self.encoder = EncoderSettings(codec, crf, preset)
         self.frames_written = 0
-        self.container: Any = None
+        self.output: SafeContainer | None = None
         self.stream: Any = None
         self.audio: AudioCopy | None = None
         self.timeline: Timeline | None = None
@@ -56,26 +57,24 @@ class VideoFileSink(Closing):
 
         with_audio = bool(self.audio_from)
         while True:
+            output = SafeContainer(self.path)
             try:
-                container = av.open(str(self.path), mode="w")
-            except (av.error.FFmpegError, OSError, ValueError) as exc:
-                raise OutputError(f"cannot create {self.path} ({exc}); choose another --output") from None
-            self.container = container
-            try:
-                self.stream = add_video_stream(container, self.encoder, self.rate, width, height, self.source_time_base)
+                self.stream = add_video_stream(output.container, self.encoder, self.rate, width, height,
+                                               self.source_time_base, keyframe_interval(self.fps))
                 if with_audio:
-                    self._add_audio(container)
-                container.start_encoding()
+                    self._add_audio(output.container)
+                output.start()
                 break
             except BaseException as exc:
                 audio_refused = self.audio is not None and isinstance(exc, (av.error.FFmpegError, ValueError))
-                self._discard(container)
+                self._discard(output)
                 if not audio_refused:
                     if isinstance(exc, (av.error.FFmpegError, ValueError)):
                         raise OutputError(f"cannot write video to {self.path} ({exc}); choose another --output") from None
                     raise
                 log.warning("%s files refused the source's audio (%s); writing the video without sound", self.path.suffix, exc)
                 with_audio = False
+        self.output = output
         self.timeline = Timeline(self.stream.codec_context.time_base, self.rate, zero_start=self.audio is None)
 
     def _add_audio(self, container: Any) -> None:
@@ -97,16 +96,13 @@ class VideoFileSink(Closing):
             return
         self.audio = audio
 
-    def _discard(self, container: Any) -> None:
+    def _discard(self, output: SafeContainer) -> None:
         """Undo a half-made container (its file is rewritten by the next attempt)."""
-        self.container = self.stream = None
+        self.stream = None
         if self.audio is not None:
             self.audio.close()
             self.audio = None
-        try:
-            container.close()
-        except Exception:  # noqa: BLE001 - the first error is the one to report
-            pass
+        output.discard()
 
     # -- writing ---------------------------------------------------------------------
     def write(self, frame: Frame) -> None:
@@ -114,7 +110,7 @@ class VideoFileSink(Closing):
 
         if self._closed:
             raise OutputError(f"{self.path} is already closed")
-        if self.container is None:
+        if self.output is None:
             image = fit(frame.image)
             self._open(image.shape[1], image.shape[0])
         assert self.stream is not None and self.timeline is not None
@@ -128,34 +124,31 @@ class VideoFileSink(Closing):
         self._pump_audio()
 
     def _mux(self, packet: Any) -> None:
-        try:
-            self.container.mux(packet)
-        except OSError as exc:
-            raise OutputError(self._write_failed(exc)) from None
+        assert self.output is not None
+        self.output.mux(packet)
 
     def _pump_audio(self) -> None:
         if self.audio is not None and self.timeline is not None:
             self.audio.pump(self.timeline.end_seconds, self._mux)
 
-    def _write_failed(self, exc: OSError) -> str:
-        if exc.errno == errno.ENOSPC:
-            return f"disk full while writing {self.path}; free space or choose another --output"
-        return f"writing {self.path} failed ({exc}); choose another --output"
-
     def close(self) -> None:
-        """Flush the encoder and close the container: the file is playable afterwards."""
+        """Flush the encoder and close the container: the file is playable afterwards.
+
+        A write error raises once, from ``write`` or here; after it the file is cut back
+        to its last whole fragment and closed quietly.
+        """
         if self._closed:
             return
         self._closed = True
         try:
-            if self.container is not None and self.stream is not None:
+            if self.output is not None and self.stream is not None and self.output.failed is None:
                 for packet in self.stream.encode(None):
-                    self.container.mux(packet)
+                    self._mux(packet)
                 self._pump_audio()
         finally:
             try:
-                if self.container is not None:
-                    self.container.close()
+                if self.output is not None:
+                    self.output.close()
             finally:
                 if self.audio is not None:
                     self.audio.close()
