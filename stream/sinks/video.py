@@ -14,7 +14,7 @@ from typing import Any
 from stream.errors import OutputError
 from stream.frames import Closing, Frame
 from stream.sinks.audio import AudioCopy
-from stream.sinks.colour import bgr_to_yuv420, fit
+from stream.sinks.colour import bgr_to_yuv420, fit, tag_bt709
 from stream.sinks.crashsafe import SafeContainer, keyframe_interval
 from stream.sinks.encoder import EncoderSettings, add_video_stream
 from stream.sinks.timeline import Timeline
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class VideoFileSink(Closing):
-    """H.264 (yuv420p) through PyAV, timestamps from the source, audio copied untouched.
+    """H.264 (yuv420p, BT.709) through PyAV, timestamps from the source, audio copied untouched.
 
     The container opens on the first frame (its size fixes the stream's). A frame's
     ``pts``/``time_base`` are rescaled to the output stream and kept strictly increasing;
@@ -61,6 +61,7 @@ class VideoFileSink(Closing):
             try:
                 self.stream = add_video_stream(output.container, self.encoder, self.rate, width, height,
                                                self.source_time_base, keyframe_interval(self.fps))
+                tag_bt709(self.stream.codec_context)
                 if with_audio:
                     self._add_audio(output.container)
                 output.start()
