@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import PurePath
 from typing import Any
+
+from stream.sinks.paths import suffix_of
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def choose_encoder(requested: str, container: Any) -> str:
     supported = container.supported_codecs
     if codec not in supported and av_codec_name(codec) not in supported:
         fallback = container.default_video_codec
-        log.warning("%s files cannot hold %s video; writing %s instead", _suffix(container), codec, fallback)
+        log.warning("%s files cannot hold %s video; writing %s instead", suffix_of(container), codec, fallback)
         codec = fallback
     return codec
 
@@ -101,7 +102,3 @@ def add_video_stream(container: Any, settings: EncoderSettings, rate: Fraction, 
     stream.codec_context.time_base = time_base
     stream.time_base = time_base
     return stream
-
-
-def _suffix(container: Any) -> str:
-    return PurePath(str(container.name)).suffix or container.format.name

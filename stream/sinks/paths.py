@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import Any
 
 from stream.errors import OutputError
 
@@ -36,3 +37,8 @@ def check_output_path(path: Path) -> None:
     except OSError as exc:
         what = f"output file {path}" if path.exists() else f"output folder {folder}"
         raise OutputError(f"{what} is not writable ({exc.strerror}); choose another --output") from None
+
+
+def suffix_of(container: Any) -> str:
+    """The extension of an output container's file (``.webm``), for messages."""
+    return PurePath(str(container.name)).suffix or container.format.name

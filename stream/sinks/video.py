@@ -13,7 +13,7 @@ from typing import Any
 
 from stream.errors import OutputError
 from stream.frames import Closing, Frame
-from stream.sinks.audio import AudioCopy
+from stream.sinks.audio import COPY, TRANSCODE, AudioCopy, AudioTrack, attach_audio
 from stream.sinks.colour import bgr_to_yuv420, fit, tag_bt709
 from stream.sinks.crashsafe import SafeContainer, keyframe_interval
 from stream.sinks.encoder import EncoderSettings, add_video_stream
@@ -23,12 +23,12 @@ log = logging.getLogger(__name__)
 
 
 class VideoFileSink(Closing):
-    """H.264 (yuv420p, BT.709) through PyAV, timestamps from the source, audio copied untouched.
+    """H.264 (yuv420p, BT.709) through PyAV, timestamps from the source, its audio alongside.
 
-    The container opens on the first frame (its size fixes the stream's). A frame's
-    ``pts``/``time_base`` are rescaled to the output stream and kept strictly increasing;
-    frames without a timestamp are placed by count at ``fps``. Without audio the first frame
-    is moved to time 0; with audio the source timeline is kept so sound stays in sync.
+    The container opens on the first frame (its size fixes the stream's). Frame timestamps
+    become output timestamps in ``timeline`` (first frame at 0, strictly increasing, placed
+    by count at ``fps`` when missing); the source's audio (``audio``) is copied, or
+    re-encoded where the container refuses it, shifted with the video so it stays in sync.
     The file is written crash-safe (``crashsafe``): it plays even if the process is killed.
     """
 
@@ -43,7 +43,7 @@ class VideoFileSink(Closing):
         self.frames_written = 0
         self.output: SafeContainer | None = None
         self.stream: Any = None
-        self.audio: AudioCopy | None = None
+        self.audio: AudioTrack | None = None
         self.timeline: Timeline | None = None
         self._closed = False
 
@@ -53,49 +53,34 @@ class VideoFileSink(Closing):
 
     # -- opening ---------------------------------------------------------------------
     def _open(self, width: int, height: int) -> None:
+        """Create the file with its streams; if the header refuses the copied audio, re-encode it, then drop it."""
         import av
 
-        with_audio = bool(self.audio_from)
+        mode: str | None = COPY if self.audio_from else None
         while True:
             output = SafeContainer(self.path)
             try:
                 self.stream = add_video_stream(output.container, self.encoder, self.rate, width, height,
                                                self.source_time_base, keyframe_interval(self.fps))
                 tag_bt709(self.stream.codec_context)
-                if with_audio:
-                    self._add_audio(output.container)
+                if mode is not None:
+                    self.audio = attach_audio(output.container, str(self.audio_from), mode)
                 output.start()
                 break
             except BaseException as exc:
-                audio_refused = self.audio is not None and isinstance(exc, (av.error.FFmpegError, ValueError))
+                refused = self.audio is not None and isinstance(exc, (av.error.FFmpegError, ValueError))
+                mode = TRANSCODE if mode == COPY and isinstance(self.audio, AudioCopy) else None
                 self._discard(output)
-                if not audio_refused:
+                if not refused:
                     if isinstance(exc, (av.error.FFmpegError, ValueError)):
                         raise OutputError(f"cannot write video to {self.path} ({exc}); choose another --output") from None
                     raise
-                log.warning("%s files refused the source's audio (%s); writing the video without sound", self.path.suffix, exc)
-                with_audio = False
+                if mode is None:
+                    log.warning("%s files refused the source's audio (%s); writing the video without sound", self.path.suffix, exc)
+                else:
+                    log.debug("%s files refused the source's audio as it is (%s); re-encoding it", self.path.suffix, exc)
         self.output = output
-        self.timeline = Timeline(self.stream.codec_context.time_base, self.rate, zero_start=self.audio is None)
-
-    def _add_audio(self, container: Any) -> None:
-        import av
-
-        audio = AudioCopy.open(str(self.audio_from))
-        if audio is None:
-            return
-        name = audio.codec_name
-        if name not in container.supported_codecs:
-            log.warning("%s files cannot hold %s audio; writing the video without sound", self.path.suffix, name)
-            audio.close()
-            return
-        try:
-            audio.add_to(container)
-        except (av.error.FFmpegError, ValueError) as exc:
-            log.warning("not copying %s audio from %s: %s", name, self.audio_from, exc)
-            audio.close()
-            return
-        self.audio = audio
+        self.timeline = Timeline(self.stream.codec_context.time_base, self.rate)
 
     def _discard(self, output: SafeContainer) -> None:
         """Undo a half-made container (its file is rewritten by the next attempt)."""
@@ -130,7 +115,7 @@ class VideoFileSink(Closing):
 
     def _pump_audio(self) -> None:
         if self.audio is not None and self.timeline is not None:
-            self.audio.pump(self.timeline.end_seconds, self._mux)
+            self.audio.pump(self.timeline.end_seconds, self.timeline.origin, self._mux)
 
     def close(self) -> None:
         """Flush the encoder and close the container: the file is playable afterwards.
@@ -146,6 +131,8 @@ class VideoFileSink(Closing):
                 for packet in self.stream.encode(None):
                     self._mux(packet)
                 self._pump_audio()
+                if self.audio is not None:
+                    self.audio.finish(self._mux)
         finally:
             try:
                 if self.output is not None:
