@@ -47,6 +47,7 @@ KEYFRAME_SECONDS = 1.0
 SYNC_SECONDS = 2.0
 DATA_SYNC: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)  # fdatasync: Linux; fsync: macOS, Windows
 FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
 
 
 def muxer_options(path: Path) -> dict[str, str]:
@@ -146,11 +147,17 @@ class SafeContainer:
         self._good_size = 0
 
     def start(self) -> None:
-        """Write the header (streams must all be added); from here on the file plays."""
+        """Write the header (streams must all be added); from here on the file plays.
+
+        A muxer refusing a stream raises as PyAV has it (the caller may retry without it);
+        a disk that cannot take the header raises ``OutputError``.
+        """
         try:
             self.container.start_encoding()
         except OSError as exc:
-            raise OutputError(write_error_message(self.path, exc)) from None
+            if exc.errno in DISK_ERRNOS:
+                raise OutputError(write_error_message(self.path, exc)) from None
+            raise
         self._disk = DiskSync(self.path, self.sync_interval)
         self._good_size = self._disk.size()
 
