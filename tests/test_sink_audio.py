@@ -148,7 +148,8 @@ def test_audio_comes_from_an_http_url_too(tmp_path: Path) -> None:
 
     clip = make_video(tmp_path / "in.mp4", 64, 48, 25, fps=25, audio=True)
     out = tmp_path / "out.mkv"
-    with serve_directory(tmp_path) as base, VideoFileSink(out, 25.0, Fraction(1, 25), audio_from=f"{base}/in.mp4") as sink:
+    with serve_directory(tmp_path) as base, \
+            VideoFileSink(out, 25.0, Fraction(1, 25), audio_from=f"{base}/{clip.name}") as sink:
         for index in range(25):
             sink.write(pattern(index))
     assert sink.audio_packets_written > 0
