@@ -35,6 +35,10 @@ class OutputError(InputError):
     """The output video cannot be written where the user asked."""
 
 
+class OutputWriteError(DepthStreamError):
+    """Writing the output failed mid-run (disk full, file too large): what was written still plays."""
+
+
 class DownloadError(DepthStreamError):
     """The official weights could not be fetched or verified (offline, HTTP error, bad hash)."""
 

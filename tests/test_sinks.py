@@ -122,23 +122,6 @@ def test_audio_copy_stops_at_the_end_of_the_video(tmp_path: Path) -> None:
     assert last < 0.45
 
 
-@pytest.mark.parametrize("source_name,audio_codec,output_name", [
-    ("in.mp4", "aac", "out.webm"),  # the container cannot hold AAC at all
-    ("in.mkv", "flac", "out.mov"),  # FFmpeg lists FLAC as fine for .mov, then refuses the header
-])
-def test_audio_the_container_cannot_take_is_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture, source_name: str,
-                                                    audio_codec: str, output_name: str) -> None:
-    clip = make_video(tmp_path / source_name, 64, 48, 5, fps=25, audio=True, audio_codec=audio_codec)
-    out = tmp_path / output_name
-    with caplog.at_level(logging.WARNING, logger="stream.sinks"):
-        with VideoFileSink(out, 25.0, Fraction(1, 25), audio_from=str(clip)) as sink:
-            for index in range(5):
-                sink.write(pattern(index, 64, 48))
-    frames, _, has_audio, _ = read_video(out)
-    assert len(frames) == 5 and not has_audio
-    assert "without sound" in caplog.text
-
-
 def test_unavailable_codec_falls_back_to_mpeg4(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "out.mp4"
     with caplog.at_level(logging.WARNING, logger="stream.sinks"):

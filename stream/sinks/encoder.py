@@ -1,0 +1,104 @@
+"""Which video encoder writes the output, with which options, in which time base.
+
+The requested encoder (``libx264`` by default) is used when this FFmpeg has it and the
+container can hold what it makes; otherwise ``mpeg4`` (built into every FFmpeg), or the
+container's own default (VP9 for WebM). Each fallback is logged once, as a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from stream.sinks.paths import suffix_of
+
+log = logging.getLogger(__name__)
+
+FALLBACK_CODEC = "mpeg4"
+VPX_ENCODERS = ("libvpx-vp9", "libvpx", "vp9", "vp8")
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """What the user asked for: encoder name, quality (x264 CRF scale) and speed preset."""
+
+    codec: str = "libx264"
+    crf: int = 23
+    preset: str = "veryfast"
+
+
+def encoder_available(name: str) -> bool:
+    """Whether this FFmpeg build has an encoder called ``name``."""
+    import av
+
+    try:
+        av.Codec(name, "w")
+    except (av.error.FFmpegError, ValueError):
+        return False
+    return True
+
+
+def av_codec_name(encoder: str) -> str:
+    """The codec an encoder writes (``libx264`` -> ``h264``), for container checks."""
+    import av
+
+    try:
+        return av.Codec(encoder, "w").canonical_name
+    except (av.error.FFmpegError, ValueError):
+        return encoder
+
+
+def choose_encoder(requested: str, container: Any) -> str:
+    """The requested encoder if it exists and the container takes its codec, else a fallback."""
+    codec = requested
+    if not encoder_available(codec):
+        log.warning("video codec %s is not available in this FFmpeg; writing %s instead", codec, FALLBACK_CODEC)
+        codec = FALLBACK_CODEC
+    supported = container.supported_codecs
+    if codec not in supported and av_codec_name(codec) not in supported:
+        fallback = container.default_video_codec
+        log.warning("%s files cannot hold %s video; writing %s instead", suffix_of(container), codec, fallback)
+        codec = fallback
+    return codec
+
+
+def encoder_options(codec: str, settings: EncoderSettings) -> dict[str, str]:
+    """Private options for the encoder: CRF and preset for x264, constant quality for VP8/9."""
+    if codec == "libx264":
+        return {"crf": str(settings.crf), "preset": settings.preset}
+    if codec in VPX_ENCODERS:
+        return {"crf": str(max(4, min(63, settings.crf + 10))), "b": "0", "deadline": "realtime", "cpu-used": "8"}
+    return {}
+
+
+def stream_time_base(container: Any, codec: str, source_time_base: Fraction | None, rate: Fraction) -> Fraction:
+    """The source's time base where the container and codec allow it, else one tick per frame."""
+    time_base = source_time_base or 1 / rate
+    if container.format.name == "avi" or (codec == FALLBACK_CODEC and time_base.denominator > 65535):
+        time_base = 1 / rate  # AVI counts frames; MPEG-4 part 2 caps the time base
+    return time_base
+
+
+def add_video_stream(container: Any, settings: EncoderSettings, rate: Fraction, width: int, height: int,
+                     source_time_base: Fraction | None, keyframe_interval: int) -> Any:
+    """Add the yuv420p video stream, sized and timed, to a container opened for writing.
+
+    ``keyframe_interval`` caps the frames between keyframes (where a killed file can be cut).
+    AVI stores no presentation times, so there the encoder makes no B-frames (whose times
+    a reader would have to guess, off by one after a seek).
+    """
+    codec = choose_encoder(settings.codec, container)
+    stream = container.add_stream(codec, rate=rate, options=encoder_options(codec, settings))
+    stream.width, stream.height = width, height
+    stream.pix_fmt = "yuv420p"
+    stream.codec_context.gop_size = keyframe_interval
+    if container.format.name == "avi":
+        stream.codec_context.max_b_frames = 0
+    if codec == FALLBACK_CODEC:
+        stream.bit_rate = int(min(20e6, max(1e6, width * height * float(rate) * 0.2)))
+    time_base = stream_time_base(container, codec, source_time_base, rate)
+    stream.codec_context.time_base = time_base
+    stream.time_base = time_base
+    return stream
