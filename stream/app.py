@@ -79,7 +79,7 @@ def make_estimator(settings: Settings):
 def run(settings: Settings, estimator=None, stop: threading.Event | None = None) -> RunResult:
     """Run the app once. ``estimator`` may be injected (tests); otherwise it is resolved."""
     from stream.sinks import NullSink, VideoFileSink, WindowSink, check_output_path
-    from stream.sources import open_source
+    from stream.sources import PacedSource, SourceKind, SourceOptions, open_source
 
     stop = stop or threading.Event()
     if settings.output is not None:
@@ -87,20 +87,19 @@ def run(settings: Settings, estimator=None, stop: threading.Event | None = None)
 
     with ExitStack() as stack:
         capture = settings.capture
-        source = stack.enter_context(
-            open_source(
-                settings.source,
-                live=settings.realtime,
-                width=capture.width,
-                height=capture.height,
-                fps=capture.fps,
-                reconnect_attempts=capture.reconnect_attempts,
-                reconnect_backoff=capture.reconnect_backoff,
-                read_timeout=capture.read_timeout,
-            )
+        source_options = SourceOptions(
+            width=capture.width,
+            height=capture.height,
+            fps=capture.fps,
+            reconnect_attempts=capture.reconnect_attempts,
+            reconnect_backoff=capture.reconnect_backoff,
+            read_timeout=capture.read_timeout,
         )
+        source = stack.enter_context(open_source(settings.source, source_options))
         info = source.info
         live = is_live(settings, info.is_live)
+        if live and info.kind in (SourceKind.FILE, SourceKind.IMAGES, SourceKind.SYNTHETIC):
+            source = PacedSource(source)
         if estimator is None:
             estimator = make_estimator(settings)
         sinks: list = []
