@@ -3,14 +3,21 @@
 A sink muxes frames at their timestamps, so they must only go forward. A file's own pts
 are kept (gaps included: they are its timing); a file whose pts step back gets one frame
 interval instead. A live stream's timestamps restart from zero when its sender restarts,
-and reconnecting starts a new timeline too; after such a discontinuity (pts stepping back,
+and reconnecting starts a new timeline too. After such a discontinuity (pts stepping back,
 leaping forward by more than ``JUMP_FRAMES`` intervals, or a reconnect) the timeline goes
-on from the wall clock: the frame's time is the previous frame's plus the real time between
-their arrivals, and later frames follow their own pts from there.
+on from the wall clock: the frame's time is the previous frame's plus the real time
+between their arrivals, and later frames follow their own pts from there.
+
+"The previous frame's arrival" is taken from the stream's usual delay (the smallest
+arrival-minus-timeline lag of recent frames), not from the last frame alone: FFmpeg's
+parser holds a frame back until the next one starts, so the last frame before a sender
+stops arrives only when the restarted sender's first frame does, and would otherwise
+hide the whole outage.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 from fractions import Fraction
 
@@ -18,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # A live stream's pts leaping forward by more than this many frame intervals is a discontinuity.
 JUMP_FRAMES = 10
+# Recent frames whose arrival delay gives the stream's usual delay.
+LAG_WINDOW = 50
 
 
 class Timeline:
@@ -33,7 +42,7 @@ class Timeline:
         self.name = name
         self.wall_clock = wall_clock
         self.last: int | None = None
-        self._last_arrival: float | None = None
+        self._lags: collections.deque[float] = collections.deque(maxlen=LAG_WINDOW)
         self._offset = 0
         self._broken = False
         self._warned = False
@@ -53,19 +62,22 @@ class Timeline:
         else:
             out = pts + self._offset
             if self._broken or out <= self.last or (self.wall_clock and out - self.last > JUMP_FRAMES * self.ticks):
-                out = self.last + self._gap(arrival)
+                out = self._bridge(self.last, arrival)
                 self._offset = out - pts
         self._broken = False
-        self.last, self._last_arrival = out, arrival
+        self.last = out
+        if self.wall_clock:
+            self._lags.append(arrival - float(out * self.time_base))
         return out
 
-    def _gap(self, arrival: float) -> int:
-        if not self.wall_clock or self._last_arrival is None:
+    def _bridge(self, last: int, arrival: float) -> int:
+        """Where a frame after a discontinuity goes: by the wall clock (live), else one interval on."""
+        if not self.wall_clock or not self._lags:
             if not self._warned:
                 log.warning("%s: timestamps step back at %.3fs; each such frame follows one interval after the last",
-                            self.name, float((self.last or 0) * self.time_base))
+                            self.name, float(last * self.time_base))
                 self._warned = True
-            return self.ticks
+            return last + self.ticks
         log.warning("%s: timestamps jumped (sender restarted or reconnected); continuing from the arrival time",
                     self.name)
-        return max(self.ticks, round((arrival - self._last_arrival) / self.time_base))
+        return max(last + self.ticks, round((arrival - min(self._lags)) / self.time_base))
