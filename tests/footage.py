@@ -21,7 +21,7 @@ import av
 import cv2
 import numpy as np
 
-from tests.media import pattern_frame
+from tests.media import AUDIO_RATE, pattern_frame
 
 # Saturated colours (BGR), where decoding with the wrong matrix is off by 10-60 levels.
 PATCHES = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255), (255, 255, 0), (255, 0, 255), (40, 120, 230),
@@ -131,6 +131,21 @@ def image_sequence(folder: Path, count: int, width: int = 96, height: int = 64, 
     return str(folder / name)
 
 
+def ts_without_video_frames(path: Path, seconds: float = 1.0) -> Path:
+    """MPEG-TS whose PMT declares an H.264 video stream that never sends a frame (audio only):
+    it opens, then delivers no picture, like a camera whose video encoder died."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 96, 64, "yuv420p"
+        sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+        for start in range(0, int(AUDIO_RATE * seconds), 1024):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+            frame.sample_rate, frame.pts = AUDIO_RATE, start
+            container.mux(sound.encode(frame))
+        container.mux(sound.encode(None))
+    return path
+
+
 # -- a live HTTP stream -------------------------------------------------------------------------
 
 
@@ -201,18 +216,30 @@ def free_udp_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def marker_frame(sender: int, index: int, width: int, height: int) -> np.ndarray:
+    """A flat picture whose colour says which sender (1 or 2) sent it and its index (< 160)."""
+    return np.full((height, width, 3), (60 + 100 * (sender - 1), 30 + 6 * (index % 32), 40 + 40 * (index // 32)),
+                   np.uint8)
+
+
+def read_marker(image: np.ndarray) -> tuple[int, int]:
+    """(sender, index) of a decoded ``marker_frame``."""
+    blue, green, red = (float(image[..., c].mean()) for c in range(3))
+    return round((blue - 60) / 100) + 1, round((green - 30) / 6) + 32 * round((red - 40) / 40)
+
+
 class UdpSender:
-    """Sends pattern frames ``first, first+1, ...`` as MPEG-TS over UDP at ``fps``, like ``ffmpeg -re``.
+    """Sends marker frames 0, 1, 2... as MPEG-TS over UDP at ``fps``, paced like ``ffmpeg -re``.
 
     Each sender starts its timestamps at zero, as a restarted camera or encoder does. Every
     PES carries its length, so a receiver gets each frame as it is sent (not when the next
     one starts), and a key frame comes every ``gop`` frames so a receiver can join.
     """
 
-    def __init__(self, port: int, first: int = 0, fps: int = 25, width: int = 320, height: int = 240,
+    def __init__(self, port: int, sender: int = 1, fps: int = 25, width: int = 160, height: int = 120,
                  gop: int = 5) -> None:
         self.url = f"udp://127.0.0.1:{port}?pkt_size=1316"
-        self.first, self.fps, self.width, self.height, self.gop = first, fps, width, height, gop
+        self.sender, self.fps, self.width, self.height, self.gop = sender, fps, width, height, gop
         self.sent = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -233,10 +260,9 @@ class UdpSender:
             stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
             started = time.monotonic()
             while not self._stop.is_set():
-                index = self.sent
-                picture = pattern_frame(self.first + index, self.width, self.height)
+                picture = marker_frame(self.sender, self.sent, self.width, self.height)
                 frame = av.VideoFrame.from_ndarray(picture, format="bgr24")
-                frame.pts, frame.time_base = index, Fraction(1, self.fps)
+                frame.pts, frame.time_base = self.sent, Fraction(1, self.fps)
                 container.mux(stream.encode(frame))
                 self.sent += 1
                 self._stop.wait(max(0.0, started + self.sent / self.fps - time.monotonic()))
