@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import itertools
 import logging
 import os
 import re
@@ -700,7 +701,7 @@ def before_source_read(monkeypatch, at_frame: int, action: Callable[[], None]) -
     def open_patched(spec, options=None):
         source = real_open(spec, options)
         read = source.read
-        reads = iter(range(1 << 62))
+        reads = itertools.count()
 
         def read_after_action():
             if next(reads) == at_frame:
