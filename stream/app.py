@@ -105,12 +105,10 @@ def check_output(settings: Settings) -> None:
 
 
 def open_configured_source(settings: Settings) -> Source:
-    from stream.sources import open_source
+    from stream.sources import SourceOptions, open_source
 
     capture = settings.capture
-    return open_source(
-        settings.source,
-        live=True if settings.mode == "live" else None,
+    options = SourceOptions(
         width=capture.width,
         height=capture.height,
         fps=capture.fps,
@@ -118,6 +116,7 @@ def open_configured_source(settings: Settings) -> Source:
         reconnect_backoff=capture.reconnect_backoff,
         read_timeout=capture.read_timeout,
     )
+    return open_source(settings.source, options)
 
 
 def make_output(settings: Settings, info: SourceInfo) -> VideoFileSink | None:
@@ -140,6 +139,7 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         gui: Any = None) -> RunResult:
     """Run the app once. ``estimator`` and ``gui`` may be injected (tests); otherwise they are made."""
     from stream.sinks import NullSink
+    from stream.sources import PacedSource
     from stream.window import MailboxSink, Window
 
     stop = stop or threading.Event()
@@ -147,9 +147,11 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
     window = None if settings.headless else Window(settings.display.window_title, settings.display.snapshot_dir, gui=gui)
 
     with ExitStack() as stack:
-        source = stack.enter_context(open_configured_source(settings))
+        source: Source = stack.enter_context(open_configured_source(settings))
         info = source.info
         policy = decide(settings.mode, info.is_live)
+        if policy.paced:
+            source = PacedSource(source)
         if estimator is None:
             estimator = make_estimator(settings)
         output = make_output(settings, info)

@@ -106,7 +106,7 @@ def decode_times(path: Path) -> list[float]:
     from stream.sources import open_source
 
     times = []
-    with open_source(str(path), live=False) as source:
+    with open_source(str(path)) as source:
         while True:
             t0 = time.perf_counter()
             frame = source.read()
@@ -162,12 +162,12 @@ def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = F
     """
     from stream.pipeline import Pipeline, PipelineOptions
     from stream.sinks import NullSink
-    from stream.sources import SyntheticSource
+    from stream.sources import PacedSource, SyntheticSource
     from stream.window import MailboxSink, Window
 
     stop = threading.Event()
     mailbox = MailboxSink() if window else None
-    with SyntheticSource(WIDTH, HEIGHT, fps=camera_fps, realtime=True) as source:
+    with PacedSource(SyntheticSource(WIDTH, HEIGHT, fps=camera_fps)) as source:
         pipeline = Pipeline(source, estimator, [mailbox or NullSink()], PipelineOptions(live=True), stop=stop)
         warm: dict[str, float] = {}
 
@@ -213,7 +213,7 @@ def file_pipeline(estimator, video: Path, output: Path) -> dict[str, float]:
     from stream.sinks import VideoFileSink
     from stream.sources import open_source
 
-    with open_source(str(video), live=False) as source:
+    with open_source(str(video)) as source:
         info = source.info
         sink = VideoFileSink(output, fps=info.fps, time_base=info.time_base)
         started = time.monotonic()

@@ -215,3 +215,10 @@ def test_4k_source_gives_a_side_by_side_at_most_max_width(tmp_path, random_onnx)
 
     expected = cv2.resize(source, (1920, 1080), interpolation=cv2.INTER_AREA)
     assert np.abs(frames[1][:, :1920].astype(int) - expected.astype(int)).mean() < 6  # the whole picture, scaled
+
+
+def test_mkv_without_frame_count_gets_a_progress_total(tmp_path, random_onnx) -> None:
+    clip = make_video(tmp_path / "clip.mkv", 96, 64, 20, fps=20)
+    proc = cli("--source", str(clip), "--model", str(random_onnx), "--headless")
+    assert proc.returncode == 0, proc.stderr
+    assert "/20 [" in proc.stderr  # tqdm shows n/total, which gives the ETA

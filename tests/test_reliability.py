@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import itertools
 import logging
 import os
 import re
@@ -32,16 +33,16 @@ import av
 import numpy as np
 import pytest
 
-from stream import cli as run_stream
 import stream.sources
+from stream import cli as run_stream
 from stream.app import run
 from stream.config import load_settings
 from stream.errors import DepthStreamError
-from stream.inference import StageTimes
 from stream.frames import Frame
+from stream.inference import StageTimes
 from stream.pipeline import Pipeline, PipelineOptions
 from stream.sinks import NullSink, VideoFileSink
-from stream.sources import AVSource, SyntheticSource
+from stream.sources import PacedSource, SyntheticSource, open_source
 from tests.media import AUDIO_RATE, make_video, nearest_pattern, pattern_frame, read_video, run_bounded
 from tests.test_sources import audio_only_mp4, video_stream_without_frames
 
@@ -273,7 +274,7 @@ def test_complete_files_are_never_called_truncated(tmp_path, name, make, expecte
     path = make(tmp_path / name)
 
     def read_all() -> list[Frame]:
-        with AVSource(str(path), live=False) as source:
+        with open_source(str(path)) as source:
             return list(iter(source.read, None))
 
     frames = run_bounded(read_all)
@@ -308,7 +309,7 @@ def test_fuzzed_and_truncated_files_never_hang_or_crash_the_app(tmp_path) -> Non
         out = tmp_path / f"out{case}.mkv"
         settings = settings_for(str(path), output=out)
         try:
-            result = run_bounded(lambda: run(settings, GreyDepth()), 30)
+            result = run_bounded(lambda settings=settings: run(settings, GreyDepth()), 30)
         except DepthStreamError as exc:
             message = str(exc)
             assert "\n" not in message and path.name in message and exc.exit_code == 2, message
@@ -349,7 +350,7 @@ class _FlakyStream(http.server.BaseHTTPRequestHandler):
     script: list[str] = []
     requests: list[float] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         self.requests.append(time.monotonic())
         action = self.script[len(self.requests) - 1] if len(self.requests) <= len(self.script) else "404"
         if action == "404":
@@ -400,7 +401,7 @@ class _CameraThatDies:
     def __init__(self, index: int, backend: int) -> None:
         self.sent = 0
 
-    def isOpened(self) -> bool:  # noqa: N802 - OpenCV API
+    def isOpened(self) -> bool:
         return True
 
     def set(self, prop: int, value: float) -> bool:
@@ -424,7 +425,7 @@ class _CameraThatDies:
 
 def test_camera_that_stops_mid_run_fails_clearly_with_output_finalized(tmp_path, capsys, monkeypatch, fake_model,
                                                                         video_sinks) -> None:
-    monkeypatch.setattr("stream.sources.cv2.VideoCapture", _CameraThatDies)
+    monkeypatch.setattr("stream.sources.webcam.cv2.VideoCapture", _CameraThatDies)
     out = tmp_path / "out.mp4"
     code, lines = run_bounded(lambda: cli(capsys, "--source", "0", "--output", str(out), "--set", "capture.read_timeout=0.3"))
     assert code == 1
@@ -652,7 +653,9 @@ def test_slow_consumer_keeps_queues_bounded_and_memory_flat(mode) -> None:
     """
     live = mode != "file"
     count, delay = (3000, 0.01) if live else (400, 0.002)
-    source = SyntheticSource(160, 120, fps=1000.0, num_frames=count, realtime=live)
+    source = SyntheticSource(160, 120, fps=1000.0, num_frames=count)
+    if live:
+        source = PacedSource(source)
     sink = _LeakySink() if mode == "leaky-control" else NullSink()
     pipeline = Pipeline(source, GreyDepth(delay=delay), [sink], PipelineOptions(live=live, queue_size=4, overlay=False))
     bound = 1 if live else 4
@@ -701,12 +704,13 @@ def before_source_read(monkeypatch, at_frame: int, action: Callable[[], None]) -
     """Sources the app opens call ``action()`` before reading frame ``at_frame``."""
     real_open = stream.sources.open_source
 
-    def open_patched(spec, **kwargs):
-        source = real_open(spec, **kwargs)
+    def open_patched(spec, options=None):
+        source = real_open(spec, options)
         read = source.read
+        reads = itertools.count()
 
         def read_after_action():
-            if source._count == at_frame:
+            if next(reads) == at_frame:
                 action()
             return read()
 

@@ -124,10 +124,9 @@ def test_audio_copy_stops_at_the_end_of_the_video(tmp_path: Path) -> None:
 
 def test_unavailable_codec_falls_back_to_mpeg4(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "out.mp4"
-    with caplog.at_level(logging.WARNING, logger="stream.sinks"):
-        with VideoFileSink(out, 25.0, Fraction(1, 25), codec="no-such-encoder") as sink:
-            for index in range(4):
-                sink.write(pattern(index))
+    with caplog.at_level(logging.WARNING, logger="stream.sinks"), VideoFileSink(out, 25.0, Fraction(1, 25), codec="no-such-encoder") as sink:
+        for index in range(4):
+            sink.write(pattern(index))
     assert "mpeg4" in caplog.text and len(caplog.records) == 1
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.name == "mpeg4"
@@ -136,12 +135,11 @@ def test_unavailable_codec_falls_back_to_mpeg4(tmp_path: Path, caplog: pytest.Lo
 
 def test_file_is_playable_after_an_exception_mid_write(tmp_path: Path) -> None:
     out = tmp_path / "crash.mp4"
-    with pytest.raises(RuntimeError):
-        with VideoFileSink(out, fps=25.0, time_base=Fraction(1, 25)) as sink:
-            for index in range(30):
-                if index == 12:
-                    raise RuntimeError("inference blew up")
-                sink.write(pattern(index))
+    with pytest.raises(RuntimeError), VideoFileSink(out, fps=25.0, time_base=Fraction(1, 25)) as sink:
+        for index in range(30):
+            if index == 12:
+                raise RuntimeError("inference blew up")
+            sink.write(pattern(index))
     assert sink.frames_written == 12
     frames, fps, _, _ = read_video(out)
     assert len(frames) == 12 and fps == 25

@@ -1,0 +1,24 @@
+"""Where frames come from: webcams (OpenCV), files and network streams (PyAV), image sequences,
+a synthetic scene; and ``PacedSource`` to play any of them like a camera.
+
+Every source is a context manager with ``read() -> Frame | None`` (None = end of stream)
+and an ``info`` (``SourceInfo``) saying what it is (``SourceKind``). Frames keep the
+timestamp the source gave them, so sinks can write the source's timing. Failures a user
+can cause are one-line ``SourceError``s; a live source that stops and cannot be brought
+back is ``SourceLostError``. Warnings go to ``logging`` (never print).
+"""
+
+from stream.sources.av_open import is_url, redact
+from stream.sources.base import Source, SourceInfo, SourceKind, SourceOptions
+from stream.sources.factory import open_source
+from stream.sources.files import FileSource
+from stream.sources.images import ImageSequenceSource
+from stream.sources.pacing import PacedSource, Pacer
+from stream.sources.streams import StreamSource
+from stream.sources.synthetic import SyntheticSource
+from stream.sources.webcam import WebcamSource
+
+__all__ = [
+    "FileSource", "ImageSequenceSource", "PacedSource", "Pacer", "Source", "SourceInfo", "SourceKind", "SourceOptions",
+    "StreamSource", "SyntheticSource", "WebcamSource", "is_url", "open_source", "redact",
+]

@@ -1,0 +1,90 @@
+"""What every source shares: the ``Source`` protocol, its ``SourceInfo``, its kind and options.
+
+The rest of the app codes against these names only: whether a run drops frames (live) or
+processes every one (file mode) is decided from ``SourceInfo.kind`` and the config, never
+by the source, so a source just delivers frames with their own timestamps.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Protocol
+
+from stream.frames import Frame
+
+DEFAULT_FPS = 30.0
+
+
+class SourceKind(enum.Enum):
+    """Where frames come from; CAMERA and STREAM are live (they do not wait for a slow reader)."""
+
+    CAMERA = "camera"
+    FILE = "file"  # includes a finite file served over HTTP(S)
+    STREAM = "stream"
+    SYNTHETIC = "synthetic"
+    IMAGES = "images"
+
+
+LIVE_KINDS = frozenset({SourceKind.CAMERA, SourceKind.STREAM})
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How to open a source; each field matters to some kinds only.
+
+    ``fps`` is the rate asked of a webcam, the rate of an image sequence (None -> 25) and
+    the rate of the synthetic scene (None -> 30). Reconnects apply to live network streams.
+    """
+
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    reconnect_attempts: int = 5
+    reconnect_backoff: float = 0.5
+    open_timeout: float = 10.0
+    read_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the rest of the app needs to know about a source before the first frame.
+
+    ``width``/``height`` are the upright picture's (after any rotation the file asks for).
+    ``frame_count`` is the header's count, else duration x fps (a progress total for
+    MKV/WebM); None for live sources. ``audio_path`` is the file or URL whose audio an
+    output may copy.
+    """
+
+    width: int
+    height: int
+    fps: float
+    frame_count: int | None
+    time_base: Fraction | None
+    kind: SourceKind
+    description: str
+    audio_path: str | None = None
+
+    @property
+    def is_live(self) -> bool:
+        return self.kind in LIVE_KINDS
+
+
+class Source(Protocol):
+    """``read() -> Frame | None`` (None = end of stream); closes on ``__exit__``."""
+
+    info: SourceInfo
+
+    def read(self) -> Frame | None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Source: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def frame_time_base(fps: float) -> Fraction:
+    """1/fps as an exact fraction (29.97 -> 1001/30000), for sources that number their frames."""
+    return 1 / Fraction(fps).limit_denominator(1001)
