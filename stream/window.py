@@ -29,7 +29,8 @@ from stream.frames import ChannelClosed, Closing, Frame, FrameChannel
 
 log = logging.getLogger(__name__)
 
-KEY_POLL_MS = 5
+KEY_POLL_MS = 1  # waitKey pumps the GUI's events; waiting happens on the mailbox instead
+FRAME_WAIT_S = 0.01  # idle: wait this long for a frame before pumping events again
 SCREEN_FILL = 0.9  # the window takes at most this share of the screen's width and height
 
 
@@ -144,7 +145,7 @@ class Window:
             while not stop.is_set():
                 still_working = working()  # asked first: a frame put after this is still seen below
                 try:
-                    frame = mailbox.get(timeout=0)
+                    frame = mailbox.get(timeout=FRAME_WAIT_S)
                 except ChannelClosed:
                     break
                 if frame is not None:
