@@ -232,14 +232,19 @@ class Pipeline:
         return view
 
     def overlay_lines(self, item: DepthFrame) -> list[str]:
-        """Rates once they are known (a single picture has none), drops in live mode, latency."""
+        """Rates once they are known (a single picture has none); live: drops and latency; file: the frame number.
+
+        In file mode every frame waits its turn in the queues, so its age says nothing about
+        the app; which frame this is does.
+        """
         capture, depth = self.stats.capture_rate.rate, self.stats.depth_rate.rate
         rates = "  ".join(f"{name} {rate:5.1f} fps" for name, rate in (("capture", capture), ("depth", depth))
                           if rate is not None)
-        latency = (time.monotonic() - item.frame.captured_at) * 1e3
-        status = f"latency {latency:4.0f} ms"
         if self.options.live:
-            status = f"dropped {self.stats.dropped}  {status}"
+            latency = (time.monotonic() - item.frame.captured_at) * 1e3
+            status = f"dropped {self.stats.dropped}  latency {latency:4.0f} ms"
+        else:
+            status = f"frame {item.frame.index + 1}"
         return [line for line in (rates, status) if line]
 
     def show(self, item: DepthFrame) -> None:

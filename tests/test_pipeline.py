@@ -18,13 +18,17 @@ from stream.pipeline import Pipeline, PipelineOptions
 class ListSource:
     """Frames 0..n-1 with the index painted into pixel values; optionally paced."""
 
-    def __init__(self, count: int, size=(48, 64), interval: float = 0.0, fail_at: int | None = None) -> None:
+    def __init__(self, count: int, size=(48, 64), interval: float = 0.0, fail_at: int | None = None,
+                 hold_second_frame: threading.Event | None = None) -> None:
         self.count, self.size, self.interval, self.fail_at = count, size, interval, fail_at
+        self.hold_second_frame = hold_second_frame
         self.produced = 0
 
     def read(self) -> Frame | None:
         if self.produced >= self.count:
             return None
+        if self.produced == 1 and self.hold_second_frame is not None:
+            self.hold_second_frame.wait(10)  # until the consumer has started: a fast source cannot finish first
         if self.fail_at is not None and self.produced == self.fail_at:
             raise SourceError(f"clip.mp4 is truncated at frame {self.produced}; re-copy the file")
         if self.interval:
@@ -47,11 +51,13 @@ class FakeEstimator:
         self.calls = 0
         self.taken: list[tuple[int, int]] = []
         self.release = threading.Event()
+        self.started = threading.Event()
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         if self.source is not None:
             index = int(image[0, 0, 0])
             self.taken.append((index, self.source.produced - 1))
+            self.started.set()
             deadline = time.monotonic() + 10
             while (self.source.produced < min(index + 1 + self.wait_for_frames, self.source.count)
                    and time.monotonic() < deadline):
@@ -107,8 +113,10 @@ def test_overlay_writes_status_text() -> None:
 def test_live_mode_drops_stale_frames_and_takes_the_newest() -> None:
     """Each prediction lasts until the source has read 5 more frames; the next frame taken must be
     one of those newer ones, never the next in line. No timing is assumed, so load cannot break it."""
-    source = ListSource(250)  # the index is painted into a byte
+    started = threading.Event()
+    source = ListSource(250, hold_second_frame=started)  # the index is painted into a byte
     estimator = FakeEstimator(source=source, wait_for_frames=5)
+    estimator.started = started
     sink = RecordingSink()
     stats = Pipeline(source, estimator, [sink], PipelineOptions(live=True)).run()
     assert stats.captured == 250 and stats.dropped > 0 and stats.max_queue == 1
