@@ -31,6 +31,7 @@ import numpy as np
 from stream.errors import StageError
 from stream.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
 from stream.inference import StageTimes
+from stream.normalize import Normalised, Normaliser, make_normaliser
 from stream.render import compose_view, draw_overlay
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,14 @@ class FrameSink(Protocol):
     def close(self) -> None: ...
 
 
+class DepthSink(Protocol):
+    """Keeps the depth itself (not the picture of it): raw values and how they were normalised."""
+
+    def write_depth(self, item: DepthFrame, normalised: Normalised) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class PipelineOptions:
     live: bool
@@ -130,10 +139,14 @@ class Pipeline:
         options: PipelineOptions,
         stop: threading.Event | None = None,
         on_display: Callable[[PipelineStats], None] | None = None,
+        depth_sinks: Sequence[DepthSink] = (),
+        normaliser: Normaliser | None = None,
     ) -> None:
         self.source = source
         self.estimator = estimator
         self.sinks = list(sinks)
+        self.depth_sinks = list(depth_sinks)
+        self.normaliser = normaliser or make_normaliser("frame")
         self.options = options
         self.stop = stop or threading.Event()
         self.on_display = on_display
@@ -220,9 +233,9 @@ class Pipeline:
                 continue
             self.show(item)
 
-    def compose(self, item: DepthFrame) -> np.ndarray:
-        """RGB | colourised depth (at most ``max_width`` wide), with the status overlay."""
-        view, timings = compose_view(item.frame.image, item.depth, self.options.colormap, self.options.max_width)
+    def compose(self, item: DepthFrame, normalised: Normalised) -> np.ndarray:
+        """RGB | coloured depth (at most ``max_width`` wide), with the status overlay."""
+        view, timings = compose_view(item.frame.image, normalised.index, self.options.colormap, self.options.max_width)
         if self.options.overlay:
             t0 = time.perf_counter()
             draw_overlay(view, self.overlay_lines(item), width=view.shape[1] // 2)
@@ -248,10 +261,15 @@ class Pipeline:
         return [line for line in (rates, status) if line]
 
     def show(self, item: DepthFrame) -> None:
-        view = self.compose(item)
+        t0 = time.perf_counter()
+        normalised = self.normaliser(item.depth)
+        self.stats.stage_ms["normalise"].append((time.perf_counter() - t0) * 1e3)
+        view = self.compose(item, normalised)
         out = Frame(view, item.frame.index, item.frame.pts, item.frame.time_base, item.frame.captured_at)
         t0 = time.perf_counter()
         with self._sink_lock:
+            for depth_sink in self.depth_sinks:
+                depth_sink.write_depth(item, normalised)
             for sink in self.sinks:
                 sink.write(out)
         self.stats.stage_ms["write"].append((time.perf_counter() - t0) * 1e3)
@@ -309,7 +327,8 @@ class Pipeline:
         # moment), not a second full timeout, then finalize the outputs regardless
         locked = self._sink_lock.acquire(timeout=max(SINK_GRACE, deadline - time.monotonic()))
         try:
-            for sink in self.sinks:
+            closers: list[DepthSink | FrameSink] = [*self.depth_sinks, *self.sinks]
+            for sink in closers:
                 try:
                     sink.close()
                 except Exception as exc:  # noqa: BLE001 - report, but close the others too

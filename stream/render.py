@@ -28,8 +28,16 @@ def normalise_depth(depth: np.ndarray) -> np.ndarray:
 
 
 def colourise(depth: np.ndarray, colormap: str = "inferno") -> np.ndarray:
-    """Inverse depth -> BGR image; near (large values) is bright."""
-    grey = normalise_depth(depth)
+    """Inverse depth -> BGR image, each frame by its own range; near (large values) is bright."""
+    return colour_grey(normalise_depth(depth), colormap)
+
+
+def colour_index(index: np.ndarray, colormap: str = "inferno") -> np.ndarray:
+    """A 0..1 depth index (``stream.normalize``) -> BGR image; 1 (near) is bright."""
+    return colour_grey(cv2.convertScaleAbs(index, alpha=255.0), colormap)
+
+
+def colour_grey(grey: np.ndarray, colormap: str) -> np.ndarray:
     code = COLORMAPS[colormap]
     if code is None:
         return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
@@ -55,9 +63,9 @@ def half_size(width: int, height: int, max_width: int | None) -> tuple[int, int]
     return max(2, int(width * scale) // 2 * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
-def compose_view(frame_bgr: np.ndarray, depth: np.ndarray, colormap: str,
+def compose_view(frame_bgr: np.ndarray, index: np.ndarray, colormap: str,
                  max_width: int | None = None) -> tuple[np.ndarray, dict[str, float]]:
-    """Picture | colourised depth, scaled down first when wider than ``max_width``.
+    """Picture | coloured depth index (0..1, ``stream.normalize``), scaled down when wider than ``max_width``.
 
     A 4K source would give a 7680-pixel-wide video that many players refuse; scaling before
     colouring also keeps the per-frame work and memory of the display stage small. The
@@ -68,8 +76,8 @@ def compose_view(frame_bgr: np.ndarray, depth: np.ndarray, colormap: str,
     size = half_size(width, height, max_width)
     if size != (width, height):
         frame_bgr = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
-        depth = cv2.resize(depth, size, interpolation=cv2.INTER_AREA)
-    coloured = colourise(depth, colormap)
+        index = cv2.resize(index, size, interpolation=cv2.INTER_AREA)
+    coloured = colour_index(index, colormap)
     t1 = time.perf_counter()
     view = side_by_side(frame_bgr, coloured)
     t2 = time.perf_counter()
