@@ -24,7 +24,8 @@ class SourceKind(enum.Enum):
     FILE = "file"  # includes a finite file served over HTTP(S)
     STREAM = "stream"
     SYNTHETIC = "synthetic"
-    IMAGES = "images"
+    IMAGES = "images"  # a numbered sequence (frames/%04d.png), played as a video
+    IMAGE = "image"  # one photo: one frame, image outputs (issue 10)
 
 
 LIVE_KINDS = frozenset({SourceKind.CAMERA, SourceKind.STREAM})
