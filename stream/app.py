@@ -186,14 +186,8 @@ def run_pipeline(pipeline: Pipeline, window: Window | None, mailbox: MailboxSink
     """Without a window, wait for the workers; with one, the main thread runs the window meanwhile."""
     if window is None or mailbox is None:
         return pipeline.run()
-    window.open()
-    pipeline.start()
-    try:
-        window.run(mailbox.mailbox, stop, lambda: pipeline.running)
-    finally:
-        window.close()
-        stats = pipeline.finish()
-    return stats
+    window.open()  # before the workers start: a window that cannot open costs no work
+    return pipeline.run(foreground=lambda: window.run(mailbox.mailbox, stop, lambda: pipeline.running))
 
 
 def written(output: VideoFileSink | None) -> Path | None:

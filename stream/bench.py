@@ -186,13 +186,7 @@ def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = F
                 stats = pipeline.run()
             else:
                 shown = Window("depth stream benchmark")
-                shown.open()
-                pipeline.start()
-                try:
-                    shown.run(mailbox.mailbox, stop, lambda: pipeline.running)
-                finally:
-                    shown.close()
-                    stats = pipeline.finish()
+                stats = pipeline.run(foreground=lambda: shown.run(mailbox.mailbox, stop, lambda: pipeline.running))
         finally:
             for timer in timers:
                 timer.cancel()

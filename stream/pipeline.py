@@ -279,10 +279,16 @@ class Pipeline:
             self.on_display(self.stats)
 
     # -- orchestration ---------------------------------------------------------------
-    def run(self) -> PipelineStats:
-        """Run to the end of the source, ``stop`` or the first error (no window: nothing for the main thread)."""
+    def run(self, foreground: Callable[[], None] | None = None) -> PipelineStats:
+        """Run to the end of the source, ``stop`` or the first error.
+
+        ``foreground`` is what the calling (main) thread does meanwhile, such as the window
+        loop; it should return once ``running`` is false. Without it the thread just waits.
+        """
         self.start()
         try:
+            if foreground is not None:
+                foreground()
             while self.running:
                 self._stages[-1].join(POLL_SECONDS)
         finally:

@@ -136,7 +136,10 @@ class Window:
         self.frames_shown += 1
 
     def run(self, mailbox: FrameChannel[Frame], stop: threading.Event, working: Callable[[], bool]) -> None:
-        """Show frames until ``stop`` is set, the user quits, or the workers are done and the mailbox is empty."""
+        """Show frames until ``stop`` is set, the user quits, or the workers are done and the mailbox is empty.
+
+        Opens the window if needed and always closes it.
+        """
         import cv2
 
         if not self._opened:
@@ -160,6 +163,8 @@ class Window:
         except cv2.error as exc:
             stop.set()
             raise OutputError(f"the window failed ({_last_line(exc)}); run with --headless") from None
+        finally:
+            self.close()
 
     def handle_key(self, key: int) -> None:
         """React to a key code from ``waitKey`` (-1: none)."""

@@ -102,13 +102,7 @@ def run_with_window(gui: FakeGui, source: PatternSource, stop: threading.Event |
     mailbox = MailboxSink()
     pipeline = Pipeline(source, EchoDepth(), [mailbox], PipelineOptions(live=False, overlay=False), stop=stop,
                         on_display=watch)
-    window.open()
-    pipeline.start()
-    try:
-        window.run(mailbox.mailbox, stop, lambda: pipeline.running)
-    finally:
-        window.close()
-        pipeline.finish()
+    pipeline.run(foreground=lambda: window.run(mailbox.mailbox, stop, lambda: pipeline.running))
     return window, mailbox, pipeline
 
 
