@@ -162,7 +162,7 @@ def draw_panel(view: np.ndarray, lines: Sequence[str], width: int) -> None:
         scale = max(0.3, scale * 0.85)
     top, panel_w = max(0, height - panel_h), min(panel_w, width)
     panel = view[top:, :panel_w]
-    panel[:] = (panel.astype(np.uint16) * 2 // 5).astype(np.uint8)
+    panel[:] = cv2.convertScaleAbs(panel, alpha=0.4)  # darkened as the status panel is, without a uint16 copy
     descent = max(size[1] for size in sizes)
     for row, text in enumerate(lines):
         baseline = top + (row + 1) * line_height - descent
