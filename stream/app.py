@@ -25,6 +25,7 @@ from stream.pipeline import Estimator, FrameSink, Pipeline, PipelineOptions, Pip
 if TYPE_CHECKING:
     from stream.inference import DepthEstimator
     from stream.sinks import VideoFileSink
+    from stream.sinks.probe_csv import ProbeCsvSink
     from stream.sources import Source, SourceInfo
     from stream.window import MailboxSink, Window
 
@@ -135,26 +136,56 @@ def make_output(settings: Settings, info: SourceInfo) -> VideoFileSink | None:
     )
 
 
+def probe_csv(settings: Settings) -> Path | None:
+    """Where the ``--probe`` rows go (None: no probe), checked before anything opens."""
+    from stream.sinks.probe_csv import check_probe_csv, probe_csv_path
+
+    path = probe_csv_path(settings.probe.points, settings.probe.csv, settings.output)
+    if path is None:
+        return None
+    check_probe_csv(path, (settings.source, settings.model.onnx, settings.model.weights, settings.output))
+    if path.exists():
+        log.warning("note: %s exists and will be replaced", path)
+    return path
+
+
+def make_probe_sink(path: Path | None, settings: Settings) -> ProbeCsvSink | None:
+    from stream.sinks.probe_csv import ProbeCsvSink
+
+    if path is None:
+        return None
+    log.info("probe: depth at %s written to %s", " ".join(f"{x},{y}" for x, y in settings.probe.points), path)
+    return ProbeCsvSink(path, settings.probe.points)
+
+
 def run(settings: Settings, estimator: Estimator | None = None, stop: threading.Event | None = None,
         gui: Any = None) -> RunResult:
     """Run the app once. ``estimator`` and ``gui`` may be injected (tests); otherwise they are made."""
+    from stream.probe import Probes, check_points_fit
     from stream.sinks import NullSink
     from stream.sources import PacedSource
     from stream.window import MailboxSink, Window
 
     stop = stop or threading.Event()
     check_output(settings)
-    window = None if settings.headless else Window(settings.display.window_title, settings.display.snapshot_dir, gui=gui)
+    csv_path = probe_csv(settings)
+    probes = Probes(settings.probe.points) if settings.probe.points or not settings.headless else None
+    window = None if settings.headless else Window(settings.display.window_title, settings.display.snapshot_dir, gui=gui,
+                                                   probes=probes)
 
     with ExitStack() as stack:
         source: Source = stack.enter_context(open_configured_source(settings))
         info = source.info
+        check_points_fit(settings.probe.points, info.width, info.height)
         policy = decide(settings.mode, info.is_live)
         if policy.paced:
             source = PacedSource(source)
         if estimator is None:
             estimator = make_estimator(settings)
         output = make_output(settings, info)
+        probe_sink = make_probe_sink(csv_path, settings)
+        if probe_sink is not None:
+            stack.callback(probe_sink.close)  # the pipeline closes it too; this covers a failure before it runs
         mailbox = MailboxSink() if window is not None else None
         sinks: list[FrameSink] = [sink for sink in (output, mailbox) if sink is not None] or [NullSink()]
         log.info("source: %s (%dx%d @ %.2f fps, %s mode)", info.description, info.width, info.height, info.fps, policy.name)
@@ -168,7 +199,8 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         )
         progress = stack.enter_context(progress_bar(settings, info, policy.live))
         on_display = (lambda _stats: progress.update(1)) if progress is not None else None
-        pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display)
+        pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display,
+                            depth_sinks=[probe_sink] if probe_sink is not None else [], probes=probes)
         with StopOnSignal(stop) as signals:
             try:
                 stats = run_pipeline(pipeline, window, mailbox, stop)

@@ -32,6 +32,17 @@ class Flag:
     choices: tuple[str, ...] | None = None
     const: Any = None  # a switch that sets ``key`` to this value
     metavar: str | None = None
+    repeat: bool = False  # may be given several times; the key gets the list
+
+
+def probe_point(text: str) -> list[int]:
+    """``--probe 320,240`` -> [320, 240] (whether it is inside the frame is checked once the source is open)."""
+    parts = text.replace(" ", "").split(",")
+    try:
+        x, y = (int(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y in source pixels (e.g. 320,240), got {text!r}") from None
+    return [x, y]
 
 
 FLAGS: tuple[Flag, ...] = (
@@ -49,6 +60,10 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--colormap",), "display.colormap", "inferno, magma, plasma, viridis, turbo, jet or gray", metavar="NAME"),
     Flag(("--max-frames",), "max_frames", "stop after this many frames", int, metavar="N"),
     Flag(("--cache-dir",), "model.cache_dir", "where weights and exported models are cached", Path, metavar="DIR"),
+    Flag(("--probe",), "probe.points", "write the depth at source pixel X,Y to a CSV, one row per frame (repeatable)",
+         probe_point, metavar="X,Y", repeat=True),
+    Flag(("--probe-csv",), "probe.csv", "the probe CSV (default: beside --output as NAME.probe.csv, else ./probe.csv)", Path,
+         metavar="PATH"),
     Flag(("-q", "--quiet"), "display.progress", "only errors (no progress bar, no summary)", const=False),
 )
 
@@ -67,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 help=flag.help + where)
         else:
             parser.add_argument(*flag.names, dest=dest, type=flag.type, choices=flag.choices, metavar=flag.metavar,
-                                help=flag.help + where)
+                                action="append" if flag.repeat else "store", help=flag.help + where)
     parser.add_argument("--config", type=Path, default=None, metavar="PATH",
                         help="YAML settings file (default: config.yaml in the project, else built-in defaults)")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",

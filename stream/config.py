@@ -63,6 +63,11 @@ class OutputSettings(Section):
     max_width: int = Field(3840, ge=64, le=16384)
 
 
+class ProbeSettings(Section):
+    points: list[tuple[int, int]] = Field(default_factory=list)  # source pixels; checked against the frame once it is open
+    csv: Path | None = None
+
+
 class Settings(Section):
     source: str = "0"
     output: Path | None = None
@@ -73,6 +78,7 @@ class Settings(Section):
     capture: CaptureSettings = CaptureSettings()
     display: DisplaySettings = DisplaySettings()
     video: OutputSettings = OutputSettings()
+    probe: ProbeSettings = ProbeSettings()
 
     @field_validator("source", mode="before")
     @classmethod

@@ -32,6 +32,7 @@ from stream.errors import StageError
 from stream.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
 from stream.inference import StageTimes
 from stream.normalize import Normalised, Normaliser, make_normaliser
+from stream.probe import Probes, annotate
 from stream.render import compose_view, draw_overlay
 
 log = logging.getLogger(__name__)
@@ -141,12 +142,14 @@ class Pipeline:
         on_display: Callable[[PipelineStats], None] | None = None,
         depth_sinks: Sequence[DepthSink] = (),
         normaliser: Normaliser | None = None,
+        probes: Probes | None = None,
     ) -> None:
         self.source = source
         self.estimator = estimator
         self.sinks = list(sinks)
         self.depth_sinks = list(depth_sinks)
         self.normaliser = normaliser or make_normaliser("frame")
+        self.probes = probes  # drawn into the picture, so the window and the output video agree
         self.options = options
         self.stop = stop or threading.Event()
         self.on_display = on_display
@@ -234,11 +237,15 @@ class Pipeline:
             self.show(item)
 
     def compose(self, item: DepthFrame, normalised: Normalised) -> np.ndarray:
-        """RGB | coloured depth (at most ``max_width`` wide), with the status overlay."""
+        """RGB | coloured depth (at most ``max_width`` wide), with the status overlay and any probes."""
         view, timings = compose_view(item.frame.image, normalised.index, self.options.colormap, self.options.max_width)
         if self.options.overlay:
             t0 = time.perf_counter()
             draw_overlay(view, self.overlay_lines(item), width=view.shape[1] // 2)
+            timings["compose"] += (time.perf_counter() - t0) * 1e3
+        if self.probes is not None:
+            t0 = time.perf_counter()
+            annotate(view, item.depth, normalised.index, self.probes)
             timings["compose"] += (time.perf_counter() - t0) * 1e3
         for name, ms in timings.items():
             self.stats.stage_ms[name].append(ms)

@@ -5,7 +5,8 @@ HighGUI must run on the main thread: macOS refuses windows elsewhere and Qt warn
 one. So the display worker never calls the GUI: it drops each composed frame into a
 one-slot mailbox (``MailboxSink``; a newer frame replaces an unshown one and is counted),
 and the main thread runs ``Window.run``: show the newest frame, pump events, handle keys
-(``q``/Esc quit, ``s`` snapshot), and set the shared stop event when the user quits or
+(``q``/Esc quit, ``s`` snapshot, ``c`` clear probes; a left click adds a depth probe, a
+right click clears them), and set the shared stop event when the user quits or
 closes the window. Nothing waits for the screen, so a stalled desktop costs the frames
 it missed and nothing more.
 """
@@ -26,6 +27,7 @@ import numpy as np
 from stream.display import require_display, screen_size
 from stream.errors import OutputError
 from stream.frames import ChannelClosed, Closing, Frame, FrameChannel
+from stream.probe import Probes
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class Gui(Protocol):
     def getWindowProperty(self, winname: str, prop_id: int) -> float: ...  # noqa: N802
 
     def destroyWindow(self, winname: str) -> None: ...  # noqa: N802
+
+    def setMouseCallback(self, winname: str, on_mouse: Callable[..., None]) -> None: ...  # noqa: N802
 
 
 class MailboxSink(Closing):
@@ -98,7 +102,7 @@ class Window:
     """An OpenCV window sized to the screen, without the Qt toolbar, driven from the main thread."""
 
     def __init__(self, title: str = "depth stream", snapshot_dir: Path = Path("snapshots"), gui: Any = None,
-                 screen: tuple[int, int] | None = None) -> None:
+                 screen: tuple[int, int] | None = None, probes: Probes | None = None) -> None:
         if gui is None:
             require_display()
             quiet_qt()
@@ -110,6 +114,7 @@ class Window:
         self.title = title
         self.snapshot_dir = Path(snapshot_dir)
         self.screen = screen
+        self.probes = probes
         self.frames_shown = 0
         self.snapshots: list[Path] = []
         self.quit_requested = False
@@ -125,6 +130,8 @@ class Window:
         except cv2.error as exc:
             raise OutputError(f"cannot open a window ({_last_line(exc)}); run with --headless") from None
         self._opened = True
+        if self.probes is not None:
+            self.gui.setMouseCallback(self.title, self.on_mouse)
 
     def show(self, image: np.ndarray) -> None:
         if not self._sized:
@@ -175,6 +182,23 @@ class Window:
             self.quit_requested = True
         elif key in (ord("s"), ord("S")):
             self.save_snapshot()
+        elif key in (ord("c"), ord("C")) and self.probes is not None:
+            self.probes.clear()
+
+    def on_mouse(self, event: int, x: int, y: int, _flags: int, _param: object = None) -> None:
+        """Left click: probe the depth there (either half; x, y are image pixels of the view); right click: clear.
+
+        HighGUI calls this from ``waitKey``, on the main thread; ``Probes`` hands the points
+        to the display thread.
+        """
+        import cv2
+
+        if self.probes is None:
+            return
+        if event == cv2.EVENT_LBUTTONDOWN:
+            self.probes.add_at_view(x, y)
+        elif event == cv2.EVENT_RBUTTONDOWN:
+            self.probes.clear()
 
     def save_snapshot(self) -> Path | None:
         """Save the image on screen (full size, not the window's) as a PNG; a failure is logged, not fatal."""

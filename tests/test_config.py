@@ -177,7 +177,7 @@ def test_set_without_equals_shows_an_example() -> None:
 
 def test_every_flag_sets_a_real_config_key() -> None:
     """The one flag table: each flag's key exists in the settings and a value given to it lands there."""
-    samples = {str: "x", Path: Path("x.mp4"), int: 3, float: 12.5}
+    samples = {str: "x", Path: Path("x.mp4"), int: 3, float: 12.5, cli.probe_point: "3,4"}
     for flag in cli.FLAGS:
         if flag.key is None:
             continue
@@ -192,7 +192,7 @@ def test_every_flag_sets_a_real_config_key() -> None:
             value = flag.choices[-1] if flag.choices else samples[flag.type or str]
             value = "Magma" if flag.key == "display.colormap" else value
             argv, expected = [flag.names[0], str(value)], value
-        expected = {"output": Path("x.mp4"), "display.colormap": "magma"}.get(flag.key, expected)
+        expected = {"output": Path("x.mp4"), "display.colormap": "magma", "probe.points": [(3, 4)]}.get(flag.key, expected)
         settings = load_settings(SHIPPED, cli.overrides_from(cli.build_parser().parse_args(argv)))
         got: object = settings
         for part in flag.key.split("."):

@@ -41,6 +41,7 @@ class FakeGui:
         self.stalled = threading.Event()
         self.release = threading.Event()
         self.visible = 1.0
+        self.on_mouse = None  # the window's mouse callback, once set: tests call it as HighGUI would
 
     def _call(self) -> None:
         self.threads.add(threading.current_thread().name)
@@ -69,6 +70,10 @@ class FakeGui:
 
     def destroyWindow(self, name: str) -> None:
         self._call()
+
+    def setMouseCallback(self, name: str, on_mouse) -> None:
+        self._call()
+        self.on_mouse = on_mouse
 
 
 class PatternSource:
