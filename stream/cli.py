@@ -48,6 +48,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--precision",), "model.precision", "int8 = statically quantised model, faster", choices=("fp32", "int8")),
     Flag(("--colormap",), "display.colormap", "inferno, magma, plasma, viridis, turbo, jet or gray", metavar="NAME"),
     Flag(("--max-frames",), "max_frames", "stop after this many frames", int, metavar="N"),
+    Flag(("--depth-output",), "export.depth_output", "keep the depth: .png .npy .pfm (photo), .mkv .npz or DIR/ (video)",
+         Path, metavar="PATH"),
+    Flag(("--pointcloud",), "export.pointcloud", "write the photo's coloured point cloud (.ply)", Path, metavar="PATH.ply"),
     Flag(("--cache-dir",), "model.cache_dir", "where weights and exported models are cached", Path, metavar="DIR"),
     Flag(("-q", "--quiet"), "display.progress", "only errors (no progress bar, no summary)", const=False),
 )

@@ -63,6 +63,14 @@ class OutputSettings(Section):
     max_width: int = Field(3840, ge=64, le=16384)
 
 
+class ExportSettings(Section):
+    depth_output: Path | None = None
+    pointcloud: Path | None = None
+    fov_deg: float = Field(60.0, ge=1, le=179)
+    drop_flying_pixels: bool = True
+    pointcloud_step: int = Field(1, ge=1, le=64)
+
+
 class Settings(Section):
     source: str = "0"
     output: Path | None = None
@@ -73,6 +81,7 @@ class Settings(Section):
     capture: CaptureSettings = CaptureSettings()
     display: DisplaySettings = DisplaySettings()
     video: OutputSettings = OutputSettings()
+    export: ExportSettings = ExportSettings()
 
     @field_validator("source", mode="before")
     @classmethod
