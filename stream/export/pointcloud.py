@@ -29,12 +29,12 @@ VERTEX = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("gr
 
 def distance_from_disparity(disparity: np.ndarray) -> np.ndarray:
     """z (nearest = 1, all finite and positive) from relative inverse depth, clamped below."""
-    d = np.asarray(disparity, np.float64)
+    d = np.nan_to_num(np.asarray(disparity, np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # unknown = far
     top = float(np.max(d)) if d.size else 0.0
-    if not np.isfinite(top) or top <= 0:
+    if top <= 0:
         return np.ones(d.shape, np.float64)  # no usable disparity: a flat picture at z = 1
     floor = max(float(np.percentile(d, FLOOR_PERCENTILE)), FLOOR_OF_MAX * top)
-    return top / np.clip(np.nan_to_num(d, nan=floor), floor, top)
+    return top / np.clip(d, floor, top)
 
 
 def flying_pixels(z: np.ndarray, jump: float = FLYING_JUMP) -> np.ndarray:
