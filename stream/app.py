@@ -118,6 +118,8 @@ def check_exports(settings: Settings) -> None:
     for flag, path in (("--depth-output", export.depth_output), ("--pointcloud", export.pointcloud)):
         if path is not None:
             refuse_input(settings, path, flag)
+            if path.is_file():
+                log.warning("note: %s exists and will be replaced", path)
 
 
 def check_export_source(settings: Settings, info: SourceInfo) -> None:

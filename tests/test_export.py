@@ -172,7 +172,7 @@ def test_a_writer_failing_mid_way_leaves_nothing(tmp_path, monkeypatch, name) ->
         items[2] = DepthFrame(items[2].frame, items[2].depth[:, :32])
     else:
         monkeypatch.setattr("stream.export.images.png16_bytes", failing_on(1, png16_bytes))
-    with pytest.raises(OutputWriteError, match="No space left|size changed"):  # noqa: PT012 - the failure comes mid-loop
+    with pytest.raises(OutputWriteError, match="No space left|size changed"):
         write_all(tmp_path / name, items)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
@@ -207,3 +207,12 @@ def test_no_frame_writes_nothing(tmp_path) -> None:
     with make_depth_sink(tmp_path / "depth.mkv", fps=24):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("key,value", [("fov_deg", 0), ("fov_deg", 180), ("pointcloud_step", 0)])
+def test_export_settings_out_of_range_name_the_key(key, value) -> None:
+    from stream.config import load_settings
+    from stream.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"export.{key}"):
+        load_settings(None, {"export": {key: value}})
