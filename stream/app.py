@@ -90,6 +90,13 @@ def check_output(settings: Settings) -> None:
     if output is None:
         return
     check_output_path(output)
+    refuse_input(settings, output, "--output")
+    if output.exists():
+        log.warning("note: %s exists and will be replaced", output)
+
+
+def refuse_input(settings: Settings, output: Path, flag: str) -> None:
+    """An output path that is one of the inputs (through any spelling) is refused: writing it would destroy it."""
     for role, given in (("--source", settings.source), ("--model", settings.model.onnx), ("--weights", settings.model.weights)):
         if given is None:
             continue
@@ -99,10 +106,30 @@ def check_output(settings: Settings) -> None:
         except OSError:
             same = False
         if same:
-            raise OutputError(f"--output {output} is the same file as {role} {given}; writing it would destroy the input, "
-                              "so choose another --output")
-    if output.exists():
-        log.warning("note: %s exists and will be replaced", output)
+            raise OutputError(f"{flag} {output} is the same file as {role} {given}; writing it would destroy the input, "
+                              f"so choose another {flag}")
+
+
+def check_exports(settings: Settings) -> None:
+    """Before anything opens: the depth and point-cloud paths have known extensions, writable folders, are no input."""
+    from stream.export import check_paths
+
+    export = settings.export
+    check_paths(export.depth_output, export.pointcloud)
+    for flag, path in (("--depth-output", export.depth_output), ("--pointcloud", export.pointcloud)):
+        if path is not None:
+            refuse_input(settings, path, flag)
+            if path.is_file():
+                log.warning("note: %s exists and will be replaced", path)
+
+
+def check_export_source(settings: Settings, info: SourceInfo) -> None:
+    """Once the source is open, before the model loads: one-picture exports (PNG/NPY/PFM, PLY) need one picture."""
+    from stream.export import check_source
+    from stream.sources import SourceKind
+
+    single = info.kind is SourceKind.IMAGE or settings.max_frames == 1 or info.frame_count == 1
+    check_source(settings.export.depth_output, settings.export.pointcloud, single)
 
 
 def open_configured_source(settings: Settings) -> Source:
@@ -161,6 +188,7 @@ def make_probe_sink(path: Path | None, settings: Settings) -> ProbeCsvSink | Non
 def run(settings: Settings, estimator: Estimator | None = None, stop: threading.Event | None = None,
         gui: Any = None) -> RunResult:
     """Run the app once. ``estimator`` and ``gui`` may be injected (tests); otherwise they are made."""
+    from stream.export import make_depth_sinks
     from stream.probe import Probes, check_points_fit
     from stream.sinks import NullSink
     from stream.sources import PacedSource
@@ -168,6 +196,7 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
 
     stop = stop or threading.Event()
     check_output(settings)
+    check_exports(settings)
     csv_path = probe_csv(settings)
     probes = Probes(settings.probe.points) if settings.probe.points or not settings.headless else None
     window = None if settings.headless else Window(settings.display.window_title, settings.display.snapshot_dir, gui=gui,
@@ -178,6 +207,7 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         info = source.info
         check_points_fit(settings.probe.points, info.width, info.height)
         policy = decide(settings.mode, info.is_live)
+        check_export_source(settings, info)
         if policy.paced:
             source = PacedSource(source)
         if estimator is None:
@@ -188,6 +218,7 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
             stack.callback(probe_sink.close)  # the pipeline closes it too; this covers a failure before it runs
         mailbox = MailboxSink() if window is not None else None
         sinks: list[FrameSink] = [sink for sink in (output, mailbox) if sink is not None] or [NullSink()]
+        depth_sinks = [stack.enter_context(sink) for sink in make_depth_sinks(settings.export, info.fps)]
         log.info("source: %s (%dx%d @ %.2f fps, %s mode)", info.description, info.width, info.height, info.fps, policy.name)
         options = PipelineOptions(
             live=policy.live,
@@ -199,8 +230,10 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         )
         progress = stack.enter_context(progress_bar(settings, info, policy.live))
         on_display = (lambda _stats: progress.update(1)) if progress is not None else None
+        if probe_sink is not None:
+            depth_sinks.append(probe_sink)
         pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display,
-                            depth_sinks=[probe_sink] if probe_sink is not None else [], probes=probes)
+                            depth_sinks=depth_sinks, probes=probes)
         with StopOnSignal(stop) as signals:
             try:
                 stats = run_pipeline(pipeline, window, mailbox, stop)

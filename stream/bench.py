@@ -117,7 +117,9 @@ def decode_times(path: Path) -> list[float]:
 
 
 def stage_medians(estimator, frames: list[np.ndarray], video: Path, scratch: Path, repeats: int) -> dict[str, float]:
-    """Each stage alone on the same 640x480 frames; encode = the 1280x480 side-by-side output."""
+    """Each stage alone on the same 640x480 frames; encode = the 1280x480 side-by-side output; depth_export = FFV1 16-bit."""
+    from stream.export.video import mean_write_ms
+    from stream.normalize import to_index
     from stream.render import colourise, draw_overlay, side_by_side
 
     frame = frames[len(frames) // 2]
@@ -135,6 +137,7 @@ def stage_medians(estimator, frames: list[np.ndarray], video: Path, scratch: Pat
         "colourise": median_ms(time_calls(lambda: colourise(depth), repeats * 3)),
         "compose": median_ms(time_calls(lambda: draw_overlay(side_by_side(frame, coloured), ["capture 30.0 fps", "dropped 0"]), repeats * 3)),
         "encode": encode_ms,
+        "depth_export": mean_write_ms(to_index(depth, float(depth.min()), float(depth.max())), scratch / "depth.mkv"),
     }
 
 

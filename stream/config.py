@@ -68,6 +68,14 @@ class ProbeSettings(Section):
     csv: Path | None = None
 
 
+class ExportSettings(Section):
+    depth_output: Path | None = None
+    pointcloud: Path | None = None
+    fov_deg: float = Field(60.0, ge=1, le=179)
+    drop_flying_pixels: bool = True
+    pointcloud_step: int = Field(1, ge=1, le=64)
+
+
 class Settings(Section):
     source: str = "0"
     output: Path | None = None
@@ -79,6 +87,7 @@ class Settings(Section):
     display: DisplaySettings = DisplaySettings()
     video: OutputSettings = OutputSettings()
     probe: ProbeSettings = ProbeSettings()
+    export: ExportSettings = ExportSettings()
 
     @field_validator("source", mode="before")
     @classmethod

@@ -16,7 +16,8 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys) -> None:
     ])
     assert code == 0
     report = json.loads(out.read_text())
-    assert set(report["stages_ms"]) == {"capture_decode", "preprocess", "inference", "upsample", "colourise", "compose", "encode"}
+    assert set(report["stages_ms"]) == {"capture_decode", "preprocess", "inference", "upsample", "colourise", "compose", "encode",
+                                         "depth_export"}
     assert all(value > 0 for value in report["stages_ms"].values())
     assert report["network_input"] == "256x192" and report["weights"].startswith("random")
     assert report["live"]["depth_fps"] > 0 and report["live"]["max_queue"] <= 1

@@ -1,0 +1,41 @@
+"""Depth you can keep: raw and 16-bit depth files, and coloured point clouds.
+
+``--depth-output PATH`` picks a writer by its extension (``factory``): ``.png`` (16-bit),
+``.npy`` / ``.pfm`` (raw float32) for a photo (``images``, ``pfm``); ``.mkv`` (FFV1 16-bit,
+``video``), a folder of 16-bit PNGs or ``.npz`` (``sequence``) for a video. 16-bit files
+store the normalised index, and their sidecar (``sidecar``) the mapping back to raw values.
+``--pointcloud PATH.ply`` and the window's ``p`` key write a binary PLY (``pointcloud``).
+Every writer is a ``DepthSink`` and a context manager; every file is written under a
+temporary name and renamed when complete (``staging``). ``checks`` refuses bad paths
+before any work.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stream.export.base import DepthFileSink
+from stream.export.checks import check_paths, check_source
+from stream.export.factory import DEPTH_FORMATS, PointCloudSink, depth_format, make_depth_sink
+from stream.export.pfm import read_pfm
+from stream.export.pointcloud import point_cloud, write_pointcloud
+from stream.export.sidecar import RECOVER, sidecar_path
+
+if TYPE_CHECKING:
+    from stream.config import ExportSettings
+
+
+def make_depth_sinks(export: ExportSettings, fps: float) -> list[DepthFileSink]:
+    """The writers ``export.depth_output`` and ``export.pointcloud`` ask for (none if neither is set)."""
+    sinks: list[DepthFileSink] = []
+    if export.depth_output is not None:
+        sinks.append(make_depth_sink(export.depth_output, fps))
+    if export.pointcloud is not None:
+        sinks.append(PointCloudSink(export.pointcloud, export.fov_deg, export.drop_flying_pixels, export.pointcloud_step))
+    return sinks
+
+
+__all__ = [
+    "DEPTH_FORMATS", "RECOVER", "DepthFileSink", "PointCloudSink", "check_paths", "check_source", "depth_format",
+    "make_depth_sink", "make_depth_sinks", "point_cloud", "read_pfm", "sidecar_path", "write_pointcloud",
+]

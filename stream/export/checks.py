@@ -1,0 +1,66 @@
+"""Checks on ``--depth-output`` and ``--pointcloud`` made before any work: one line naming the flag and the fix.
+
+``check_paths`` runs with the other output checks, before the source is opened;
+``check_source`` once the source is open (its kind is known) and before the model loads:
+one-frame formats (``.png`` ``.npy`` ``.pfm``) and point clouds need a single picture.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from stream.errors import OutputError
+from stream.export.factory import DEPTH_FORMATS, ONE_FRAME_FORMATS, depth_format
+
+
+def check_writable_folder(folder: Path, flag: str) -> None:
+    """The folder exists and a file can really be created in it (permission bits lie to root)."""
+    if not folder.is_dir():
+        raise OutputError(f"{flag}: folder {folder} does not exist; create it or choose another {flag}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".depth-stream-", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"{flag}: folder {folder} is not writable ({exc.strerror}); choose another {flag}") from None
+
+
+def check_depth_output(path: Path) -> None:
+    kind = depth_format(path)
+    if kind == "folder":
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"--depth-output {path} is a file, not a folder; give a folder DIR/ or a file name with an extension")
+        check_writable_folder(path if path.is_dir() else path.parent, "--depth-output")
+        return
+    if kind not in DEPTH_FORMATS:
+        raise OutputError(f"--depth-output {path}: unknown extension {path.suffix!r}; use .png .npy .pfm (a photo), "
+                          ".mkv .npz or a folder DIR/ (a video)")
+    check_writable_folder(path.parent, "--depth-output")
+
+
+def check_pointcloud(path: Path) -> None:
+    if path.is_dir() or path.suffix.lower() != ".ply":
+        raise OutputError(f"--pointcloud {path} is not a .ply file name; give one such as cloud.ply")
+    check_writable_folder(path.parent, "--pointcloud")
+
+
+def check_paths(depth_output: Path | None, pointcloud: Path | None) -> None:
+    """Extensions and folders of the export paths (no input check here: the app does that for every output)."""
+    if depth_output is not None:
+        check_depth_output(Path(depth_output))
+    if pointcloud is not None:
+        check_pointcloud(Path(pointcloud))
+
+
+def check_source(depth_output: Path | None, pointcloud: Path | None, single_picture: bool) -> None:
+    """One-frame outputs need one picture: a photo, a one-frame file or ``--max-frames 1``."""
+    if single_picture:
+        return
+    if depth_output is not None and depth_format(Path(depth_output)) in ONE_FRAME_FORMATS:
+        raise OutputError(f"--depth-output {depth_output} holds one picture but the source is a video; "
+                          "use .mkv, .npz or a folder DIR/ (or --max-frames 1 for the first frame only)")
+    if pointcloud is not None:
+        raise OutputError(f"--pointcloud {pointcloud} needs a photo but the source is a video; give an image as --source, "
+                          "add --max-frames 1 for the first frame, or press p in the window to save the frame shown")

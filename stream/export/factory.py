@@ -1,0 +1,51 @@
+"""From ``export.*`` settings to depth writers: which writer a path asks for, and the point-cloud sink."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stream.export.base import DepthFileSink
+from stream.export.images import ImageDepthSink
+from stream.export.pointcloud import ply_bytes, point_cloud
+from stream.export.sequence import NpzDepthSink, PngFolderDepthSink
+from stream.export.video import Ffv1DepthSink
+from stream.frames import DepthFrame
+from stream.normalize import Normalised
+
+ONE_FRAME_FORMATS = (".png", ".npy", ".pfm")
+VIDEO_FORMATS = (".mkv", ".npz")
+DEPTH_FORMATS = ONE_FRAME_FORMATS + VIDEO_FORMATS
+
+
+def depth_format(path: Path) -> str:
+    """``.png`` ``.npy`` ``.pfm`` ``.mkv`` ``.npz``, or ``"folder"`` (an existing folder or a name without extension)."""
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        return "folder"
+    return path.suffix.lower()
+
+
+class PointCloudSink(DepthFileSink):
+    """``--pointcloud PATH.ply``: the coloured cloud of the frame (for a photo: the only one)."""
+
+    flag = "--pointcloud"
+
+    def __init__(self, path: Path, fov_deg: float = 60.0, drop_flying: bool = True, step: int = 1) -> None:
+        super().__init__(path)
+        self.fov_deg, self.drop_flying, self.step = fov_deg, drop_flying, step
+
+    def _write(self, item: DepthFrame, normalised: Normalised) -> None:
+        vertices = point_cloud(item.frame.image, item.depth, self.fov_deg, self.drop_flying, self.step)
+        self.staged.path_for(self.path).write_bytes(ply_bytes(vertices))
+
+
+def make_depth_sink(path: Path, fps: float) -> DepthFileSink:
+    """The writer for ``--depth-output PATH`` (the path was checked before the run)."""
+    kind = depth_format(path)
+    if kind == "folder":
+        return PngFolderDepthSink(path)
+    if kind == ".mkv":
+        return Ffv1DepthSink(path, fps)
+    if kind == ".npz":
+        return NpzDepthSink(path)
+    return ImageDepthSink(path)

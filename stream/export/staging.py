@@ -1,0 +1,59 @@
+"""Temporary names for files being written: nothing half-written ever sits under its final name.
+
+A depth export is written to a hidden temporary file in the same folder (so the final
+``os.replace`` is an atomic rename on one filesystem) and renamed only when complete; if
+writing fails the temporary file is removed. The extension is kept, so writers that pick
+the format from the name (OpenCV, PyAV) still do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def temporary_for(final: Path) -> Path:
+    """A new, unique, hidden file next to ``final`` with the same extension."""
+    final = Path(final)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".partial{final.suffix}", dir=final.parent)
+    os.close(fd)
+    return Path(name)
+
+
+class Staged:
+    """A set of files written under temporary names, renamed together or removed together."""
+
+    def __init__(self) -> None:
+        self._pending: dict[Path, Path] = {}  # final -> temporary
+
+    def path_for(self, final: Path) -> Path:
+        """The temporary path to write ``final`` to (the same one if asked again)."""
+        final = Path(final)
+        if final not in self._pending:
+            self._pending[final] = temporary_for(final)
+        return self._pending[final]
+
+    def commit(self, final: Path | None = None) -> None:
+        """Rename ``final`` (or every pending file) to its final name."""
+        finals = [Path(final)] if final is not None else list(self._pending)
+        for name in finals:
+            os.replace(self._pending.pop(name), name)
+
+    def discard(self) -> None:
+        """Remove every temporary file not yet renamed."""
+        for temporary in self._pending.values():
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+        self._pending.clear()
+
+
+def write_bytes_atomically(final: Path, data: bytes) -> None:
+    """Write ``data`` to ``final`` through a temporary name."""
+    staged = Staged()
+    try:
+        staged.path_for(final).write_bytes(data)
+        staged.commit(final)
+    finally:
+        staged.discard()
