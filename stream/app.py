@@ -24,7 +24,7 @@ from stream.pipeline import Estimator, FrameSink, Pipeline, PipelineOptions, Pip
 
 if TYPE_CHECKING:
     from stream.inference import DepthEstimator
-    from stream.sinks import VideoFileSink
+    from stream.sinks import ImageFileSink, VideoFileSink
     from stream.sources import Source, SourceInfo
     from stream.window import MailboxSink, Window
 
@@ -41,6 +41,7 @@ class RunResult:
     interrupted_by: int | None = None
     live: bool = False
     window_replaced: int = 0
+    text: str | None = None  # a summary of its own (a batch of images)
 
 
 class StopOnSignal:
@@ -84,11 +85,12 @@ def make_estimator(settings: Settings) -> DepthEstimator:
 def check_output(settings: Settings) -> None:
     """Before anything opens: the output can be written, is no input, and replacing a file is said."""
     from stream.sinks import check_output_path
+    from stream.sources.still import is_photo
 
     output = settings.output
     if output is None:
         return
-    check_output_path(output)
+    check_output_path(output, image_source=is_photo(settings.source))
     for role, given in (("--source", settings.source), ("--model", settings.model.onnx), ("--weights", settings.model.weights)):
         if given is None:
             continue
@@ -119,11 +121,13 @@ def open_configured_source(settings: Settings) -> Source:
     return open_source(settings.source, options)
 
 
-def make_output(settings: Settings, info: SourceInfo) -> VideoFileSink | None:
-    from stream.sinks import VideoFileSink
+def make_output(settings: Settings, info: SourceInfo) -> VideoFileSink | ImageFileSink | None:
+    from stream.sinks import IMAGE_EXTENSIONS, ImageFileSink, VideoFileSink
 
     if settings.output is None:
         return None
+    if settings.output.suffix.lower() in IMAGE_EXTENSIONS:
+        return ImageFileSink(settings.output)
     return VideoFileSink(
         settings.output,
         fps=info.fps,
@@ -138,11 +142,14 @@ def make_output(settings: Settings, info: SourceInfo) -> VideoFileSink | None:
 def run(settings: Settings, estimator: Estimator | None = None, stop: threading.Event | None = None,
         gui: Any = None) -> RunResult:
     """Run the app once. ``estimator`` and ``gui`` may be injected (tests); otherwise they are made."""
+    from stream.batch_images import is_image_batch, run_batch
     from stream.sinks import NullSink
-    from stream.sources import PacedSource
+    from stream.sources import PacedSource, SourceKind
     from stream.window import MailboxSink, Window
 
     stop = stop or threading.Event()
+    if is_image_batch(settings):
+        return run_batch(settings, estimator)
     check_output(settings)
     window = None if settings.headless else Window(settings.display.window_title, settings.display.snapshot_dir, gui=gui)
 
@@ -165,13 +172,14 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
             overlay=settings.display.overlay,
             max_frames=settings.max_frames,
             max_width=settings.video.max_width,
+            frame_numbers=info.kind is not SourceKind.IMAGE,
         )
         progress = stack.enter_context(progress_bar(settings, info, policy.live))
         on_display = (lambda _stats: progress.update(1)) if progress is not None else None
         pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display)
         with StopOnSignal(stop) as signals:
             try:
-                stats = run_pipeline(pipeline, window, mailbox, stop)
+                stats = run_pipeline(pipeline, window, mailbox, stop, keep_open=info.kind is SourceKind.IMAGE)
             except StageError as exc:
                 if signals.received is not None and not isinstance(exc.cause, DepthStreamError):
                     return RunResult(pipeline.stats, SIGNAL_EXIT_CODES[signals.received], written(output), signals.received)
@@ -182,21 +190,24 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
 
 
 def run_pipeline(pipeline: Pipeline, window: Window | None, mailbox: MailboxSink | None,
-                 stop: threading.Event) -> PipelineStats:
-    """Without a window, wait for the workers; with one, the main thread runs the window meanwhile."""
+                 stop: threading.Event, keep_open: bool = False) -> PipelineStats:
+    """Without a window, wait for the workers; with one, the main thread runs the window meanwhile.
+
+    ``keep_open`` (a photo): the window stays up after the last frame until the user closes it.
+    """
     if window is None or mailbox is None:
         return pipeline.run()
     window.open()
     pipeline.start()
     try:
-        window.run(mailbox.mailbox, stop, lambda: pipeline.running)
+        window.run(mailbox.mailbox, stop, lambda: keep_open or pipeline.running)
     finally:
         window.close()
         stats = pipeline.finish()
     return stats
 
 
-def written(output: VideoFileSink | None) -> Path | None:
+def written(output: VideoFileSink | ImageFileSink | None) -> Path | None:
     """The output file, only if a frame reached it (the summary never claims a file that is not there)."""
     if output is None or output.frames_written == 0 or not output.path.exists():
         return None
@@ -222,6 +233,8 @@ def progress_bar(settings: Settings, info: SourceInfo, live: bool) -> Iterator[A
 
 def summary(result: RunResult) -> str:
     """One line: throughput for a file (every frame went through), rates, drops and latency when live."""
+    if result.text is not None:
+        return result.text
     stats = result.stats
     seconds = stats.elapsed
     if result.live:

@@ -1,0 +1,191 @@
+"""A folder or a glob of photos -> one side-by-side image per photo, in an output folder.
+
+The model is loaded once for the whole batch (per photo it would cost more than the
+photos). Each photo is one ordinary run of the app (photo source -> pipeline -> image
+sink), so a photo comes out the same alone or in a batch. A photo that fails is named in
+a warning and the rest go on; the exit code says whether any failed. Every check that
+can be made before work is made before work: inputs found, names distinct, no output on
+top of an input, the output folder writable.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stream.config import Settings
+from stream.errors import DepthStreamError, OutputError, SourceError
+from stream.pipeline import Estimator, PipelineStats
+from stream.sinks.image import IMAGE_EXTENSIONS
+from stream.sinks.paths import VIDEO_EXTENSIONS
+from stream.sources.av_open import is_url
+from stream.sources.still import is_photo, looks_like_image
+
+if TYPE_CHECKING:
+    from stream.app import RunResult
+
+log = logging.getLogger(__name__)
+
+GLOB_CHARACTERS = "*?["
+SOME_FAILED_EXIT_CODE = 2  # like any bad input: the user has files to look at
+
+
+@dataclass
+class BatchReport:
+    """What became of each photo: the outputs written and, per failed photo, why."""
+
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    stopped_by: int | None = None
+
+    def summary(self, folder: Path) -> str:
+        total = len(self.written) + len(self.failed)
+        text = f"done: {total} image{'s' if total != 1 else ''}"
+        if self.failed:
+            named = ", ".join(f"{path.name}: {reason}" for path, reason in self.failed[:3])
+            more = f", and {len(self.failed) - 3} more" if len(self.failed) > 3 else ""
+            text += f", {len(self.failed)} failed ({named}{more})"
+        if self.written:
+            text += f"; wrote {folder}{os.sep}"
+        if self.stopped_by is not None:
+            text += f" (stopped by {signal.Signals(self.stopped_by).name})"
+        return text
+
+
+def is_image_batch(settings: Settings) -> bool:
+    """A folder or a glob as ``--source``, or one photo with ``--output`` an existing folder."""
+    spec = settings.source.strip()
+    if not spec or spec.isdigit() or is_url(spec) or spec.startswith("synthetic"):
+        return False
+    path = Path(spec)
+    if path.is_dir():
+        return True
+    if not path.exists() and any(char in spec for char in GLOB_CHARACTERS):
+        return True
+    return is_photo(spec) and settings.output is not None and settings.output.is_dir()
+
+
+def find_images(spec: str) -> list[Path]:
+    """The photos a folder holds (not its subfolders) or a glob matches, by name; files that are no picture are skipped."""
+    path = Path(spec)
+    if path.is_dir():
+        candidates = list(path.iterdir())
+    elif path.is_file():
+        candidates = [path]
+    else:
+        candidates = [Path(name) for name in glob.glob(spec)]
+    found = sorted(p for p in candidates if looks_like_image(p))
+    if not found:
+        raise SourceError(f"no images in {spec} (looked for {' '.join(IMAGE_EXTENSIONS)}); check --source")
+    skipped = sum(1 for p in candidates if p.is_file()) - len(found)
+    if skipped:
+        log.info("note: %d file(s) in %s are not images and were skipped", skipped, spec)
+    return found
+
+
+def plan_outputs(inputs: list[Path], folder: Path) -> list[tuple[Path, Path]]:
+    """(photo, output) pairs, each output named as its photo; refused if two share a name or one is an input."""
+    originals = {p.resolve(): p for p in inputs}
+    by_name: dict[str, Path] = {}
+    for photo in inputs:
+        if photo.name in by_name:
+            raise SourceError(f"{by_name[photo.name]} and {photo} would both be written as {folder / photo.name}; "
+                              "give --source images with distinct names")
+        by_name[photo.name] = photo
+        target = (folder / photo.name).resolve()
+        if target in originals:
+            raise OutputError(f"--output {folder} would overwrite the input {originals[target]}; "
+                              "choose another output folder")
+    return [(photo, folder / photo.name) for photo in inputs]
+
+
+def prepare_folder(settings: Settings) -> Path:
+    """The output folder, created if missing and proven writable; refused when it is a file or missing."""
+    folder = settings.output
+    if folder is None:
+        raise OutputError("a folder or glob of images needs a folder for the results; pass --output DIR/")
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"--output {folder} is a file, but a folder or glob of images writes one image each; "
+                          "give a folder (e.g. --output out/)")
+    if not folder.exists() and folder.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
+        raise OutputError(f"--output {folder} names a file, but a folder or glob of images writes one image each; "
+                          "give a folder (e.g. --output out/)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".depth-stream-", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"output folder {folder} cannot be written ({exc.strerror}); choose another --output") from None
+    return folder
+
+
+def short_reason(error: DepthStreamError, photo: Path) -> str:
+    """The error's cause without the path and the fix: ``not an image OpenCV or FFmpeg can read``."""
+    reason = str(error).split(";")[0].replace(str(photo), "").strip()
+    return reason.removeprefix("is ").strip() or type(error).__name__
+
+
+def run_batch(settings: Settings, estimator: Estimator | None = None) -> RunResult:
+    """Every photo of the folder or glob through one model; a failed photo is reported and skipped."""
+    from stream.app import RunResult, make_estimator
+
+    pairs = plan_outputs(find_images(settings.source), prepare_folder(settings))
+    folder = settings.output
+    assert folder is not None  # prepare_folder refused otherwise
+    if estimator is None:
+        estimator = make_estimator(settings)
+    report, stats = run_each(settings, estimator, pairs)
+    stats.finished_at = time.monotonic()
+    code = SOME_FAILED_EXIT_CODE if report.failed else 0
+    if report.stopped_by is not None:
+        code = 130 if report.stopped_by == signal.SIGINT else 143
+    return RunResult(stats, code, folder if report.written else None, report.stopped_by, text=report.summary(folder))
+
+
+def run_each(settings: Settings, estimator: Estimator, pairs: list[tuple[Path, Path]]) -> tuple[BatchReport, PipelineStats]:
+    """One app run per photo (headless, file mode, no per-photo bar), under one bar over the photos."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from stream.app import run
+
+    report, stats = BatchReport(), PipelineStats()
+    display = settings.display.model_copy(update={"progress": False})
+    quiet_app = logging.getLogger("stream.app")
+    level = quiet_app.level
+    quiet_app.setLevel(logging.WARNING)  # no "source: ..." line per photo
+    try:
+        with logging_redirect_tqdm(), tqdm(pairs, unit="image", desc="images", file=sys.stderr, leave=False,
+                                            dynamic_ncols=True, disable=not settings.display.progress) as bar:
+            for photo, target in bar:
+                one = settings.model_copy(update={"source": str(photo), "output": target, "headless": True,
+                                                  "mode": "file", "display": display})
+                try:
+                    result = run(one, estimator)
+                except DepthStreamError as exc:
+                    log.warning("warning: %s failed: %s", photo.name, exc)
+                    report.failed.append((photo, short_reason(exc, photo)))
+                    continue
+                except KeyboardInterrupt:
+                    report.stopped_by = signal.SIGINT
+                    break
+                stats.captured += result.stats.captured
+                stats.inferred += result.stats.inferred
+                stats.displayed += result.stats.displayed
+                if result.interrupted_by is not None:
+                    report.stopped_by = result.interrupted_by
+                    break
+                if result.output is not None:
+                    report.written.append(result.output)
+    finally:
+        quiet_app.setLevel(level)
+    return report, stats
