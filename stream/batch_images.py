@@ -82,6 +82,8 @@ def find_images(spec: str) -> list[Path]:
         candidates = [path]
     else:
         candidates = [Path(name) for name in glob.glob(spec)]
+        if not candidates:
+            raise SourceError(f"nothing matches {spec}; check --source (a photo, a folder or glob of images, a video)")
     found = sorted(p for p in candidates if looks_like_image(p))
     if not found:
         raise SourceError(f"no images in {spec} (looked for {' '.join(IMAGE_EXTENSIONS)}); check --source")

@@ -257,6 +257,7 @@ def test_output_on_top_of_the_inputs_is_refused_before_work(tmp_path, random_onn
     ("output-is-an-image-name", "give a folder"),
     ("same-names", "distinct names"),
     ("no-images", "no images in"),
+    ("glob-matches-nothing", "nothing matches"),
 ])
 def test_bad_batches_fail_before_work(tmp_path, random_onnx, monkeypatch, case, needle) -> None:
     from stream.errors import InputError
@@ -269,8 +270,23 @@ def test_bad_batches_fail_before_work(tmp_path, random_onnx, monkeypatch, case, 
         "output-is-an-image-name": (str(tmp_path / "a"), tmp_path / "out.png"),
         "same-names": (str(tmp_path / "*" / "p0.jpg"), tmp_path / "out"),
         "no-images": (str(tmp_path / "empty"), tmp_path / "out"),
+        "glob-matches-nothing": (str(tmp_path / "a" / "*.png"), tmp_path / "out"),
     }[case]
     monkeypatch.setattr("stream.app.make_estimator", lambda *a: pytest.fail("model loaded"))
     with pytest.raises(InputError, match=needle) as caught:
         run(settings_for(source, random_onnx, output=output))
     assert caught.value.exit_code == 2 and "\n" not in str(caught.value)
+
+
+def test_window_stays_open_on_a_photo_until_the_user_quits(tmp_path) -> None:
+    from tests.test_window import EchoDepth, FakeGui
+
+    source = tmp_path / "in.png"
+    cv2.imwrite(str(source), photo())
+    polls = 40  # a video would close the window at its end; a photo waits for the user
+    gui = FakeGui(keys=[-1] * polls + [ord("q")])
+    settings = settings_for(str(source), Path("unused.onnx"), headless=False)
+    result = run(settings, estimator=EchoDepth(), gui=gui)
+    assert result.exit_code == 0 and result.stats.displayed == 1
+    assert len(gui.shown) >= 1 and gui.shown[0].shape == (120, 320, 3)
+    assert not gui.keys  # every key was read: the window was still up when "q" came
