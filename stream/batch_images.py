@@ -85,6 +85,9 @@ def find_images(spec: str) -> list[Path]:
         if not candidates:
             raise SourceError(f"nothing matches {spec}; check --source (a photo, a folder or glob of images, a video)")
     found = sorted(p for p in candidates if looks_like_image(p))
+    if not found and path.is_dir():
+        raise SourceError(f"{spec} is a folder with no images in it (looked for {' '.join(IMAGE_EXTENSIONS)}); "
+                          "pass a video file, a photo or a folder of images to --source")
     if not found:
         raise SourceError(f"no images in {spec} (looked for {' '.join(IMAGE_EXTENSIONS)}); check --source")
     skipped = sum(1 for p in candidates if p.is_file()) - len(found)
@@ -140,7 +143,8 @@ def run_batch(settings: Settings, estimator: Estimator | None = None) -> RunResu
     """Every photo of the folder or glob through one model; a failed photo is reported and skipped."""
     from stream.app import RunResult, make_estimator
 
-    pairs = plan_outputs(find_images(settings.source), prepare_folder(settings))
+    inputs = find_images(settings.source)  # a bad --source is named before a bad --output
+    pairs = plan_outputs(inputs, prepare_folder(settings))
     folder = settings.output
     assert folder is not None  # prepare_folder refused otherwise
     if estimator is None:

@@ -256,7 +256,7 @@ def test_output_on_top_of_the_inputs_is_refused_before_work(tmp_path, random_onn
     ("no-output", "pass --output DIR/"),
     ("output-is-an-image-name", "give a folder"),
     ("same-names", "distinct names"),
-    ("no-images", "no images in"),
+    ("no-images", "is a folder with no images in it"),
     ("glob-matches-nothing", "nothing matches"),
 ])
 def test_bad_batches_fail_before_work(tmp_path, random_onnx, monkeypatch, case, needle) -> None:
