@@ -96,20 +96,25 @@ def find_images(spec: str) -> list[Path]:
     return found
 
 
-def plan_outputs(inputs: list[Path], folder: Path) -> list[tuple[Path, Path]]:
+def output_name(photo: Path, image_format: str = "keep") -> str:
+    """The photo's name, with the extension of ``image_format`` unless that is ``keep``."""
+    return photo.name if image_format == "keep" else f"{photo.stem}.{image_format}"
+
+
+def plan_outputs(inputs: list[Path], folder: Path, image_format: str = "keep") -> list[tuple[Path, Path]]:
     """(photo, output) pairs, each output named as its photo; refused if two share a name or one is an input."""
     originals = {p.resolve(): p for p in inputs}
+    pairs = [(photo, folder / output_name(photo, image_format)) for photo in inputs]
     by_name: dict[str, Path] = {}
-    for photo in inputs:
-        if photo.name in by_name:
-            raise SourceError(f"{by_name[photo.name]} and {photo} would both be written as {folder / photo.name}; "
+    for photo, target in pairs:
+        if target.name in by_name:
+            raise SourceError(f"{by_name[target.name]} and {photo} would both be written as {target}; "
                               "give --source images with distinct names")
-        by_name[photo.name] = photo
-        target = (folder / photo.name).resolve()
-        if target in originals:
-            raise OutputError(f"--output {folder} would overwrite the input {originals[target]}; "
+        by_name[target.name] = photo
+        if target.resolve() in originals:
+            raise OutputError(f"--output {folder} would overwrite the input {originals[target.resolve()]}; "
                               "choose another output folder")
-    return [(photo, folder / photo.name) for photo in inputs]
+    return pairs
 
 
 def prepare_folder(settings: Settings) -> Path:
@@ -144,7 +149,7 @@ def run_batch(settings: Settings, estimator: Estimator | None = None) -> RunResu
     from stream.app import RunResult, make_estimator
 
     inputs = find_images(settings.source)  # a bad --source is named before a bad --output
-    pairs = plan_outputs(inputs, prepare_folder(settings))
+    pairs = plan_outputs(inputs, prepare_folder(settings), settings.images.format)
     folder = settings.output
     assert folder is not None  # prepare_folder refused otherwise
     if estimator is None:

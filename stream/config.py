@@ -63,6 +63,10 @@ class OutputSettings(Section):
     max_width: int = Field(3840, ge=64, le=16384)
 
 
+class ImageSettings(Section):
+    format: Literal["keep", "png", "jpg", "webp", "bmp", "tiff"] = "keep"  # each output of a folder of photos
+
+
 class Settings(Section):
     source: str = "0"
     output: Path | None = None
@@ -73,6 +77,7 @@ class Settings(Section):
     capture: CaptureSettings = CaptureSettings()
     display: DisplaySettings = DisplaySettings()
     video: OutputSettings = OutputSettings()
+    images: ImageSettings = ImageSettings()
 
     @field_validator("source", mode="before")
     @classmethod

@@ -290,3 +290,12 @@ def test_window_stays_open_on_a_photo_until_the_user_quits(tmp_path) -> None:
     assert result.exit_code == 0 and result.stats.displayed == 1
     assert len(gui.shown) >= 1 and gui.shown[0].shape == (120, 320, 3)
     assert not gui.keys  # every key was read: the window was still up when "q" came
+
+
+def test_images_format_converts_every_output(tmp_path, random_onnx) -> None:
+    photos = photo_folder(tmp_path / "photos", count=2, broken=False)
+    out = tmp_path / "out"
+    result = run(settings_for(str(photos), random_onnx, output=out, images={"format": "png"}))
+    assert result.exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png"]
+    assert (out / "p0.png").read_bytes().startswith(b"\x89PNG")
