@@ -152,6 +152,9 @@ def run_batch(settings: Settings, estimator: Estimator | None = None) -> RunResu
     pairs = plan_outputs(inputs, prepare_folder(settings), settings.images.format)
     folder = settings.output
     assert folder is not None  # prepare_folder refused otherwise
+    existing = sum(1 for _, target in pairs if target.exists())
+    if existing:
+        log.warning("note: %d of the outputs exist in %s and will be replaced", existing, folder)
     if estimator is None:
         estimator = make_estimator(settings)
     report, stats = run_each(settings, estimator, pairs)
@@ -173,7 +176,7 @@ def run_each(settings: Settings, estimator: Estimator, pairs: list[tuple[Path, P
     display = settings.display.model_copy(update={"progress": False})
     quiet_app = logging.getLogger("stream.app")
     level = quiet_app.level
-    quiet_app.setLevel(logging.WARNING)  # no "source: ..." line per photo
+    quiet_app.setLevel(logging.ERROR)  # no "source: ..." nor "exists" line per photo: said once above
     try:
         with logging_redirect_tqdm(), tqdm(pairs, unit="image", desc="images", file=sys.stderr, leave=False,
                                             dynamic_ncols=True, disable=not settings.display.progress) as bar:

@@ -299,3 +299,15 @@ def test_images_format_converts_every_output(tmp_path, random_onnx) -> None:
     assert result.exit_code == 0
     assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png"]
     assert (out / "p0.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_rerun_into_the_same_folder_says_once_that_outputs_are_replaced(tmp_path, random_onnx, caplog) -> None:
+    photos = photo_folder(tmp_path / "photos", count=3, broken=False)
+    out = tmp_path / "out"
+    assert run(settings_for(str(photos), random_onnx, output=out)).exit_code == 0
+    caplog.clear()
+    with caplog.at_level("INFO", logger="stream"):
+        assert run(settings_for(str(photos), random_onnx, output=out)).exit_code == 0
+    notes = [r.getMessage() for r in caplog.records if "replaced" in r.getMessage()]
+    assert notes == [f"note: 3 of the outputs exist in {out} and will be replaced"]
+    assert not any(r.getMessage().startswith("source:") for r in caplog.records)
