@@ -24,7 +24,7 @@ from stream.pipeline import Estimator, FrameSink, Pipeline, PipelineOptions, Pip
 
 if TYPE_CHECKING:
     from stream.inference import DepthEstimator
-    from stream.sinks import VideoFileSink
+    from stream.sinks import ImageFileSink, VideoFileSink
     from stream.sinks.probe_csv import ProbeCsvSink
     from stream.sources import Source, SourceInfo
     from stream.window import MailboxSink, Window
@@ -42,6 +42,7 @@ class RunResult:
     interrupted_by: int | None = None
     live: bool = False
     window_replaced: int = 0
+    text: str | None = None  # a summary of its own (a batch of images)
 
 
 class StopOnSignal:
@@ -85,11 +86,12 @@ def make_estimator(settings: Settings) -> DepthEstimator:
 def check_output(settings: Settings) -> None:
     """Before anything opens: the output can be written, is no input, and replacing a file is said."""
     from stream.sinks import check_output_path
+    from stream.sources.still import is_photo
 
     output = settings.output
     if output is None:
         return
-    check_output_path(output)
+    check_output_path(output, image_source=is_photo(settings.source))
     refuse_input(settings, output, "--output")
     if output.exists():
         log.warning("note: %s exists and will be replaced", output)
@@ -147,11 +149,13 @@ def open_configured_source(settings: Settings) -> Source:
     return open_source(settings.source, options)
 
 
-def make_output(settings: Settings, info: SourceInfo) -> VideoFileSink | None:
-    from stream.sinks import VideoFileSink
+def make_output(settings: Settings, info: SourceInfo) -> VideoFileSink | ImageFileSink | None:
+    from stream.sinks import IMAGE_EXTENSIONS, ImageFileSink, VideoFileSink
 
     if settings.output is None:
         return None
+    if settings.output.suffix.lower() in IMAGE_EXTENSIONS:
+        return ImageFileSink(settings.output)
     return VideoFileSink(
         settings.output,
         fps=info.fps,
@@ -188,19 +192,25 @@ def make_probe_sink(path: Path | None, settings: Settings) -> ProbeCsvSink | Non
 def run(settings: Settings, estimator: Estimator | None = None, stop: threading.Event | None = None,
         gui: Any = None) -> RunResult:
     """Run the app once. ``estimator`` and ``gui`` may be injected (tests); otherwise they are made."""
+    from stream.batch_images import is_image_batch, run_batch
     from stream.export import make_depth_sinks
+    from stream.export.snapshot import LatestCloud
     from stream.probe import Probes, check_points_fit
     from stream.sinks import NullSink
-    from stream.sources import PacedSource
+    from stream.sources import PacedSource, SourceKind
     from stream.window import MailboxSink, Window
 
     stop = stop or threading.Event()
+    if is_image_batch(settings):
+        return run_batch(settings, estimator)
     check_output(settings)
     check_exports(settings)
     csv_path = probe_csv(settings)
     probes = Probes(settings.probe.points) if settings.probe.points or not settings.headless else None
+    cloud = None if settings.headless else LatestCloud(settings.display.snapshot_dir, settings.export.fov_deg,
+                                                       settings.export.drop_flying_pixels, settings.export.pointcloud_step)
     window = None if settings.headless else Window(settings.display.window_title, settings.display.snapshot_dir, gui=gui,
-                                                   probes=probes)
+                                                   probes=probes, save_cloud=cloud.save if cloud is not None else None)
 
     with ExitStack() as stack:
         source: Source = stack.enter_context(open_configured_source(settings))
@@ -227,16 +237,19 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
             overlay=settings.display.overlay,
             max_frames=settings.max_frames,
             max_width=settings.video.max_width,
+            frame_numbers=info.kind is not SourceKind.IMAGE,
         )
         progress = stack.enter_context(progress_bar(settings, info, policy.live))
         on_display = (lambda _stats: progress.update(1)) if progress is not None else None
         if probe_sink is not None:
             depth_sinks.append(probe_sink)
+        if cloud is not None:
+            depth_sinks.append(cloud)
         pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display,
                             depth_sinks=depth_sinks, probes=probes)
         with StopOnSignal(stop) as signals:
             try:
-                stats = run_pipeline(pipeline, window, mailbox, stop)
+                stats = run_pipeline(pipeline, window, mailbox, stop, keep_open=info.kind is SourceKind.IMAGE)
             except StageError as exc:
                 if signals.received is not None and not isinstance(exc.cause, DepthStreamError):
                     return RunResult(pipeline.stats, SIGNAL_EXIT_CODES[signals.received], written(output), signals.received)
@@ -247,15 +260,18 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
 
 
 def run_pipeline(pipeline: Pipeline, window: Window | None, mailbox: MailboxSink | None,
-                 stop: threading.Event) -> PipelineStats:
-    """Without a window, wait for the workers; with one, the main thread runs the window meanwhile."""
+                 stop: threading.Event, keep_open: bool = False) -> PipelineStats:
+    """Without a window, wait for the workers; with one, the main thread runs the window meanwhile.
+
+    ``keep_open`` (a photo): the window stays up after the last frame until the user closes it.
+    """
     if window is None or mailbox is None:
         return pipeline.run()
     window.open()  # before the workers start: a window that cannot open costs no work
-    return pipeline.run(foreground=lambda: window.run(mailbox.mailbox, stop, lambda: pipeline.running))
+    return pipeline.run(foreground=lambda: window.run(mailbox.mailbox, stop, lambda: keep_open or pipeline.running))
 
 
-def written(output: VideoFileSink | None) -> Path | None:
+def written(output: VideoFileSink | ImageFileSink | None) -> Path | None:
     """The output file, only if a frame reached it (the summary never claims a file that is not there)."""
     if output is None or output.frames_written == 0 or not output.path.exists():
         return None
@@ -281,6 +297,8 @@ def progress_bar(settings: Settings, info: SourceInfo, live: bool) -> Iterator[A
 
 def summary(result: RunResult) -> str:
     """One line: throughput for a file (every frame went through), rates, drops and latency when live."""
+    if result.text is not None:
+        return result.text
     stats = result.stats
     seconds = stats.elapsed
     if result.live:

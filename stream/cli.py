@@ -46,8 +46,8 @@ def probe_point(text: str) -> list[int]:
 
 
 FLAGS: tuple[Flag, ...] = (
-    Flag(("--source",), "source", "webcam index (0), video file, image sequence (frames/%%04d.png), URL or 'synthetic[:WxH]'", metavar="S"),
-    Flag(("--output",), "output", "write the annotated side-by-side video here (.mp4 .mkv .mov .avi .webm)", Path, metavar="PATH"),
+    Flag(("--source",), "source", "webcam (0), video, image sequence (frames/%%04d.png), photo, folder/glob of photos, URL, 'synthetic[:WxH]'", metavar="S"),
+    Flag(("--output",), "output", "side-by-side out: video (.mp4 .mkv .mov .avi .webm); photo: or .png .jpg .webp .tif; photos: DIR/", Path, metavar="PATH"),
     Flag(("--model",), "model.onnx", "run this ONNX depth model (NCHW float input) instead of MiDaS", Path, metavar="PATH.onnx"),
     Flag(("--weights",), "model.weights", "local MiDaS v2.1 small .pt checkpoint (skips the download)", Path, metavar="PATH.pt"),
     Flag(("--headless",), "headless", "no window (servers, CI; combine with --output)", const=True),

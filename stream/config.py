@@ -76,6 +76,10 @@ class ExportSettings(Section):
     pointcloud_step: int = Field(1, ge=1, le=64)
 
 
+class ImageSettings(Section):
+    format: Literal["keep", "png", "jpg", "webp", "bmp", "tiff"] = "keep"  # each output of a folder of photos
+
+
 class Settings(Section):
     source: str = "0"
     output: Path | None = None
@@ -88,6 +92,7 @@ class Settings(Section):
     video: OutputSettings = OutputSettings()
     probe: ProbeSettings = ProbeSettings()
     export: ExportSettings = ExportSettings()
+    images: ImageSettings = ImageSettings()
 
     @field_validator("source", mode="before")
     @classmethod

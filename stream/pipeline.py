@@ -127,6 +127,7 @@ class PipelineOptions:
     overlay: bool = True
     max_frames: int | None = None
     max_width: int | None = None  # the composed side-by-side is scaled down to this width
+    frame_numbers: bool = True  # file mode's "frame N"; False for a photo, which has one
 
 
 class Pipeline:
@@ -264,7 +265,7 @@ class Pipeline:
             latency = (time.monotonic() - item.frame.captured_at) * 1e3
             status = f"dropped {self.stats.dropped}  latency {latency:4.0f} ms"
         else:
-            status = f"frame {item.frame.index + 1}"
+            status = f"frame {item.frame.index + 1}" if self.options.frame_numbers else ""
         return [line for line in (rates, status) if line]
 
     def show(self, item: DepthFrame) -> None:

@@ -102,7 +102,8 @@ class Window:
     """An OpenCV window sized to the screen, without the Qt toolbar, driven from the main thread."""
 
     def __init__(self, title: str = "depth stream", snapshot_dir: Path = Path("snapshots"), gui: Any = None,
-                 screen: tuple[int, int] | None = None, probes: Probes | None = None) -> None:
+                 screen: tuple[int, int] | None = None, probes: Probes | None = None,
+                 save_cloud: Callable[[], Path | None] | None = None) -> None:
         if gui is None:
             require_display()
             quiet_qt()
@@ -115,6 +116,7 @@ class Window:
         self.snapshot_dir = Path(snapshot_dir)
         self.screen = screen
         self.probes = probes
+        self.save_cloud = save_cloud  # the ``p`` key
         self.frames_shown = 0
         self.snapshots: list[Path] = []
         self.quit_requested = False
@@ -184,6 +186,8 @@ class Window:
             self.save_snapshot()
         elif key in (ord("c"), ord("C")) and self.probes is not None:
             self.probes.clear()
+        elif key in (ord("p"), ord("P")) and self.save_cloud is not None:
+            self.save_cloud()
 
     def on_mouse(self, event: int, x: int, y: int, _flags: int, _param: object = None) -> None:
         """Left click: probe the depth there (either half; x, y are image pixels of the view); right click: clear.

@@ -229,3 +229,21 @@ def test_real_window_fits_the_screen_and_saves_snapshots(tmp_path: Path, xvfb_di
 
     image = cv2.imread(str(snapshot))
     assert np.array_equal(image, pattern_frame(4, 1280, 480))
+
+
+def test_p_key_saves_the_frame_on_screen_as_a_point_cloud(tmp_path: Path) -> None:
+    from plyfile import PlyData
+
+    from stream.export.snapshot import LatestCloud
+
+    cloud = LatestCloud(tmp_path / "shots", step=2)
+    gui = FakeGui(keys=[-1] * 20 + [ord("p")] + [-1] * 5 + [ord("q")])
+    stop = threading.Event()
+    window = Window("test", gui=gui, screen=(1920, 1080), save_cloud=cloud.save)
+    mailbox = MailboxSink()
+    pipeline = Pipeline(PatternSource(100_000), EchoDepth(), [mailbox], PipelineOptions(live=True, overlay=False), stop=stop,
+                        depth_sinks=[cloud])
+    pipeline.run(foreground=lambda: window.run(mailbox.mailbox, stop, lambda: pipeline.running))
+    assert len(cloud.saved) == 1 and cloud.saved[0].parent == tmp_path / "shots" and cloud.saved[0].suffix == ".ply"
+    vertices = PlyData.read(str(cloud.saved[0]))["vertex"]
+    assert 0 < len(vertices) <= (64 // 2) * (48 // 2)

@@ -1,4 +1,4 @@
-"""Where composed frames go: a video file (PyAV), or nowhere (the window is ``stream.window``).
+"""Where composed frames go: a video file (PyAV), an image file (``image``, for a photo), or nowhere (the window is ``stream.window``).
 
 Every sink is a context manager whose ``close`` always leaves its output usable. The video
 file sink is split along its jobs: ``paths`` (can the file be made), ``encoder`` (which
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from stream.frames import Frame
+from stream.sinks.image import IMAGE_EXTENSIONS, ImageFileSink
 from stream.sinks.null import NullSink
 from stream.sinks.paths import VIDEO_EXTENSIONS, check_output_path
 from stream.sinks.video import VideoFileSink
@@ -27,4 +28,4 @@ class Sink(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-__all__ = ["VIDEO_EXTENSIONS", "NullSink", "Sink", "VideoFileSink", "check_output_path"]
+__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "ImageFileSink", "NullSink", "Sink", "VideoFileSink", "check_output_path"]

@@ -1,4 +1,4 @@
-"""Checks that the output video can be created where asked, made before any work starts."""
+"""Checks that the output (a video, or an image for a photo) can be created where asked, made before any work starts."""
 
 from __future__ import annotations
 
@@ -12,12 +12,25 @@ from stream.errors import OutputError
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 
 
-def check_output_path(path: Path) -> None:
-    """Fail before any work if the output video cannot be created where asked."""
+def check_output_path(path: Path, image_source: bool = False) -> None:
+    """Fail before any work if the output cannot be created where asked.
+
+    A photo (``image_source``) may be written as an image or as a one-frame video; a video
+    cannot be written as one image, which would silently keep a single frame of it.
+    """
+    from stream.sinks.image import IMAGE_EXTENSIONS
+
     path = Path(path)
+    suffix = path.suffix.lower()
     if path.is_dir():
         raise OutputError(f"output {path} is a folder; give a file name such as {path / 'out.mp4'}")
-    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+    if suffix in IMAGE_EXTENSIONS and not image_source:
+        raise OutputError(f"output {path} is one image, but --source is not a photo (it gives many frames); use a video extension "
+                          f"({' '.join(VIDEO_EXTENSIONS)}), or pass a photo or a folder of images as --source")
+    if image_source and suffix not in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
+        raise OutputError(f"output {path} has no image or video extension written here; use one of "
+                          f"{' '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)}")
+    if suffix not in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
         raise OutputError(f"output {path} has no video extension FFmpeg writes here; use one of {' '.join(VIDEO_EXTENSIONS)}")
     folder = path.parent
     if not folder.exists():

@@ -14,11 +14,12 @@ from stream.sources.factory import open_source
 from stream.sources.files import FileSource
 from stream.sources.images import ImageSequenceSource
 from stream.sources.pacing import PacedSource, Pacer
+from stream.sources.still import StillImageSource
 from stream.sources.streams import StreamSource
 from stream.sources.synthetic import SyntheticSource
 from stream.sources.webcam import WebcamSource
 
 __all__ = [
     "FileSource", "ImageSequenceSource", "PacedSource", "Pacer", "Source", "SourceInfo", "SourceKind", "SourceOptions",
-    "StreamSource", "SyntheticSource", "WebcamSource", "is_url", "open_source", "redact",
+    "StillImageSource", "StreamSource", "SyntheticSource", "WebcamSource", "is_url", "open_source", "redact",
 ]

@@ -1,4 +1,4 @@
-"""``--source`` text -> an open source: synthetic scene, webcam, image sequence, file or URL.
+"""``--source`` text -> an open source: synthetic scene, webcam, image sequence, photo, file or URL.
 
 A URL is a FILE when its container knows its duration (a finite file served over HTTP(S),
 an HLS playlist with an end) and a live STREAM otherwise; only streams reconnect.
@@ -14,13 +14,14 @@ from stream.sources.av_open import is_url, open_video, redact
 from stream.sources.base import DEFAULT_FPS, Source, SourceOptions
 from stream.sources.files import FileSource
 from stream.sources.images import ImageSequenceSource, is_image_pattern
+from stream.sources.still import StillImageSource, looks_like_image
 from stream.sources.streams import StreamSource
 from stream.sources.synthetic import SyntheticSource
 from stream.sources.webcam import WebcamSource
 
 
 def open_source(spec: str, options: SourceOptions | None = None) -> Source:
-    """``synthetic[:WxH]``, a webcam index, a URL, an image pattern (``%04d``) or a file path -> an open source."""
+    """``synthetic[:WxH]``, a webcam index, a URL, an image pattern (``%04d``), a photo or a file path -> an open source."""
     options = options or SourceOptions()
     spec = str(spec).strip()
     if not spec:
@@ -40,6 +41,8 @@ def open_source(spec: str, options: SourceOptions | None = None) -> Source:
         raise SourceError(f"{spec} is a folder, not a video file; pass a file to --source")
     if path.stat().st_size == 0:
         raise SourceError(f"{spec} is empty (0 bytes), not a video; check --source")
+    if looks_like_image(path):
+        return StillImageSource(path)
     return open_av(spec, options)
 
 

@@ -1,0 +1,231 @@
+"""A folder or a glob of photos -> one side-by-side image per photo, in an output folder.
+
+The model is loaded once for the whole batch (per photo it would cost more than the
+photos). Each photo is one ordinary run of the app (photo source -> pipeline -> image
+sink), so a photo comes out the same alone or in a batch. A photo that fails is named in
+a warning and the rest go on; the exit code says whether any failed. Every check that
+can be made before work is made before work: inputs found, names distinct, no output on
+top of an input, the output folder writable.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stream.config import Settings
+from stream.errors import DepthStreamError, OutputError, SourceError
+from stream.pipeline import Estimator, PipelineStats
+from stream.sinks.image import IMAGE_EXTENSIONS
+from stream.sinks.paths import VIDEO_EXTENSIONS
+from stream.sources.av_open import is_url
+from stream.sources.still import is_photo, looks_like_image
+
+if TYPE_CHECKING:
+    from stream.app import RunResult
+
+log = logging.getLogger(__name__)
+
+GLOB_CHARACTERS = "*?["
+SOME_FAILED_EXIT_CODE = 2  # like any bad input: the user has files to look at
+
+
+@dataclass
+class BatchReport:
+    """What became of each photo: the outputs written and, per failed photo, why."""
+
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    stopped_by: int | None = None
+
+    def summary(self, folder: Path) -> str:
+        total = len(self.written) + len(self.failed)
+        text = f"done: {total} image{'s' if total != 1 else ''}"
+        if self.failed:
+            named = ", ".join(f"{path.name}: {reason}" for path, reason in self.failed[:3])
+            more = f", and {len(self.failed) - 3} more" if len(self.failed) > 3 else ""
+            text += f", {len(self.failed)} failed ({named}{more})"
+        if self.written:
+            text += f"; wrote {folder}{os.sep}"
+        if self.stopped_by is not None:
+            text += f" (stopped by {signal.Signals(self.stopped_by).name})"
+        return text
+
+
+def is_image_batch(settings: Settings) -> bool:
+    """A folder or a glob as ``--source``, or one photo with ``--output`` an existing folder."""
+    spec = settings.source.strip()
+    if not spec or spec.isdigit() or is_url(spec) or spec.startswith("synthetic"):
+        return False
+    path = Path(spec)
+    if path.is_dir():
+        return True
+    if not path.exists() and any(char in spec for char in GLOB_CHARACTERS):
+        return True
+    return is_photo(spec) and settings.output is not None and settings.output.is_dir()
+
+
+def find_images(spec: str) -> list[Path]:
+    """The photos a folder holds (not its subfolders) or a glob matches, by name; files that are no picture are skipped."""
+    path = Path(spec)
+    if path.is_dir():
+        candidates = list(path.iterdir())
+    elif path.is_file():
+        candidates = [path]
+    else:
+        candidates = [Path(name) for name in glob.glob(spec)]
+        if not candidates:
+            raise SourceError(f"nothing matches {spec}; check --source (a photo, a folder or glob of images, a video)")
+    found = sorted(p for p in candidates if looks_like_image(p))
+    if not found and path.is_dir():
+        raise SourceError(f"{spec} is a folder with no images in it (looked for {' '.join(IMAGE_EXTENSIONS)}); "
+                          "pass a video file, a photo or a folder of images to --source")
+    if not found:
+        raise SourceError(f"no images in {spec} (looked for {' '.join(IMAGE_EXTENSIONS)}); check --source")
+    skipped = sum(1 for p in candidates if p.is_file()) - len(found)
+    if skipped:
+        log.info("note: %d file(s) in %s are not images and were skipped", skipped, spec)
+    return found
+
+
+def output_name(photo: Path, image_format: str = "keep") -> str:
+    """The photo's name, with the extension of ``image_format`` unless that is ``keep``."""
+    return photo.name if image_format == "keep" else f"{photo.stem}.{image_format}"
+
+
+def plan_outputs(inputs: list[Path], folder: Path, image_format: str = "keep") -> list[tuple[Path, Path]]:
+    """(photo, output) pairs, each output named as its photo; refused if two share a name or one is an input."""
+    originals = {p.resolve(): p for p in inputs}
+    pairs = [(photo, folder / output_name(photo, image_format)) for photo in inputs]
+    by_name: dict[str, Path] = {}
+    for photo, target in pairs:
+        if target.name in by_name:
+            raise SourceError(f"{by_name[target.name]} and {photo} would both be written as {target}; "
+                              "give --source images with distinct names")
+        by_name[target.name] = photo
+        if target.resolve() in originals:
+            raise OutputError(f"--output {folder} would overwrite the input {originals[target.resolve()]}; "
+                              "choose another output folder")
+    return pairs
+
+
+def prepare_folder(settings: Settings) -> Path:
+    """The output folder, created if missing and proven writable; refused when it is a file or missing."""
+    folder = settings.output
+    if folder is None:
+        raise OutputError("a folder or glob of images needs a folder for the results; pass --output DIR/")
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"--output {folder} is a file, but a folder or glob of images writes one image each; "
+                          "give a folder (e.g. --output out/)")
+    if not folder.exists() and folder.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
+        raise OutputError(f"--output {folder} names a file, but a folder or glob of images writes one image each; "
+                          "give a folder (e.g. --output out/)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".depth-stream-", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"output folder {folder} cannot be written ({exc.strerror}); choose another --output") from None
+    return folder
+
+
+def short_reason(error: DepthStreamError, photo: Path) -> str:
+    """The error's cause without the path and the fix: ``not an image OpenCV or FFmpeg can read``."""
+    reason = str(error).split(";")[0].replace(str(photo), "").strip()
+    return reason.removeprefix("is ").strip() or type(error).__name__
+
+
+def run_batch(settings: Settings, estimator: Estimator | None = None) -> RunResult:
+    """Every photo of the folder or glob through one model; a failed photo is reported and skipped."""
+    from stream.app import RunResult, make_estimator
+
+    inputs = find_images(settings.source)  # a bad --source is named before a bad --output
+    check_batch_extras(settings)
+    pairs = plan_outputs(inputs, prepare_folder(settings), settings.images.format)
+    for extra in (settings.export.depth_output, settings.export.pointcloud):
+        if extra is not None:
+            extra.mkdir(parents=True, exist_ok=True)
+    folder = settings.output
+    assert folder is not None  # prepare_folder refused otherwise
+    existing = sum(1 for _, target in pairs if target.exists())
+    if existing:
+        log.warning("note: %d of the outputs exist in %s and will be replaced", existing, folder)
+    if estimator is None:
+        estimator = make_estimator(settings)
+    report, stats = run_each(settings, estimator, pairs)
+    stats.finished_at = time.monotonic()
+    code = SOME_FAILED_EXIT_CODE if report.failed else 0
+    if report.stopped_by is not None:
+        code = 130 if report.stopped_by == signal.SIGINT else 143
+    return RunResult(stats, code, folder if report.written else None, report.stopped_by, text=report.summary(folder))
+
+
+def check_batch_extras(settings: Settings) -> None:
+    """Per-photo extras need per-photo names: depth and point clouds go to folders; probes need one source."""
+    from stream.errors import ConfigError
+
+    if settings.probe.points:
+        raise ConfigError("--probe reads one source; run it on one photo or video, not a folder of photos")
+    for flag, path in (("--depth-output", settings.export.depth_output), ("--pointcloud", settings.export.pointcloud)):
+        if path is not None and path.suffix:
+            raise ConfigError(f"a folder of photos gives one file per photo: pass {flag} a folder (e.g. {path.parent / 'depth'}/), "
+                              "each photo's file is named after it")
+
+
+def per_photo_exports(settings: Settings, photo: Path) -> dict[str, Path | None]:
+    """``--depth-output DIR/`` -> ``DIR/<photo>.png`` (16-bit), ``--pointcloud DIR/`` -> ``DIR/<photo>.ply``."""
+    export = settings.export
+    return {
+        "depth_output": export.depth_output / f"{photo.stem}.png" if export.depth_output is not None else None,
+        "pointcloud": export.pointcloud / f"{photo.stem}.ply" if export.pointcloud is not None else None,
+    }
+
+
+def run_each(settings: Settings, estimator: Estimator, pairs: list[tuple[Path, Path]]) -> tuple[BatchReport, PipelineStats]:
+    """One app run per photo (headless, file mode, no per-photo bar), under one bar over the photos."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from stream.app import run
+
+    report, stats = BatchReport(), PipelineStats()
+    display = settings.display.model_copy(update={"progress": False})
+    quiet_app = logging.getLogger("stream.app")
+    level = quiet_app.level
+    quiet_app.setLevel(logging.ERROR)  # no "source: ..." nor "exists" line per photo: said once above
+    try:
+        with logging_redirect_tqdm(), tqdm(pairs, unit="image", desc="images", file=sys.stderr, leave=False,
+                                            dynamic_ncols=True, disable=not settings.display.progress) as bar:
+            for photo, target in bar:
+                export = settings.export.model_copy(update=per_photo_exports(settings, photo))
+                one = settings.model_copy(update={"source": str(photo), "output": target, "headless": True,
+                                                  "mode": "file", "display": display, "export": export})
+                try:
+                    result = run(one, estimator)
+                except DepthStreamError as exc:
+                    log.warning("warning: %s failed: %s", photo.name, exc)
+                    report.failed.append((photo, short_reason(exc, photo)))
+                    continue
+                except KeyboardInterrupt:
+                    report.stopped_by = signal.SIGINT
+                    break
+                stats.captured += result.stats.captured
+                stats.inferred += result.stats.inferred
+                stats.displayed += result.stats.displayed
+                if result.interrupted_by is not None:
+                    report.stopped_by = result.interrupted_by
+                    break
+                if result.output is not None:
+                    report.written.append(result.output)
+    finally:
+        quiet_app.setLevel(level)
+    return report, stats
