@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from stream.config import Settings
 from stream.errors import DepthStreamError, OutputError, StageError
 from stream.mode import decide
+from stream.normalize import make_normaliser
 from stream.pipeline import Estimator, FrameSink, Pipeline, PipelineOptions, PipelineStats
 
 if TYPE_CHECKING:
@@ -168,7 +169,8 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         )
         progress = stack.enter_context(progress_bar(settings, info, policy.live))
         on_display = (lambda _stats: progress.update(1)) if progress is not None else None
-        pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display)
+        normaliser = make_normaliser(settings.display.normalize, settings.display.range)
+        pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display, normaliser=normaliser)
         with StopOnSignal(stop) as signals:
             try:
                 stats = run_pipeline(pipeline, window, mailbox, stop)
