@@ -47,8 +47,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--threads",), "model.threads", "ONNX Runtime intra-op threads, 0 = one per core", int, metavar="N"),
     Flag(("--precision",), "model.precision", "int8 = statically quantised model, faster", choices=("fp32", "int8")),
     Flag(("--colormap",), "display.colormap", "inferno, magma, plasma, viridis, turbo, jet or gray", metavar="NAME"),
-    Flag(("--normalize",), "display.normalize", "depth colours: stable (aligned over time, no flicker), frame (each "
-         "frame's own min-max) or fixed (display.range, e.g. --set display.range=[0,1000])", choices=("stable", "frame", "fixed")),
+    Flag(("--normalize",), "display.normalize", "depth colours: stable (aligned over time, no flicker), fixed (display.range, "
+         "e.g. --set display.range=[0,1000]) or frame (each frame's own min-max)", choices=("stable", "fixed", "frame")),
     Flag(("--max-frames",), "max_frames", "stop after this many frames", int, metavar="N"),
     Flag(("--cache-dir",), "model.cache_dir", "where weights and exported models are cached", Path, metavar="DIR"),
     Flag(("-q", "--quiet"), "display.progress", "only errors (no progress bar, no summary)", const=False),
