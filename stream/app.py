@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from stream.config import Settings
 from stream.errors import DepthStreamError, OutputError, StageError
 from stream.mode import decide
+from stream.normalize import make_normaliser
 from stream.pipeline import Estimator, FrameSink, Pipeline, PipelineOptions, PipelineStats
 
 if TYPE_CHECKING:
@@ -245,8 +246,9 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
             depth_sinks.append(probe_sink)
         if cloud is not None:
             depth_sinks.append(cloud)
+        normaliser = make_normaliser(settings.display.normalize, settings.display.range)
         pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display,
-                            depth_sinks=depth_sinks, probes=probes)
+                            depth_sinks=depth_sinks, probes=probes, normaliser=normaliser)
         with StopOnSignal(stop) as signals:
             try:
                 stats = run_pipeline(pipeline, window, mailbox, stop, keep_open=info.kind is SourceKind.IMAGE)

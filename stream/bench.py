@@ -12,7 +12,10 @@ the speed figures are those of the real network. Reported:
   with a camera-like source faster than inference, and file-mode frames/s with encoding;
 * a seed-style baseline (one thread, torch eager, resize -> infer -> bicubic upsample ->
   min-max -> Inferno -> hstack per frame) and the ratios against it;
-* INT8 (static QDQ) speed ratio and accuracy cost; ONNX Runtime thread settings.
+* INT8 (static QDQ) speed ratio and accuracy cost; ONNX Runtime thread settings;
+* colour flicker of ``frame`` and ``stable`` normalisation and ``stable``'s recovery from a
+  cut, on synthetic MiDaS-like depth clips (``stream.flicker``; not on the random network,
+  whose own frame-to-frame noise no normalisation can hide).
 
 Timings are wall-clock on a shared machine: compare ratios from the same run.
 """
@@ -138,7 +141,32 @@ def stage_medians(estimator, frames: list[np.ndarray], video: Path, scratch: Pat
         "compose": median_ms(time_calls(lambda: draw_overlay(side_by_side(frame, coloured), ["capture 30.0 fps", "dropped 0"]), repeats * 3)),
         "encode": encode_ms,
         "depth_export": mean_write_ms(to_index(depth, float(depth.min()), float(depth.max())), scratch / "depth.mkv"),
+        "normalise": normalise_ms(repeats * 3),
     }
+
+
+def normalise_ms(repeats: int) -> float:
+    """Median cost of ``stable`` normalisation per 640x480 frame, fed a moving clip (its state matters)."""
+    from stream.flicker import Clip, clip_frames
+    from stream.normalize import Stable
+
+    depths = clip_frames(Clip(frames=30, width=WIDTH, height=HEIGHT))
+    normaliser = Stable()
+    feed = iter(range(10**9))
+    return median_ms(time_calls(lambda: normaliser(depths[next(feed) % len(depths)]), repeats))
+
+
+def flicker_report(picture: Path | None) -> dict[str, float]:
+    """The flicker figures at 640x480 (and the picture of them, when asked for)."""
+    from stream.flicker import Clip, flicker_figures, flicker_picture
+    from stream.normalize import make_normaliser
+
+    clip = Clip(width=WIDTH, height=HEIGHT)
+    figures = flicker_figures(make_normaliser, clip)
+    if picture is not None:
+        flicker_picture(picture, make_normaliser, clip)
+        log(f"wrote {picture}")
+    return figures
 
 
 def standalone_fps(estimator, frame: np.ndarray, repeats: int) -> float:
@@ -163,6 +191,7 @@ def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = F
     ``window``: composed frames go to a real OpenCV window run by this (the main) thread,
     as in the app; otherwise nowhere. Needs a display (the benchmark starts Xvfb).
     """
+    from stream.normalize import make_normaliser
     from stream.pipeline import Pipeline, PipelineOptions
     from stream.sinks import NullSink
     from stream.sources import PacedSource, SyntheticSource
@@ -171,7 +200,8 @@ def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = F
     stop = threading.Event()
     mailbox = MailboxSink() if window else None
     with PacedSource(SyntheticSource(WIDTH, HEIGHT, fps=camera_fps)) as source:
-        pipeline = Pipeline(source, estimator, [mailbox or NullSink()], PipelineOptions(live=True), stop=stop)
+        pipeline = Pipeline(source, estimator, [mailbox or NullSink()], PipelineOptions(live=True), stop=stop,
+                            normaliser=make_normaliser("stable"))  # the app's default
         warm: dict[str, float] = {}
 
         def mark_warm() -> None:
@@ -206,6 +236,7 @@ def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = F
 
 def file_pipeline(estimator, video: Path, output: Path) -> dict[str, float]:
     """Real pipeline, file mode: every frame decoded, inferred, composed and encoded."""
+    from stream.normalize import make_normaliser
     from stream.pipeline import Pipeline, PipelineOptions
     from stream.sinks import VideoFileSink
     from stream.sources import open_source
@@ -214,7 +245,7 @@ def file_pipeline(estimator, video: Path, output: Path) -> dict[str, float]:
         info = source.info
         sink = VideoFileSink(output, fps=info.fps, time_base=info.time_base)
         started = time.monotonic()
-        stats = Pipeline(source, estimator, [sink], PipelineOptions(live=False)).run()
+        stats = Pipeline(source, estimator, [sink], PipelineOptions(live=False), normaliser=make_normaliser("stable")).run()
         elapsed = time.monotonic() - started
     return {"frames": stats.displayed, "fps": stats.displayed / elapsed, "dropped": stats.dropped}
 
@@ -320,6 +351,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "weights": f"random, seed {args.seed} (real architecture; speed only)",
         "rounds": args.rounds,
     }
+    log("colour flicker on synthetic MiDaS-like depth clips")
+    report["flicker"] = flicker_report(args.flicker_picture)
     with contextlib.ExitStack() as stack:
         cache = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="depth-bench-")))
         log(f"building random-weights model (seed {args.seed}) and exporting to ONNX")
@@ -462,11 +495,22 @@ def format_table(report: dict[str, Any]) -> str:
             f"int8 / fp32 speed                 {q['speedup_standalone']:6.2f}x standalone, {q['speedup_live']:.2f}x live   (target >= 1.5)",
             f"int8 mean |normalised depth diff| {q['mean_abs_diff_normalised']:.4f} (worst frame {q['max_frame_diff_normalised']:.4f}; target <= 0.02)",
         ]
+    lines += ["", *flicker_lines(report["flicker"])]
     if "threads_standalone_fps" in report:
         sweep = ", ".join(f"{k}: {v:.1f}" for k, v in report["threads_standalone_fps"].items())
         lines += ["", f"standalone fp32 fps by intra-op threads   {sweep}", "live pipeline fp32 depth fps by setting"]
         lines += [f"  {name:<28}{fps:6.1f}" for name, fps in report["pipeline_settings_depth_fps"].items()]
     return "\n".join(lines)
+
+
+def flicker_lines(f: dict[str, float]) -> list[str]:
+    return [
+        "colour flicker, mean |frame-to-frame change| of the 0-255 depth index (synthetic MiDaS-like clip, 640x480)",
+        f"  frame (per-frame min-max)  {f['frame']:6.2f}",
+        f"  stable                     {f['stable']:6.2f}   ({f['ratio']:.2f}x frame; target <= 0.33)",
+        f"  clip's own change          {f['floor']:6.2f}   (true scale and shift removed: the least any normaliser shows)",
+        f"  stable after a hard cut: recovered in {f['recovery_frames']} frames (target <= 5)",
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -485,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random-weights seed")
     parser.add_argument("--skip-int8", action="store_true", help="skip quantisation figures")
     parser.add_argument("--skip-threads", action="store_true", help="skip the thread-count sweep")
+    parser.add_argument("--flicker-picture", type=Path, metavar="PATH.png",
+                        help="also draw frames of the flicker clip here: top row frame, bottom row stable")
+    parser.add_argument("--flicker-only", action="store_true", help="only the flicker figures (seconds, no network)")
     parser.add_argument("--no-window", dest="window", action="store_false",
                         help="skip the live-with-window figure (otherwise shown on $DISPLAY or a private Xvfb)")
     return parser
@@ -492,8 +539,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    report = run_benchmark(args)
-    print(format_table(report))
+    if args.flicker_only:
+        report: dict[str, Any] = {"flicker": flicker_report(args.flicker_picture)}
+        print("\n".join(flicker_lines(report["flicker"])))
+    else:
+        report = run_benchmark(args)
+        print(format_table(report))
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
         log(f"wrote {args.json}")

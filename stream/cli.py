@@ -58,6 +58,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--threads",), "model.threads", "ONNX Runtime intra-op threads, 0 = one per core", int, metavar="N"),
     Flag(("--precision",), "model.precision", "int8 = statically quantised model, faster", choices=("fp32", "int8")),
     Flag(("--colormap",), "display.colormap", "inferno, magma, plasma, viridis, turbo, jet or gray", metavar="NAME"),
+    Flag(("--normalize",), "display.normalize", "depth colours: stable (aligned over time, no flicker), fixed (display.range, "
+         "e.g. --set display.range=[0,1000]) or frame (each frame's own min-max)", choices=("stable", "fixed", "frame")),
     Flag(("--max-frames",), "max_frames", "stop after this many frames", int, metavar="N"),
     Flag(("--depth-output",), "export.depth_output", "keep the depth: .png .npy .pfm (photo), .mkv .npz or DIR/ (video)",
          Path, metavar="PATH"),

@@ -6,11 +6,12 @@ before any thread starts; ``load_settings`` turns its report into one line namin
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from stream.errors import ConfigError
 from stream.render import COLORMAPS
@@ -45,6 +46,8 @@ class DisplaySettings(Section):
     window_title: str = "depth stream"
     snapshot_dir: Path = Path("snapshots")
     progress: bool = True
+    normalize: Literal["stable", "frame", "fixed"] = "stable"
+    range: tuple[float, float] | None = Field(None, validate_default=True)
 
     @field_validator("colormap")
     @classmethod
@@ -53,6 +56,20 @@ class DisplaySettings(Section):
         if name not in COLORMAPS:
             raise ValueError(f"unknown colormap {value!r}; choose one of {', '.join(COLORMAPS)}")
         return name
+
+    @field_validator("range")
+    @classmethod
+    def usable_range(cls, value: tuple[float, float] | None, info: ValidationInfo) -> tuple[float, float] | None:
+        """Checked here, not when the first frame arrives: ``fixed`` needs it, and lo < hi."""
+        if value is None:
+            if info.data.get("normalize") == "fixed":
+                raise ValueError("display.normalize is fixed but display.range is not set; "
+                                 "give [lo, hi] in model units, e.g. --set display.range=[0,1000]")
+            return None
+        lo, hi = value
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError("display.range must be [lo, hi], two finite numbers with lo < hi")
+        return value
 
 
 class OutputSettings(Section):

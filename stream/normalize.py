@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 
@@ -45,24 +46,192 @@ class Normaliser(Protocol):
     def __call__(self, depth: np.ndarray) -> Normalised: ...
 
 
+def affine_index(values: np.ndarray, a: float, b: float) -> np.ndarray:
+    """``a * values + b`` as float32, clipped to 0..1, NaN as 0 (far): the one full-frame pass.
+
+    OpenCV's fused multiply-add and numpy's clip are each a single vectorised pass (numpy's
+    fmax/fmin, which would map NaN for free, are 4x slower); the NaN check is one sum.
+    """
+    index = cv2.addWeighted(values, a, values, 0.0, b, dtype=cv2.CV_32F)
+    np.clip(index, 0.0, 1.0, out=index)
+    if not np.isfinite(index.sum(dtype=np.float32)):
+        np.nan_to_num(index, copy=False, nan=0.0)
+    return index
+
+
+def percentiles(values: np.ndarray, low: float, high: float) -> tuple[float, float]:
+    """Two nearest-rank percentiles with one partial sort (``np.percentile`` costs 4x more)."""
+    n = values.size
+    ranks = [int(round(q / 100.0 * (n - 1))) for q in (low, high)]
+    parted = np.partition(values, ranks)
+    return float(parted[ranks[0]]), float(parted[ranks[1]])
+
+
 def to_index(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """``values`` mapped so ``lo`` -> 0 and ``hi`` -> 1, clipped, float32; a flat range gives zeros."""
     if not np.isfinite(lo) or not np.isfinite(hi) or hi - lo < 1e-12:
         return np.zeros(values.shape[:2], np.float32)
-    index = (values.astype(np.float32, copy=False) - np.float32(lo)) * np.float32(1.0 / (hi - lo))
-    return np.clip(index, 0.0, 1.0, out=index)
+    return affine_index(values, 1.0 / (hi - lo), -lo / (hi - lo))
+
+
+def finite_range(depth: np.ndarray) -> tuple[float, float]:
+    """Min and max, ignoring NaN and infinities (the fast path when there are none); (0, 0) if none is finite."""
+    lo, hi = float(np.min(depth)), float(np.max(depth))
+    if np.isfinite(lo) and np.isfinite(hi):
+        return lo, hi
+    finite = depth[np.isfinite(depth)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
 
 
 class PerFrame:
     """Each frame by its own min and max: what MiDaS's run.py does; flickers on video."""
 
     def __call__(self, depth: np.ndarray) -> Normalised:
-        lo, hi = float(np.min(depth)), float(np.max(depth))
+        lo, hi = finite_range(depth)
         return Normalised(to_index(depth, lo, hi), lo, hi)
 
 
-def make_normaliser(kind: str = "frame") -> Normaliser:
-    """The normaliser named by ``display.normalize``."""
+class Fixed:
+    """One range for the whole run, in model units (``display.range``): colours mean the same values throughout."""
+
+    def __init__(self, lo: float, hi: float) -> None:
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"a fixed range needs finite lo < hi, got [{lo}, {hi}]")
+        self.lo, self.hi = float(lo), float(hi)
+
+    def __call__(self, depth: np.ndarray) -> Normalised:
+        return Normalised(to_index(depth, self.lo, self.hi), self.lo, self.hi)
+
+
+# stable: tuned on the synthetic MiDaS-like clips of stream/flicker.py (see the benchmark)
+SAMPLE_POINTS = 4096  # about this many grid points are fitted, whatever the frame size
+RANGE_PERCENTILES = (2.0, 98.0)  # a small near object or a few wild pixels do not move the range
+RANGE_EMA = 0.1  # per frame: the range follows a real change in about 10 frames without pumping
+REFERENCE_EMA = 0.1  # per frame: the reference follows slow change (a pan, a person walking in)
+LEVEL_EMA = 0.1  # per frame: the running level of the misfit share
+MISFIT = 0.03  # a grid point is off the fit when its residual exceeds this fraction of the range
+CUT_RATIO = 3.0  # a misfit share this many times its running level is a scene cut ...
+CUT_FLOOR = 0.2  # ... if at least this share (a near object or a pan stays well below; a new scene above)
+MIN_POINTS = 16
+
+
+def grid_step(shape: tuple[int, ...]) -> int:
+    """Every n-th pixel in both directions, n chosen so about ``SAMPLE_POINTS`` are sampled."""
+    return max(1, int(np.sqrt(shape[0] * shape[1] / SAMPLE_POINTS)))
+
+
+def robust_fit(x: np.ndarray, r: np.ndarray, passes: int = 1) -> tuple[float, float, np.ndarray] | None:
+    """Least-squares ``r ~ scale * x + shift``, refitted ``passes`` times without the outliers.
+
+    Returns scale, shift and every point's absolute residual (how well the frame matches
+    the reference); None when ``x`` is flat (no scale can be fitted). Outliers (a near
+    object that is not in the reference, occlusions) are the points beyond 3 robust
+    standard deviations of the previous fit.
+    """
+    keep: np.ndarray | slice = slice(None)
+    for attempt in range(passes + 1):
+        xs, rs = x[keep], r[keep]
+        if xs.size < MIN_POINTS:
+            return None
+        mx, mr = float(xs.mean()), float(rs.mean())
+        dx = xs - mx
+        variance = float(dx @ dx)
+        if variance <= 1e-12 * xs.size * (mx * mx + 1e-30):
+            return None
+        scale = float(dx @ (rs - mr)) / variance
+        shift = mr - scale * mx
+        residual = np.abs(scale * x + shift - r)
+        if attempt < passes:
+            keep = residual <= 3.0 * 1.4826 * float(np.median(residual)) + 1e-12 * abs(mr)
+    return (scale, shift, residual) if scale != 0.0 else None
+
+
+class Stable:
+    """Colours that keep their meaning over a run: each frame aligned to a running reference.
+
+    MiDaS's output is right only up to a scale and shift that change every frame. Each frame
+    is fitted (``robust_fit``) to a reference kept on a sparse grid, so ``scale * raw + shift``
+    is on a common footing; the 2nd-98th percentile range of that is smoothed over time and
+    the reference follows the aligned frames slowly. A frame of which a far larger share than
+    usual does not fit is a new scene: everything starts again from it, so a cut costs no more than a frame.
+    """
+
+    def __init__(self, cut_ratio: float = CUT_RATIO, cut_floor: float = CUT_FLOOR) -> None:
+        self.cut_ratio, self.cut_floor = cut_ratio, cut_floor
+        self.reference: np.ndarray | None = None  # aligned values on the grid
+        self.scale, self.shift, self.lo, self.hi = 1.0, 0.0, 0.0, 0.0
+        self.level: float | None = None
+        self.resets = 0  # scene starts (the first frame counts)
+
+    def __call__(self, depth: np.ndarray) -> Normalised:
+        step = grid_step(depth.shape)
+        sample = depth[::step, ::step].ravel().astype(np.float64)
+        if self.reference is None or self.reference.shape != sample.shape:
+            self.start(sample)
+        else:
+            self.follow(sample)
+        return self.output(depth)
+
+    def start(self, sample: np.ndarray) -> None:
+        """A new scene: its own 2nd-98th percentile range becomes 0..1 of the common footing."""
+        finite = sample[np.isfinite(sample)]
+        if finite.size < MIN_POINTS:
+            return
+        p_lo, p_hi = percentiles(finite, *RANGE_PERCENTILES)
+        if p_hi - p_lo <= 1e-9 * max(1.0, abs(p_hi)):
+            return  # flat: nothing to anchor to yet; ``output`` shows it as one colour
+        self.scale = 1.0 / (p_hi - p_lo)
+        self.shift = -p_lo * self.scale
+        self.reference = self.scale * sample + self.shift
+        self.lo, self.hi, self.level = 0.0, 1.0, None
+        self.resets += 1
+
+    def follow(self, sample: np.ndarray) -> None:
+        """Fit to the reference; on a cut start again, else move range and reference a little."""
+        assert self.reference is not None
+        usable = np.isfinite(sample) & np.isfinite(self.reference)
+        if np.count_nonzero(usable) < MIN_POINTS:
+            return
+        fit = robust_fit(sample[usable], self.reference[usable])
+        if fit is None:
+            return  # a flat frame: keep the last mapping
+        scale, shift, residual = fit
+        misfit = float(np.mean(residual > MISFIT * (self.hi - self.lo)))
+        threshold = self.cut_floor if self.level is None else max(self.cut_ratio * self.level, self.cut_floor)
+        if scale <= 0 or misfit > threshold:
+            self.start(sample)
+            return
+        self.scale, self.shift = scale, shift
+        self.level = misfit if self.level is None else self.level + LEVEL_EMA * (misfit - self.level)
+        aligned = scale * sample + shift
+        p_lo, p_hi = percentiles(aligned if usable.all() else aligned[np.isfinite(aligned)], *RANGE_PERCENTILES)
+        self.lo += RANGE_EMA * (p_lo - self.lo)
+        self.hi += RANGE_EMA * (p_hi - self.hi)
+        if usable.all():
+            self.reference += REFERENCE_EMA * (aligned - self.reference)
+        else:
+            self.reference = np.where(usable, self.reference + REFERENCE_EMA * (aligned - self.reference),
+                                      np.where(np.isfinite(self.reference), self.reference, aligned))
+
+    def output(self, depth: np.ndarray) -> Normalised:
+        """The index for the current mapping; before any scene is anchored, one colour (exact ``raw``)."""
+        if self.reference is None or self.hi - self.lo <= 1e-12:
+            lo, hi = finite_range(depth)
+            level = 0.5 * (lo + hi)
+            return Normalised(np.zeros(depth.shape[:2], np.float32), level, level)
+        span = self.hi - self.lo
+        index = affine_index(depth, self.scale / span, (self.shift - self.lo) / span)
+        return Normalised(index, self.lo, self.hi, self.scale, self.shift)
+
+
+def make_normaliser(kind: str = "stable", value_range: tuple[float, float] | None = None) -> Normaliser:
+    """The normaliser named by ``display.normalize`` (``value_range``: ``display.range``, for ``fixed``)."""
     if kind == "frame":
         return PerFrame()
+    if kind == "stable":
+        return Stable()
+    if kind == "fixed":
+        if value_range is None:
+            raise ValueError("normalize 'fixed' needs a value range [lo, hi]")
+        return Fixed(*value_range)
     raise ValueError(f"unknown normalisation {kind!r}")

@@ -17,7 +17,7 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys) -> None:
     assert code == 0
     report = json.loads(out.read_text())
     assert set(report["stages_ms"]) == {"capture_decode", "preprocess", "inference", "upsample", "colourise", "compose", "encode",
-                                         "depth_export"}
+                                         "depth_export", "normalise"}
     assert all(value > 0 for value in report["stages_ms"].values())
     assert report["network_input"] == "256x192" and report["weights"].startswith("random")
     assert report["live"]["depth_fps"] > 0 and report["live"]["max_queue"] <= 1
@@ -27,7 +27,23 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys) -> None:
     assert 0 <= report["int8"]["mean_abs_diff_normalised"] < 0.2
     assert set(report["threads_standalone_fps"]) == {"1", "2", "3", "4"}
     assert len(report["pipeline_settings_depth_fps"]) == len(bench.PIPELINE_VARIANTS)
+    flicker = report["flicker"]
+    assert {"frame", "stable", "ratio", "recovery_frames"} <= set(flicker)
+    assert flicker["stable"] < flicker["frame"] and isinstance(flicker["recovery_frames"], int)
     table = capsys.readouterr().out
     for label in ("stage medians", "standalone inference fp32", "live pipeline depth fp32", "seed-style baseline",
-                  "live / standalone inference", "int8 / fp32 speed", "live pipeline fp32 depth fps by setting"):
+                  "live / standalone inference", "int8 / fp32 speed", "live pipeline fp32 depth fps by setting",
+                  "colour flicker", "frame (per-frame min-max)", "stable after a hard cut"):
         assert label in table
+
+
+def test_flicker_only_draws_the_picture(tmp_path, capsys) -> None:
+    picture = tmp_path / "flicker.png"
+    assert bench.main(["--flicker-only", "--flicker-picture", str(picture), "--json", str(tmp_path / "f.json")]) == 0
+    import cv2
+
+    image = cv2.imread(str(picture))
+    assert image is not None and image.shape == (240, 960, 3)  # two rows (frame, stable) of six 160x120 frames
+    assert not list(tmp_path.glob("*.partial*"))
+    assert set(json.loads((tmp_path / "f.json").read_text())) == {"flicker"}
+    assert "stable after a hard cut" in capsys.readouterr().out

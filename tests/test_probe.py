@@ -76,7 +76,8 @@ def test_csv_has_one_row_per_frame_with_the_depth_at_each_probe(tmp_path: Path) 
     clip = make_video(tmp_path / "in.mp4", 64, 48, 10, fps=25)
     points = [[3, 4], [63, 47], [20, 10]]
     csv_path = tmp_path / "values.csv"
-    settings = settings_for(str(clip), NO_MODEL, probe={"points": points, "csv": csv_path})
+    settings = settings_for(str(clip), NO_MODEL, probe={"points": points, "csv": csv_path},
+                            display={"normalize": "frame", "progress": False})
     result = run(settings, estimator=KnownDepth())
     assert result.exit_code == 0
     header, rows = read_csv(csv_path)
@@ -90,7 +91,7 @@ def test_csv_has_one_row_per_frame_with_the_depth_at_each_probe(tmp_path: Path) 
         for i, (x, y) in enumerate(points):
             norm, raw = float(row[2 + 2 * i]), float(row[3 + 2 * i])
             assert raw == pytest.approx(float(depth[y, x]), rel=1e-6)
-            assert norm == pytest.approx((raw - lo) / (hi - lo), abs=1e-5)  # per-frame min-max, the default
+            assert norm == pytest.approx((raw - lo) / (hi - lo), abs=1e-5)  # per-frame min-max, as asked
     assert all(float(row[4]) == pytest.approx(1.0) for row in rows)  # the far corner is the nearest pixel
     assert leftovers(tmp_path) == []
 
