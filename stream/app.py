@@ -7,7 +7,6 @@ path, model file, source), so a bad input costs no work and leaves no half-writt
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -22,6 +21,7 @@ from stream.errors import DepthStreamError, OutputError, StageError
 from stream.mode import decide
 from stream.normalize import make_normaliser
 from stream.pipeline import Estimator, FrameSink, Pipeline, PipelineOptions, PipelineStats
+from stream.sinks.paths import same_file
 
 if TYPE_CHECKING:
     from stream.inference import DepthEstimator
@@ -101,14 +101,7 @@ def check_output(settings: Settings) -> None:
 def refuse_input(settings: Settings, output: Path, flag: str) -> None:
     """An output path that is one of the inputs (through any spelling) is refused: writing it would destroy it."""
     for role, given in (("--source", settings.source), ("--model", settings.model.onnx), ("--weights", settings.model.weights)):
-        if given is None:
-            continue
-        candidate = Path(str(given).removeprefix("file://"))
-        try:
-            same = output.exists() and candidate.exists() and os.path.samefile(output, candidate)
-        except OSError:
-            same = False
-        if same:
+        if given is not None and same_file(output, given):
             raise OutputError(f"{flag} {output} is the same file as {role} {given}; writing it would destroy the input, "
                               f"so choose another {flag}")
 

@@ -55,3 +55,12 @@ def check_output_path(path: Path, image_source: bool = False) -> None:
 def suffix_of(container: Any) -> str:
     """The extension of an output container's file (``.webm``), for messages."""
     return PurePath(str(container.name)).suffix or container.format.name
+
+
+def same_file(output: Path, given: str | Path) -> bool:
+    """Whether ``output`` is the file ``given`` names (symlinks, ``./`` and ``file://`` spellings included)."""
+    candidate = Path(str(given).removeprefix("file://"))
+    try:
+        return output.exists() and candidate.exists() and os.path.samefile(output, candidate)
+    except OSError:
+        return False

@@ -21,6 +21,7 @@ from stream.errors import ConfigError, OutputError, OutputWriteError
 from stream.frames import Closing, DepthFrame
 from stream.normalize import Normalised
 from stream.probe import Point, read_probes
+from stream.sinks.paths import same_file
 
 DEFAULT_NAME = "probe.csv"
 
@@ -49,14 +50,7 @@ def check_probe_csv(path: Path, inputs: Sequence[str | Path | None]) -> None:
     if not folder.is_dir():
         raise OutputError(f"the folder of the probe CSV {path} does not exist; create it or pass another --probe-csv")
     for given in inputs:
-        if given is None:
-            continue
-        candidate = Path(str(given).removeprefix("file://"))
-        try:
-            same = path.exists() and candidate.exists() and os.path.samefile(path, candidate)
-        except OSError:
-            same = False
-        if same:
+        if given is not None and same_file(path, given):
             raise OutputError(f"the probe CSV {path} is the same file as {given}; pass another --probe-csv")
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
