@@ -28,12 +28,13 @@ from typing import Protocol
 
 import numpy as np
 
+from stream.compose import ViewComposer
 from stream.errors import StageError
 from stream.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
 from stream.inference import StageTimes
 from stream.normalize import Normalised, Normaliser, make_normaliser
-from stream.probe import Probes, annotate
-from stream.render import compose_view, draw_overlay
+from stream.probe import Probes
+from stream.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class Pipeline:
         self.sinks = list(sinks)
         self.depth_sinks = list(depth_sinks)
         self.normaliser = normaliser or make_normaliser("frame")
-        self.probes = probes  # drawn into the picture, so the window and the output video agree
+
         self.options = options
         self.stop = stop or threading.Event()
         self.on_display = on_display
@@ -158,32 +159,9 @@ class Pipeline:
         self.frames: FrameChannel[Frame] = FrameChannel(capacity, latest=options.live)
         self.depths: FrameChannel[DepthFrame] = FrameChannel(capacity, latest=options.live)
         self.stats = PipelineStats()
-        self.error: StageError | None = None
-        self._error_lock = threading.Lock()
+        self.composer = ViewComposer(options, self.stats, probes)
+        self.workers = Workers(self.stop)
         self._sink_lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._stages: list[threading.Thread] = []
-
-    # -- worker plumbing -------------------------------------------------------------
-    def _fail(self, stage: str, exc: BaseException, drain: bool = False) -> None:
-        """Record the run's first error; stop at once, or (``drain``) let queued frames finish."""
-        with self._error_lock:
-            if self.error is None:
-                self.error = StageError(stage, exc)
-                log.debug("%s stage failed", stage, exc_info=exc)
-        if not drain:
-            self.stop.set()
-
-    def _worker(self, stage: str, body: Callable[[], None], drain: bool = False) -> threading.Thread:
-        def run() -> None:
-            try:
-                body()
-            except BaseException as exc:  # noqa: BLE001 - every failure must reach the user
-                self._fail(stage, exc, drain)
-
-        thread = threading.Thread(target=run, name=f"depth-{stage}", daemon=True)
-        self._threads.append(thread)
-        return thread
 
     # -- stages ----------------------------------------------------------------------
     def _capture(self) -> None:
@@ -238,35 +216,11 @@ class Pipeline:
             self.show(item)
 
     def compose(self, item: DepthFrame, normalised: Normalised) -> np.ndarray:
-        """RGB | coloured depth (at most ``max_width`` wide), with the status overlay and any probes."""
-        view, timings = compose_view(item.frame.image, normalised.index, self.options.colormap, self.options.max_width)
-        if self.options.overlay:
-            t0 = time.perf_counter()
-            draw_overlay(view, self.overlay_lines(item), width=view.shape[1] // 2)
-            timings["compose"] += (time.perf_counter() - t0) * 1e3
-        if self.probes is not None:
-            t0 = time.perf_counter()
-            annotate(view, item.depth, normalised.index, self.probes)
-            timings["compose"] += (time.perf_counter() - t0) * 1e3
-        for name, ms in timings.items():
-            self.stats.stage_ms[name].append(ms)
-        return view
+        """The view sinks get (see ``ViewComposer``)."""
+        return self.composer.compose(item, normalised)
 
     def overlay_lines(self, item: DepthFrame) -> list[str]:
-        """Rates once they are known (a single picture has none); live: drops and latency; file: the frame number.
-
-        In file mode every frame waits its turn in the queues, so its age says nothing about
-        the app; which frame this is does.
-        """
-        capture, depth = self.stats.capture_rate.rate, self.stats.depth_rate.rate
-        rates = "  ".join(f"{name} {rate:5.1f} fps" for name, rate in (("capture", capture), ("depth", depth))
-                          if rate is not None)
-        if self.options.live:
-            latency = (time.monotonic() - item.frame.captured_at) * 1e3
-            status = f"dropped {self.stats.dropped}  latency {latency:4.0f} ms"
-        else:
-            status = f"frame {item.frame.index + 1}" if self.options.frame_numbers else ""
-        return [line for line in (rates, status) if line]
+        return self.composer.overlay_lines(item)
 
     def show(self, item: DepthFrame) -> None:
         t0 = time.perf_counter()
@@ -298,45 +252,41 @@ class Pipeline:
             if foreground is not None:
                 foreground()
             while self.running:
-                self._stages[-1].join(POLL_SECONDS)
+                self.stop.wait(POLL_SECONDS)
         finally:
             stats = self.finish()
         return stats
 
     def start(self) -> None:
         """Start the three workers; the caller must call ``finish`` (in a ``finally``)."""
-        self._stages = [
-            # a source failing mid-stream still lets the frames already read reach the output
-            self._worker("capture", self._capture, drain=True),
-            self._worker("inference", self._infer),
-            self._worker("display", self._display),
-        ]
-        for thread in self._stages:
-            thread.start()
+        # a source failing mid-stream still lets the frames already read reach the output
+        self.workers.add("capture", self._capture, drain=True)
+        self.workers.add("inference", self._infer)
+        self.workers.add("display", self._display)
+        self.workers.start()
 
     @property
     def running(self) -> bool:
         """Workers are still going and nobody asked them to stop."""
-        return any(t.is_alive() for t in self._stages) and not self.stop.is_set()
+        return self.workers.alive and not self.stop.is_set()
+
+    @property
+    def error(self) -> StageError | None:
+        return self.workers.error
 
     def finish(self) -> PipelineStats:
         """Stop and join the workers, close the sinks, then raise the run's first error if any."""
         self.stop.set()
         self.frames.close()
         self.depths.close()
-        self.shutdown(self._stages)
+        self.shutdown()
         if self.error is not None:
             raise self.error
         return self.stats
 
-    def shutdown(self, threads: Sequence[threading.Thread]) -> None:
-        """Join every thread within a bounded time, then always close the sinks."""
-        deadline = time.monotonic() + JOIN_TIMEOUT
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        hung = [t.name for t in threads if t.is_alive()]
-        if hung:
-            log.warning("threads still running after %.1fs: %s (abandoned)", JOIN_TIMEOUT, ", ".join(hung))
+    def shutdown(self) -> None:
+        """Join every worker within a bounded time, then always close the sinks."""
+        deadline = self.workers.join(JOIN_TIMEOUT)
         # a display thread hung inside a sink holds this lock: wait out the same deadline (plus a
         # moment), not a second full timeout, then finalize the outputs regardless
         locked = self._sink_lock.acquire(timeout=max(SINK_GRACE, deadline - time.monotonic()))
@@ -346,7 +296,7 @@ class Pipeline:
                 try:
                     sink.close()
                 except Exception as exc:  # noqa: BLE001 - report, but close the others too
-                    self._fail("output", exc)
+                    self.workers.fail("output", exc)
         finally:
             if locked:
                 self._sink_lock.release()

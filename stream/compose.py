@@ -1,0 +1,60 @@
+"""The display stage's picture: coloured depth beside the frame, the status overlay, probe markers.
+
+Kept apart from the threads (``stream.pipeline``) so the pipeline code holds no pixels and
+this can be tried on one frame alone. It reads the run's counters for the overlay.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from stream.frames import DepthFrame
+from stream.normalize import Normalised
+from stream.probe import Probes, annotate
+from stream.render import compose_view, draw_overlay
+
+if TYPE_CHECKING:
+    from stream.pipeline import PipelineOptions, PipelineStats
+
+
+class ViewComposer:
+    """RGB | coloured depth (at most ``max_width`` wide), with the status overlay and any probes."""
+
+    def __init__(self, options: PipelineOptions, stats: PipelineStats, probes: Probes | None = None) -> None:
+        self.options = options
+        self.stats = stats
+        self.probes = probes  # drawn into the picture, so the window and the output video agree
+
+    def compose(self, item: DepthFrame, normalised: Normalised) -> np.ndarray:
+        """The view for ``item``; stage times go to the run's counters."""
+        view, timings = compose_view(item.frame.image, normalised.index, self.options.colormap, self.options.max_width)
+        if self.options.overlay:
+            t0 = time.perf_counter()
+            draw_overlay(view, self.overlay_lines(item), width=view.shape[1] // 2)
+            timings["compose"] += (time.perf_counter() - t0) * 1e3
+        if self.probes is not None:
+            t0 = time.perf_counter()
+            annotate(view, item.depth, normalised.index, self.probes)
+            timings["compose"] += (time.perf_counter() - t0) * 1e3
+        for name, ms in timings.items():
+            self.stats.stage_ms[name].append(ms)
+        return view
+
+    def overlay_lines(self, item: DepthFrame) -> list[str]:
+        """Rates once they are known (a single picture has none); live: drops and latency; file: the frame number.
+
+        In file mode every frame waits its turn in the queues, so its age says nothing about
+        the app; which frame this is does.
+        """
+        capture, depth = self.stats.capture_rate.rate, self.stats.depth_rate.rate
+        rates = "  ".join(f"{name} {rate:5.1f} fps" for name, rate in (("capture", capture), ("depth", depth))
+                          if rate is not None)
+        if self.options.live:
+            latency = (time.monotonic() - item.frame.captured_at) * 1e3
+            status = f"dropped {self.stats.dropped}  latency {latency:4.0f} ms"
+        else:
+            status = f"frame {item.frame.index + 1}" if self.options.frame_numbers else ""
+        return [line for line in (rates, status) if line]
