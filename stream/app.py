@@ -24,7 +24,9 @@ from stream.pipeline import Estimator, FrameSink, Pipeline, PipelineOptions, Pip
 from stream.sinks.paths import same_file
 
 if TYPE_CHECKING:
+    from stream.export.snapshot import LatestCloud
     from stream.inference import DepthEstimator
+    from stream.probe import Probes
     from stream.sinks import ImageFileSink, VideoFileSink
     from stream.sinks.probe_csv import ProbeCsvSink
     from stream.sources import Source, SourceInfo
@@ -188,11 +190,10 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
     """Run the app once. ``estimator`` and ``gui`` may be injected (tests); otherwise they are made."""
     from stream.batch_images import is_image_batch, run_batch
     from stream.export import make_depth_sinks
-    from stream.export.snapshot import LatestCloud
-    from stream.probe import Probes, check_points_fit
+    from stream.probe import check_points_fit
     from stream.sinks import NullSink
     from stream.sources import PacedSource, SourceKind
-    from stream.window import MailboxSink, Window
+    from stream.window import MailboxSink
 
     stop = stop or threading.Event()
     if is_image_batch(settings):
@@ -200,11 +201,7 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
     check_output(settings)
     check_exports(settings)
     csv_path = probe_csv(settings)
-    probes = Probes(settings.probe.points) if settings.probe.points or not settings.headless else None
-    cloud = None if settings.headless else LatestCloud(settings.display.snapshot_dir, settings.export.fov_deg,
-                                                       settings.export.drop_flying_pixels, settings.export.pointcloud_step)
-    window = None if settings.headless else Window(settings.display.window_title, settings.display.snapshot_dir, gui=gui,
-                                                   probes=probes, save_cloud=cloud.save if cloud is not None else None)
+    probes, cloud, window = make_viewer(settings, gui)
 
     with ExitStack() as stack:
         source: Source = stack.enter_context(open_configured_source(settings))
@@ -224,21 +221,10 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         sinks: list[FrameSink] = [sink for sink in (output, mailbox) if sink is not None] or [NullSink()]
         depth_sinks = [stack.enter_context(sink) for sink in make_depth_sinks(settings.export, info.fps)]
         log.info("source: %s (%dx%d @ %.2f fps, %s mode)", info.description, info.width, info.height, info.fps, policy.name)
-        options = PipelineOptions(
-            live=policy.live,
-            queue_size=settings.capture.queue_size,
-            colormap=settings.display.colormap,
-            overlay=settings.display.overlay,
-            max_frames=settings.max_frames,
-            max_width=settings.video.max_width,
-            frame_numbers=info.kind is not SourceKind.IMAGE,
-        )
+        options = pipeline_options(settings, policy.live, photo=info.kind is SourceKind.IMAGE)
         progress = stack.enter_context(progress_bar(settings, info, policy.live))
         on_display = (lambda _stats: progress.update(1)) if progress is not None else None
-        if probe_sink is not None:
-            depth_sinks.append(probe_sink)
-        if cloud is not None:
-            depth_sinks.append(cloud)
+        depth_sinks += [sink for sink in (probe_sink, cloud) if sink is not None]
         normaliser = make_normaliser(settings.display.normalize, settings.display.range)
         pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display,
                             depth_sinks=depth_sinks, probes=probes, normaliser=normaliser)
@@ -252,6 +238,33 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         code = SIGNAL_EXIT_CODES[signals.received] if signals.received is not None else 0
         replaced = mailbox.replaced if mailbox is not None else 0
         return RunResult(stats, code, written(output), signals.received, policy.live, replaced)
+
+
+def make_viewer(settings: Settings, gui: Any) -> tuple[Probes | None, LatestCloud | None, Window | None]:
+    """The window and what it drives: probe points (clicks, ``--probe``) and the ``p`` key's point cloud."""
+    from stream.export.snapshot import LatestCloud
+    from stream.probe import Probes
+    from stream.window import Window
+
+    probes = Probes(settings.probe.points) if settings.probe.points or not settings.headless else None
+    if settings.headless:
+        return probes, None, None
+    export = settings.export
+    cloud = LatestCloud(settings.display.snapshot_dir, export.fov_deg, export.drop_flying_pixels, export.pointcloud_step)
+    window = Window(settings.display.window_title, settings.display.snapshot_dir, gui=gui, probes=probes, save_cloud=cloud.save)
+    return probes, cloud, window
+
+
+def pipeline_options(settings: Settings, live: bool, photo: bool) -> PipelineOptions:
+    return PipelineOptions(
+        live=live,
+        queue_size=settings.capture.queue_size,
+        colormap=settings.display.colormap,
+        overlay=settings.display.overlay,
+        max_frames=settings.max_frames,
+        max_width=settings.video.max_width,
+        frame_numbers=not photo,  # a photo has one frame: no "frame 1"
+    )
 
 
 def run_pipeline(pipeline: Pipeline, window: Window | None, mailbox: MailboxSink | None,
