@@ -66,14 +66,14 @@ def no_leaked_workers():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def private_model_cache(tmp_path_factory: pytest.TempPathFactory):
-    """Engine decisions and int8 copies made by app runs (also in subprocesses) stay in a session folder."""
+def private_model_cache(model_cache: Path):
+    """Engine decisions and int8 copies made by app runs (also in subprocesses) stay in the session's model cache."""
     import os
 
     from stream.model.weights import CACHE_ENV
 
     old = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("default-cache"))
+    os.environ[CACHE_ENV] = str(model_cache)
     yield
     if old is None:
         os.environ.pop(CACHE_ENV, None)

@@ -16,8 +16,13 @@ PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_size: int = NET_SIZE,
-                cache_dir: Path | None = None, spin: bool = True) -> BaseEstimator:
-    """An engine running the fp32 ONNX file ``model`` at ``precision`` (int8 uses its cached QDQ copy)."""
+                cache_dir: Path | None = None, spin: bool = False) -> BaseEstimator:
+    """An engine running the fp32 ONNX file ``model`` at ``precision`` (int8 uses its cached QDQ copy).
+
+    ONNX Runtime does not spin by default: at a 30 fps camera spinning cost up to 1.5x the CPU per
+    depth frame for the same FPS, and with a fast source it was no faster on two cores (the bench
+    measures both; OpenVINO does not busy-wait).
+    """
     if precision == "bf16" and engine != "openvino":
         raise ModelError(f"--precision bf16 runs on OpenVINO only, not {engine}; use --engine openvino (or auto), "
                          "or --precision fp32/int8")
