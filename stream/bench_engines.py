@@ -49,12 +49,16 @@ def cpu_per_frame(estimator: BaseEstimator, live: Any, seconds: float) -> dict[s
 
 
 def idle_variants(choice: Choice, model: Path, cache: Path, threads: int) -> dict[str, BaseEstimator]:
-    """The settings whose idle cost is compared: ORT fp32 spin on/off, OpenVINO fp32, and the auto choice."""
+    """The settings whose idle cost is compared: ORT fp32 and int8 spin on/off, OpenVINO fp32, the auto choice."""
     variants: dict[str, BaseEstimator] = {
         "onnxruntime fp32 spin": make_engine(model, "onnxruntime", "fp32", threads, cache_dir=cache, spin=True),
         "onnxruntime fp32 no-spin": make_engine(model, "onnxruntime", "fp32", threads, cache_dir=cache, spin=False),
     }
-    if any(r.engine == "openvino" and r.precision == "fp32" and r.error is None for r in choice.rows):
+    runs = {(r.engine, r.precision) for r in choice.rows if r.error is None}
+    if ("onnxruntime", "int8") in runs:  # fast enough to wait for the camera: where spinning shows
+        for name, flag in (("spin", True), ("no-spin", False)):
+            variants[f"onnxruntime int8 {name}"] = make_engine(model, "onnxruntime", "int8", threads, cache_dir=cache, spin=flag)
+    if ("openvino", "fp32") in runs:
         variants["openvino fp32"] = make_engine(model, "openvino", "fp32", threads, cache_dir=cache)
     spin = {"spin": True, "no-spin": False}
     if choice.engine == "onnxruntime":

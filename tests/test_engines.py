@@ -114,6 +114,14 @@ def test_auto_survives_an_engine_that_cannot_run(random_onnx, tmp_path, monkeypa
     assert [row.error for row in choice.rows if row.engine == "openvino"] == ["openvino cannot load it; use --engine onnxruntime"]
 
 
+@pytest.mark.measures_engines
+def test_a_set_precision_is_kept_when_auto_picks_the_engine(random_onnx, model_cache) -> None:
+    timer = CountingTimer()
+    choice = decide(random_onnx, "auto", "int8", 2, 64, model_cache, budget=0.01, timer=timer, frames=FRAMES)
+    assert (choice.engine, choice.precision) == ("openvino", "int8") and sorted(timer.calls) == [
+        ("onnxruntime", "int8"), ("openvino", "int8")]
+
+
 def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:
     code = cli.main(["--source", "synthetic", "--headless", "--max-frames", "1", *argv])
     return code, capsys.readouterr().err.strip().splitlines()

@@ -183,11 +183,11 @@ def decide(model: Path, engine: str, precision: str, threads: int, net_size: int
     cached = load_decision(path, key)
     if cached is not None:
         return cached
-    log.info("measuring engines for %s once (about %d s); the choice is cached in %s", model.name,
-             round(budget * 5 + 2), path.parent)
+    log.info("measuring engines for %s once (some seconds); the choice is cached in %s", model.name, path.parent)
     pairs = candidates(engine, precision, has_bf16())
     rows = measure(model, pairs, threads, net_size, cache_dir, frames or calibration_frames(), budget, timer)
-    choice = pick(rows)
+    # a precision the user set is taken as is: auto then only picks the engine
+    choice = pick(rows, TOLERANCE if precision == "auto" else float("inf"))
     save_decision(path, key, choice)
     return choice
 
