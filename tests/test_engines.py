@@ -144,3 +144,16 @@ def test_openvino_that_cannot_load_the_model_is_refused(capsys, tmp_path) -> Non
     bad.write_bytes(b"not a model")
     code, lines = run_cli(capsys, "--model", str(bad), "--engine", "openvino", "--precision", "fp32")
     assert code == 2 and len(lines) == 1 and "openvino cannot load" in lines[0] and "--engine onnxruntime" in lines[0]
+
+
+@pytest.mark.measures_engines
+def test_engines_command_prints_the_table(random_onnx, model_cache, monkeypatch, capsys) -> None:
+    from stream.engines import table
+    from stream.model.__main__ import main
+
+    timer = CountingTimer()
+    monkeypatch.setattr(table, "decide", lambda *a: decide(*a[:6], budget=0.01, timer=timer, frames=FRAMES))
+    assert main(["engines", "--model", str(random_onnx), "--cache-dir", str(model_cache), "--net-size", "64"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["engine", "precision"] and len(timer.calls) == len(lines) - 2
+    assert any(line.startswith("openvino     fp32") for line in lines) and lines[-1].startswith("auto: openvino ")
