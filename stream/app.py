@@ -25,7 +25,7 @@ from stream.sinks.paths import same_file
 
 if TYPE_CHECKING:
     from stream.export.snapshot import LatestCloud
-    from stream.inference import DepthEstimator
+    from stream.inference import BaseEstimator
     from stream.probe import Probes
     from stream.sinks import ImageFileSink, VideoFileSink
     from stream.sinks.probe_csv import ProbeCsvSink
@@ -72,18 +72,15 @@ class StopOnSignal:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
-def make_estimator(settings: Settings) -> DepthEstimator:
-    from stream.inference import DepthEstimator
+def make_estimator(settings: Settings) -> BaseEstimator:
+    from stream.engines.choose import estimator_for
     from stream.model.resolve import resolve_model
+    from stream.model.weights import default_cache_dir
 
-    model_path = resolve_model(
-        settings.model.onnx,
-        settings.model.weights,
-        settings.model.cache_dir,
-        settings.model.precision,
-        progress=settings.display.progress,
-    )
-    return DepthEstimator(model_path, threads=settings.model.threads, net_size=settings.model.net_size)
+    model = settings.model
+    model_path = resolve_model(model.onnx, model.weights, model.cache_dir, "fp32", progress=settings.display.progress)
+    cache = model.cache_dir if model.cache_dir is not None else default_cache_dir()
+    return estimator_for(model_path, model.engine, model.precision, model.threads, model.net_size, cache)
 
 
 def check_output(settings: Settings) -> None:

@@ -231,6 +231,7 @@ def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = F
         "latency_ms_p95": stats.latency_ms(0.95),
         "dropped": stats.dropped,
         "max_queue": stats.max_queue,
+        "frames": stats.displayed,
     }
 
 
@@ -339,10 +340,12 @@ def median_round(rounds: list[dict[str, float]], key: str) -> dict[str, float]:
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    from stream.inference import DepthEstimator, network_size
+    from stream.bench_engines import auto_choice
+    from stream.engines import make_engine
+    from stream.inference import NET_SIZE, DepthEstimator, network_size
     from stream.model.checkpoint import save_random_checkpoint
     from stream.model.export import onnx_for_weights
-    from stream.model.quantize import quantize_model, varied_frames
+    from stream.model.quantize import int8_for_model
 
     report: dict[str, Any] = {
         "machine": machine_facts(),
@@ -369,10 +372,13 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         int8_estimator = None
         if not args.skip_int8:
             log("int8 quantisation (static QDQ, 8 calibration frames)")
-            int8_model = quantize_model(model, cache / "bench-int8.onnx", varied_frames(8, seed=0))
+            int8_model = int8_for_model(model, cache)  # the same cached copy the engines below use
             int8_estimator = DepthEstimator(int8_model, threads=args.threads)
             report["int8_accuracy"] = int8_accuracy(estimator, int8_estimator)
         baseline = SeedBaseline(weights)
+        log("engines: the auto choice (each engine x precision timed on calibration frames)")
+        choice = auto_choice(model, cache, args.threads, NET_SIZE, args.engine_budget)
+        auto_estimator = make_engine(model, choice.engine, choice.precision, args.threads, cache_dir=cache)
 
         # Every figure that goes into a ratio is measured in the same rounds, interleaved,
         # so a load change on this shared machine hits both sides of the ratio.
@@ -388,6 +394,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 row["window_live_depth_fps"] = live_pipeline(estimator, args.seconds, args.camera_fps, warmup=args.warmup,
                                                              window=True)["depth_fps"]
             row["baseline_fps"] = baseline.fps(frames, args.baseline_frames)
+            row["auto_live_depth_fps"] = live_pipeline(auto_estimator, args.seconds, args.camera_fps, warmup=args.warmup)["depth_fps"]
             if int8_estimator is not None:
                 row["int8_standalone_fps"] = standalone_fps(int8_estimator, frames[0], args.repeats)
                 row["int8_live_depth_fps"] = live_pipeline(int8_estimator, args.seconds, args.camera_fps, warmup=args.warmup)["depth_fps"]
@@ -405,7 +412,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
         report["ratios"] = {
             "live_vs_standalone": ratio("live_depth_fps", "standalone_fps"),
-            "live_pipeline_vs_baseline": ratio("live_depth_fps", "baseline_fps"),
+            "live_pipeline_vs_baseline": ratio("auto_live_depth_fps", "baseline_fps"),
+            "fp32_live_pipeline_vs_baseline": ratio("live_depth_fps", "baseline_fps"),
             "file_pipeline_vs_baseline": report["file"]["fps"] / report["baseline"]["fps"],
         }
         if display is not None:
@@ -420,11 +428,29 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 **report["int8_accuracy"],
             }
             report["ratios"]["int8_live_pipeline_vs_baseline"] = ratio("int8_live_depth_fps", "baseline_fps")
+        report.update(engine_section(args, choice, model, cache, frames[0]))
+        report["auto"]["live_depth_fps"] = float(np.median([r["auto_live_depth_fps"] for r in rows]))
         if not args.skip_threads:
             log("thread settings: standalone intra-op sweep, then live pipeline variants")
             report["threads_standalone_fps"] = thread_sweep(model, frames[0], args.repeats)
             report["pipeline_settings_depth_fps"] = pipeline_settings_sweep(model, args.sweep_seconds, args.camera_fps, args.warmup)
     return report
+
+
+def engine_section(args: argparse.Namespace, choice: Any, model: Path, cache: Path, frame: np.ndarray) -> dict[str, Any]:
+    """Every engine x precision side by side, the auto choice, and CPU seconds per frame at a 30 fps source."""
+    from stream.bench_engines import engine_rows, idle_report
+
+    def live(estimator: Any, seconds: float = args.seconds, camera_fps: float = args.camera_fps) -> dict[str, float]:
+        return live_pipeline(estimator, seconds, camera_fps, warmup=args.warmup)
+
+    log("engines: standalone and live pipeline per engine x precision")
+    section: dict[str, Any] = {"engines": engine_rows(choice, model, cache, args.threads, frame, args.repeats, live)}
+    diff = next(r.diff for r in choice.rows if (r.engine, r.precision) == (choice.engine, choice.precision))
+    section["auto"] = {"engine": choice.engine, "precision": choice.precision, "depth_diff_vs_fp32": diff, "reason": choice.reason}
+    log("idle cost: CPU seconds per depth frame at a 30 fps live source")
+    section["idle_cpu_s_per_frame"] = idle_report(choice, model, cache, args.threads, live, args.idle_seconds)
+    return section
 
 
 @contextlib.contextmanager
@@ -455,6 +481,8 @@ def log(message: str) -> None:
 
 
 def format_table(report: dict[str, Any]) -> str:
+    from stream.bench_engines import engine_lines
+
     m = report["machine"]
     lines = [
         f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, onnxruntime {m['onnxruntime']}",
@@ -485,7 +513,9 @@ def format_table(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"live / standalone inference       {ratios['live_vs_standalone']:6.2f}x   (target >= 0.85)",
-        f"live pipeline fp32 / baseline     {ratios['live_pipeline_vs_baseline']:6.2f}x   (target >= 3)",
+        f"live pipeline auto / baseline     {ratios['live_pipeline_vs_baseline']:6.2f}x   (target >= 3; auto = "
+        f"{report['auto']['engine']} {report['auto']['precision']}, {report['auto']['live_depth_fps']:.1f} fps)",
+        f"live pipeline fp32 / baseline     {ratios['fp32_live_pipeline_vs_baseline']:6.2f}x",
         f"file pipeline fp32 / baseline     {ratios['file_pipeline_vs_baseline']:6.2f}x",
     ]
     if "int8" in report:
@@ -495,6 +525,7 @@ def format_table(report: dict[str, Any]) -> str:
             f"int8 / fp32 speed                 {q['speedup_standalone']:6.2f}x standalone, {q['speedup_live']:.2f}x live   (target >= 1.5)",
             f"int8 mean |normalised depth diff| {q['mean_abs_diff_normalised']:.4f} (worst frame {q['max_frame_diff_normalised']:.4f}; target <= 0.02)",
         ]
+    lines += engine_lines(report)
     lines += ["", *flicker_lines(report["flicker"])]
     if "threads_standalone_fps" in report:
         sweep = ", ".join(f"{k}: {v:.1f}" for k, v in report["threads_standalone_fps"].items())
@@ -527,6 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline-frames", type=int, default=30, help="frames timed for the seed-style baseline")
     parser.add_argument("--repeats", type=int, default=30, help="timed calls per stage")
     parser.add_argument("--seed", type=int, default=0, help="random-weights seed")
+    parser.add_argument("--engine-budget", type=float, default=1.0, help="seconds the auto choice times each engine x precision")
+    parser.add_argument("--idle-seconds", type=float, default=5.0, help="live run per setting for the CPU-per-frame figure")
     parser.add_argument("--skip-int8", action="store_true", help="skip quantisation figures")
     parser.add_argument("--skip-threads", action="store_true", help="skip the thread-count sweep")
     parser.add_argument("--flicker-picture", type=Path, metavar="PATH.png",

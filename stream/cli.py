@@ -56,7 +56,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--realtime",), "mode", "same as --mode live: play a file like a camera, dropping stale frames", const="live"),
     Flag(("--fps",), "capture.fps", "frame rate: requested from a webcam, of an image sequence (default 25)", float, metavar="N"),
     Flag(("--threads",), "model.threads", "ONNX Runtime intra-op threads, 0 = one per core", int, metavar="N"),
-    Flag(("--precision",), "model.precision", "int8 = statically quantised model, faster", choices=("fp32", "int8")),
+    Flag(("--engine",), "model.engine", "auto = fastest measured on this CPU (cached)", choices=("auto", "onnxruntime", "openvino")),
+    Flag(("--precision",), "model.precision", "auto = fastest within 0.01 of fp32; bf16 = OpenVINO", choices=("auto", "fp32", "bf16", "int8")),
     Flag(("--colormap",), "display.colormap", "inferno, magma, plasma, viridis, turbo, jet or gray", metavar="NAME"),
     Flag(("--normalize",), "display.normalize", "depth colours: stable (aligned over time, no flicker), fixed (display.range, "
          "e.g. --set display.range=[0,1000]) or frame (each frame's own min-max)", choices=("stable", "fixed", "frame")),

@@ -25,7 +25,8 @@ class ModelSettings(Section):
     onnx: Path | None = None
     weights: Path | None = None
     cache_dir: Path | None = None
-    precision: Literal["fp32", "int8"] = "fp32"
+    engine: Literal["auto", "onnxruntime", "openvino"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
     threads: int = Field(0, ge=0, le=256)
     net_size: int = Field(256, ge=32, le=2048, multiple_of=32)
 

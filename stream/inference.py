@@ -1,5 +1,7 @@
 """DepthEstimator: BGR frame in, relative inverse depth (frame-sized float32) out.
 
+The engines live in ``stream.engines``; this module keeps the names the rest of the code imports.
+
 Pure computation: no threads and no I/O besides loading the model once, so the pipeline,
 the benchmark and the tests can all call it directly. Preprocessing follows MiDaS exactly
 (see tests/data/midas_v21_small_256.manifest.json): RGB in [0, 1], keep-aspect
@@ -9,133 +11,20 @@ NCHW float32.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from stream.engines.base import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MULTIPLE,
+    NET_SIZE,
+    BaseEstimator,
+    StageTimes,
+    constrain_to_multiple,
+    network_size,
+)
+from stream.engines.onnxruntime import OnnxRuntimeEstimator
 
-import cv2
-import numpy as np
+# The name the pipeline, the benchmark and the tests have always used for the ONNX Runtime engine.
+DepthEstimator = OnnxRuntimeEstimator
 
-from stream.errors import ModelError
-
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-NET_SIZE = 256
-MULTIPLE = 32
-
-
-def constrain_to_multiple(value: float, limit: int, multiple: int = MULTIPLE) -> int:
-    """Round to the nearest multiple (half to even, as numpy does); floor if that exceeds limit."""
-    result = int(np.round(value / multiple) * multiple)
-    if result > limit:
-        result = int(np.floor(value / multiple) * multiple)
-    return max(result, multiple)
-
-
-def network_size(width: int, height: int, net_size: int = NET_SIZE) -> tuple[int, int]:
-    """Network input (width, height) for a frame: MiDaS "upper_bound" keep-aspect resize."""
-    scale = min(net_size / width, net_size / height)
-    return (constrain_to_multiple(scale * width, net_size), constrain_to_multiple(scale * height, net_size))
-
-
-@dataclass
-class StageTimes:
-    """Last call's per-stage wall times in milliseconds (read by the benchmark)."""
-
-    preprocess: float = 0.0
-    inference: float = 0.0
-    upsample: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
-
-
-class DepthEstimator:
-    """Runs an ONNX depth model taking NCHW float input on the CPU with ONNX Runtime."""
-
-    def __init__(self, model_path: Path | str, threads: int = 0, net_size: int = NET_SIZE, spin: bool = True) -> None:
-        import onnxruntime as ort
-
-        self.model_path = Path(model_path)
-        if not self.model_path.is_file():
-            raise ModelError(f"model file not found: {self.model_path}; check --model or omit it to use MiDaS v2.1 small")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = max(0, int(threads))
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # Spinning keeps idle ORT workers busy-waiting for the next op: faster alone, but on
-        # two cores it can starve the capture and display threads (the benchmark measures both).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-        try:
-            self.session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise ModelError(
-                f"{self.model_path} is not a loadable ONNX model ({reason}); pass an .onnx file "
-                "exported with `python -m stream.model export` or omit --model"
-            ) from exc
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1:
-            raise ModelError(f"{self.model_path}: expected one input, found {len(inputs)}; pass a single-input depth model")
-        spec = inputs[0]
-        shape = list(spec.shape)
-        if len(shape) != 4:
-            raise ModelError(f"{self.model_path}: input {spec.name!r} has rank {len(shape)}, expected 4 (N x 3 x H x W)")
-        if isinstance(shape[1], int) and shape[1] != 3:
-            raise ModelError(f"{self.model_path}: input {spec.name!r} has {shape[1]} channels, expected 3 (RGB, NCHW)")
-        if "float" not in spec.type or "16" in spec.type:
-            raise ModelError(f"{self.model_path}: input {spec.name!r} is {spec.type}, expected float32")
-        self.input_name = spec.name
-        self.output_name = self.session.get_outputs()[0].name
-        fixed_h, fixed_w = shape[2], shape[3]
-        self.fixed_size = (fixed_w, fixed_h) if isinstance(fixed_h, int) and isinstance(fixed_w, int) else None
-        self.net_size = net_size
-        self.times = StageTimes()
-        self._scale = (1.0 / (255.0 * IMAGENET_STD)).astype(np.float32)
-        self._offset = (IMAGENET_MEAN / IMAGENET_STD).astype(np.float32)
-
-    def input_size(self, width: int, height: int) -> tuple[int, int]:
-        """Network input (width, height) for a frame of the given size."""
-        if self.fixed_size is not None:
-            return self.fixed_size
-        return network_size(width, height, self.net_size)
-
-    def preprocess(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """BGR uint8 H x W x 3 -> normalised RGB float32 1 x 3 x h x w."""
-        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
-            raise ValueError(f"expected an H x W x 3 BGR image, got shape {frame_bgr.shape}")
-        height, width = frame_bgr.shape[:2]
-        size = self.input_size(width, height)
-        resized = cv2.resize(frame_bgr.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
-        # planar RGB first, then normalise in place: contiguous planes make this ~10x faster
-        # than broadcasting over the interleaved, channel-reversed view (same numbers)
-        planes = np.ascontiguousarray(resized.transpose(2, 0, 1)[::-1])
-        np.multiply(planes, self._scale[:, None, None], out=planes)
-        np.subtract(planes, self._offset[:, None, None], out=planes)
-        return planes[None]
-
-    def infer(self, tensor: np.ndarray) -> np.ndarray:
-        """Network input -> network-sized depth map (h x w float32)."""
-        output = self.session.run([self.output_name], {self.input_name: tensor})[0]
-        output = np.asarray(output, dtype=np.float32)
-        while output.ndim > 2:
-            output = output[0]
-        return output
-
-    @staticmethod
-    def upsample(depth: np.ndarray, width: int, height: int) -> np.ndarray:
-        """Bicubic resize to the frame size (half-pixel centres, like torch align_corners=False)."""
-        return cv2.resize(depth, (width, height), interpolation=cv2.INTER_CUBIC)
-
-    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """Frame -> relative inverse depth (larger = nearer), float32, frame height x width."""
-        t0 = time.perf_counter()
-        tensor = self.preprocess(frame_bgr)
-        t1 = time.perf_counter()
-        depth = self.infer(tensor)
-        t2 = time.perf_counter()
-        height, width = frame_bgr.shape[:2]
-        result = self.upsample(depth, width, height)
-        t3 = time.perf_counter()
-        self.times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
-        return result
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MULTIPLE", "NET_SIZE", "BaseEstimator", "DepthEstimator",
+           "OnnxRuntimeEstimator", "StageTimes", "constrain_to_multiple", "network_size"]

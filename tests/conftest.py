@@ -63,3 +63,37 @@ def no_leaked_workers():
             break
         time.sleep(0.01)
     assert not alive, f"threads left running by this test: {alive}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_model_cache(model_cache: Path):
+    """Engine decisions and int8 copies made by app runs (also in subprocesses) stay in the session's model cache."""
+    import os
+
+    from stream.model.weights import CACHE_ENV
+
+    old = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(model_cache)
+    yield
+    if old is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = old
+
+
+@pytest.fixture(autouse=True)
+def onnxruntime_fp32_unless_measured(request, monkeypatch):
+    """In-process app runs use ORT fp32 (what their expected numbers come from) unless a test measures engines."""
+    if "measures_engines" in request.keywords:
+        return
+    from stream.engines import choose
+
+    def pinned(model, engine, precision, *args, **kwargs):
+        return choose.Choice("onnxruntime" if engine == "auto" else engine, "fp32" if precision == "auto" else precision,
+                             "pinned by tests", [])
+
+    monkeypatch.setattr(choose, "decide", pinned)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "measures_engines: the test runs the real engine choice (no ORT fp32 pin)")

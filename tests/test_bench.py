@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from stream import bench
 
 
+@pytest.mark.measures_engines
 def test_bench_prints_table_and_writes_json(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
     code = bench.main([
         "--json", str(out), "--rounds", "1", "--seconds", "0.5", "--sweep-seconds", "0.3", "--frames", "8",
         "--baseline-frames", "2", "--repeats", "2", "--camera-fps", "120", "--warmup", "0.2",
+        "--engine-budget", "0.1", "--idle-seconds", "0.5",
         "--no-window",  # a real Qt window in pytest's own process could abort it; the CLI window test covers it
     ])
     assert code == 0
@@ -26,6 +30,15 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys) -> None:
     assert ratios <= set(report["ratios"])
     assert 0 <= report["int8"]["mean_abs_diff_normalised"] < 0.2
     assert set(report["threads_standalone_fps"]) == {"1", "2", "3", "4"}
+    assert {"fp32_live_pipeline_vs_baseline"} <= set(report["ratios"])
+    auto = report["auto"]
+    assert auto["engine"] in ("onnxruntime", "openvino") and auto["precision"] in ("fp32", "bf16", "int8")
+    assert 0 <= auto["depth_diff_vs_fp32"] <= 0.01 and auto["live_depth_fps"] > 0
+    runs = [row for row in report["engines"] if not row["error"]]
+    assert {(r["engine"], r["precision"]) for r in runs} >= {("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32")}
+    assert all(r["standalone_fps"] > 0 and r["live_depth_fps"] > 0 for r in runs)
+    idle = report["idle_cpu_s_per_frame"]
+    assert {"onnxruntime fp32 spin", "onnxruntime fp32 no-spin"} <= set(idle) and all(v["cpu_s_per_frame"] > 0 for v in idle.values())
     assert len(report["pipeline_settings_depth_fps"]) == len(bench.PIPELINE_VARIANTS)
     flicker = report["flicker"]
     assert {"frame", "stable", "ratio", "recovery_frames"} <= set(flicker)
@@ -33,6 +46,7 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys) -> None:
     table = capsys.readouterr().out
     for label in ("stage medians", "standalone inference fp32", "live pipeline depth fp32", "seed-style baseline",
                   "live / standalone inference", "int8 / fp32 speed", "live pipeline fp32 depth fps by setting",
+                  "engine x precision", "auto choice", "CPU seconds per depth frame",
                   "colour flicker", "frame (per-frame min-max)", "stable after a hard cut"):
         assert label in table
 

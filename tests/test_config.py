@@ -62,7 +62,7 @@ def test_shipped_config_loads_and_matches_defaults() -> None:
     settings = load_settings(SHIPPED)
     assert settings == Settings()
     assert settings.source == "0" and settings.model.onnx is None and settings.model.weights is None
-    assert settings.model.precision == "fp32" and settings.model.net_size == 256
+    assert settings.model.precision == "auto" and settings.model.engine == "auto" and settings.model.net_size == 256
     assert settings.capture.queue_size == 4 and settings.display.colormap == "inferno"
     assert settings.video.crf == 23 and settings.video.codec == "libx264"
 

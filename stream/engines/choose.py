@@ -1,0 +1,210 @@
+"""``auto``: measure each engine x precision once per model, CPU and library versions; reuse the decision.
+
+A candidate is timed on calibration frames for a short budget and its depth compared with
+ONNX Runtime fp32 (mean absolute difference of per-frame min-max normalised maps). The
+fastest within ``TOLERANCE`` wins. The decision and its figures are cached as JSON in the
+model cache folder, keyed by everything that could change the answer; a file that does
+not match (other CPU, other versions, other model, corrupt) is ignored and remade.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stream.engines import ENGINES, PRECISIONS, BaseEstimator, make_engine
+from stream.errors import ModelError
+
+log = logging.getLogger("stream")
+TOLERANCE = 0.01
+BUDGET = 1.0
+Timer = Callable[[BaseEstimator, list[np.ndarray], float], float]
+
+
+@dataclass
+class Row:
+    """One candidate's figures: seconds per frame, depth difference vs ORT fp32, or why it could not run."""
+
+    engine: str
+    precision: str
+    seconds: float | None = None
+    diff: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class Choice:
+    engine: str
+    precision: str
+    reason: str
+    rows: list[Row]
+
+
+def time_per_frame(estimator: BaseEstimator, frames: list[np.ndarray], budget: float) -> float:
+    """Mean wall seconds per ``predict`` over about ``budget`` seconds (after one warm-up call)."""
+    estimator.predict(frames[0])
+    count, start = 0, time.perf_counter()
+    while True:
+        estimator.predict(frames[count % len(frames)])
+        count += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= budget:
+            return elapsed / count
+
+
+def normalised_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean |a - b| after scaling each map to 0..1 by its own min and max."""
+    def norm(d: np.ndarray) -> np.ndarray:
+        return (d - d.min()) / max(float(d.max() - d.min()), 1e-12)
+    return float(np.abs(norm(a) - norm(b)).mean())
+
+
+def candidates(engine: str, precision: str, bf16: bool) -> list[tuple[str, str]]:
+    """Engine x precision pairs allowed by the settings (``auto`` = all); bf16 only where the CPU has it."""
+    pairs = [(e, p) for e in ENGINES for p in PRECISIONS if not (p == "bf16" and (e != "openvino" or not bf16))]
+    return [(e, p) for e, p in pairs if engine in ("auto", e) and precision in ("auto", p)]
+
+
+def measure(model: Path, pairs: list[tuple[str, str]], threads: int, net_size: int, cache_dir: Path,
+            frames: list[np.ndarray], budget: float = BUDGET, timer: Timer = time_per_frame) -> list[Row]:
+    """Time and check each pair; one that cannot load or run is recorded with its reason, not raised."""
+    reference = make_engine(model, "onnxruntime", "fp32", threads, net_size, cache_dir)
+    expected = [reference.predict(frame) for frame in frames]
+    rows = []
+    for engine, precision in pairs:
+        row = Row(engine, precision)
+        try:
+            estimator = make_engine(model, engine, precision, threads, net_size, cache_dir)
+            got = [estimator.predict(frame) for frame in frames]
+            row.diff = float(np.mean([normalised_diff(g, e) for g, e in zip(got, expected)]))
+            row.seconds = float(timer(estimator, frames, budget))
+        except Exception as exc:  # noqa: BLE001 - auto never fails because one candidate cannot run
+            row.error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        rows.append(row)
+    return rows
+
+
+def pick(rows: list[Row], tolerance: float = TOLERANCE) -> Choice:
+    """The fastest row within ``tolerance`` of ORT fp32, with a one-line reason."""
+    ok = [r for r in rows if r.seconds is not None and r.diff is not None and r.diff <= tolerance]
+    if not ok:
+        failed = "; ".join(f"{r.engine} {r.precision}: {r.error or f'depth diff {r.diff:.3f}'}" for r in rows)
+        raise ModelError(f"no engine could run the model ({failed}); check --model, --engine and --precision")
+    best = min(ok, key=lambda r: r.seconds or 0.0)
+    base = next((r.seconds for r in rows if (r.engine, r.precision) == ("onnxruntime", "fp32") and r.seconds), None)
+    speed = f"{base / best.seconds:.1f}x onnxruntime fp32" if base and best.seconds else "fastest candidate"
+    return Choice(best.engine, best.precision, f"{speed} on this CPU, depth diff {best.diff:.3f}", rows)
+
+
+def cpu_identity() -> str:
+    """CPU model name and feature flags: a decision made on another CPU is never reused."""
+    name, flags = platform.processor() or platform.machine(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not name.startswith("model:"):
+                name = "model:" + value.strip()
+            elif key.strip() in ("flags", "Features") and not flags:
+                flags = " ".join(sorted(value.split()))
+    except OSError:
+        pass
+    return f"{name} | {flags} | {os.cpu_count()} cpus"
+
+
+def library_versions() -> dict[str, str]:
+    import onnxruntime
+
+    versions = {"onnxruntime": onnxruntime.__version__, "numpy": np.__version__}
+    try:
+        import openvino
+
+        versions["openvino"] = openvino.__version__
+    except ImportError:
+        versions["openvino"] = "missing"
+    return versions
+
+
+def fingerprint(model: Path, engine: str, precision: str, threads: int, net_size: int) -> dict:
+    """Everything that could change the decision."""
+    from stream.model.weights import sha256_of
+
+    return {"model_sha256": sha256_of(model), "cpu": cpu_identity(), "versions": library_versions(),
+            "net_size": net_size, "threads": threads, "engine": engine, "precision": precision}
+
+
+def decision_path(cache_dir: Path, key: dict) -> Path:
+    name = f"engine-{key['model_sha256'][:16]}-{key['net_size']}-{key['threads']}-{key['engine']}-{key['precision']}.json"
+    return Path(cache_dir) / "engines" / name
+
+
+def load_decision(path: Path, key: dict) -> Choice | None:
+    """The cached choice if the file parses and was made for exactly this key; else None."""
+    try:
+        data = json.loads(path.read_text())
+        if data.get("key") != key:
+            return None
+        rows = [Row(**row) for row in data["rows"]]
+        return Choice(str(data["engine"]), str(data["precision"]), str(data["reason"]), rows)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def save_decision(path: Path, key: dict, choice: Choice) -> None:
+    """Write under a temporary name, then rename: a crash never leaves half a decision."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"key": key, "engine": choice.engine, "precision": choice.precision, "reason": choice.reason,
+            "rows": [asdict(row) for row in choice.rows]}
+    temporary = path.with_name(path.name + ".part")
+    temporary.write_text(json.dumps(data, indent=2))
+    os.replace(temporary, path)
+
+
+def calibration_frames(count: int = 4) -> list[np.ndarray]:
+    from stream.model.quantize import varied_frames
+
+    return varied_frames(count, 320, 240)
+
+
+def decide(model: Path, engine: str, precision: str, threads: int, net_size: int, cache_dir: Path,
+           budget: float = BUDGET, timer: Timer = time_per_frame, frames: list[np.ndarray] | None = None) -> Choice:
+    """The cached decision for this model, CPU and versions, or a new measurement (then cached)."""
+    from stream.engines.openvino import has_bf16
+
+    key = fingerprint(model, engine, precision, threads, net_size)
+    path = decision_path(cache_dir, key)
+    cached = load_decision(path, key)
+    if cached is not None:
+        return cached
+    log.info("measuring engines for %s once (some seconds); the choice is cached in %s", model.name, path.parent)
+    pairs = candidates(engine, precision, has_bf16())
+    rows = measure(model, pairs, threads, net_size, cache_dir, frames or calibration_frames(), budget, timer)
+    # a precision the user set is taken as is: auto then only picks the engine
+    choice = pick(rows, TOLERANCE if precision == "auto" else float("inf"))
+    save_decision(path, key, choice)
+    return choice
+
+
+def estimator_for(model: Path, engine: str, precision: str, threads: int, net_size: int, cache_dir: Path,
+                  budget: float = BUDGET, timer: Timer = time_per_frame) -> BaseEstimator:
+    """The engine the settings ask for; ``auto`` in either setting goes through ``decide``."""
+    if engine != "auto" and precision != "auto":
+        estimator = make_engine(model, engine, precision, threads, net_size, cache_dir)
+        log.info("engine: %s %s (as set)", engine, precision)
+        return estimator
+    if precision == "bf16":
+        from stream.engines.openvino import has_bf16
+
+        if not has_bf16():
+            raise ModelError("--precision bf16 needs a CPU with native bfloat16 (AVX-512 BF16 or AMX), which this one "
+                             "lacks; use --precision fp32, int8 or auto")
+    choice = decide(model, engine, precision, threads, net_size, cache_dir, budget, timer)
+    log.info("engine: %s %s (%s)", choice.engine, choice.precision, choice.reason)
+    return make_engine(model, choice.engine, choice.precision, threads, net_size, cache_dir)

@@ -1,0 +1,83 @@
+"""OpenVINO engine: reads our ONNX file directly; bf16 where the CPU has it, and the same QDQ int8 file.
+
+One compiled model per network input size (static shapes are what OpenVINO's CPU plugin
+is fastest with): a new source size reshapes and compiles once, later frames reuse it.
+Compiled blobs go to ``<model cache>/openvino`` so a restart loads in about a second.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stream.engines.base import NET_SIZE, BaseEstimator
+from stream.errors import ModelError
+
+HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+
+
+def has_bf16() -> bool:
+    """True when OpenVINO's CPU plugin reports native bfloat16 (AVX-512 BF16 or AMX)."""
+    try:
+        import openvino as ov
+
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # noqa: BLE001 - openvino missing or no CPU plugin: no bf16
+        return False
+
+
+class OpenVinoEstimator(BaseEstimator):
+    """Runs an ONNX depth model with OpenVINO on the CPU (LATENCY hint, static shape per size)."""
+
+    engine = "openvino"
+
+    def __init__(self, model_path: Path | str, threads: int = 0, net_size: int = NET_SIZE, precision: str = "fp32",
+                 cache_dir: Path | None = None) -> None:
+        super().__init__(model_path, net_size)
+        if precision not in HINTS:
+            raise ModelError(f"openvino has no precision {precision!r}; use fp32, bf16 or int8")
+        if precision == "bf16" and not has_bf16():
+            raise ModelError("--precision bf16 needs a CPU with native bfloat16 (AVX-512 BF16 or AMX), which this one "
+                             "lacks; use --precision fp32, int8 or auto")
+        self.precision = precision
+        try:
+            import openvino as ov
+
+            self._core = ov.Core()
+            if cache_dir is not None:
+                self._core.set_property({"CACHE_DIR": str(Path(cache_dir) / "openvino")})
+            self._model = self._core.read_model(str(self.model_path))
+        except Exception as exc:  # openvino raises RuntimeError (or ImportError) with long texts
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"openvino cannot load {self.model_path} ({reason}); use --engine onnxruntime") from exc
+        inputs = self._model.inputs
+        port = inputs[0]
+        shape = [dim.get_length() if dim.is_static else None for dim in port.get_partial_shape()]
+        self._check_input(len(inputs), port.get_any_name(), shape, port.get_element_type() == ov.Type.f32)
+        self._config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": HINTS[precision]}
+        if threads > 0:
+            self._config["INFERENCE_NUM_THREADS"] = int(threads)
+        self._requests: dict[tuple[int, ...], Any] = {}
+
+    def _request(self, shape: tuple[int, ...]) -> Any:
+        """The infer request compiled for this input shape (reshaped and compiled on first use)."""
+        request = self._requests.get(shape)
+        if request is None:
+            try:
+                self._model.reshape({0: list(shape)})
+                compiled = self._core.compile_model(self._model, "CPU", self._config)
+            except Exception as exc:
+                reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+                raise ModelError(f"openvino cannot compile {self.model_path} for input {shape} ({reason}); "
+                                 "use --engine onnxruntime") from exc
+            request = compiled.create_infer_request()
+            self._requests[shape] = request
+        return request
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        """Network input -> network-sized depth map (h x w float32)."""
+        request = self._request(tuple(tensor.shape))
+        request.infer({0: tensor})
+        return self._squeeze(request.get_output_tensor(0).data).copy()

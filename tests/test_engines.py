@@ -1,0 +1,159 @@
+"""Engines: OpenVINO beside ONNX Runtime on the random-weights model; auto measured once, cached, remade when stale."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from stream import cli
+from stream.engines import choose, make_engine
+from stream.engines.choose import Row, decide, normalised_diff, pick
+from stream.engines.openvino import has_bf16
+from stream.errors import ModelError
+from stream.model.quantize import varied_frames
+
+FRAMES = varied_frames(2, 160, 120, seed=5)
+
+
+@pytest.fixture(scope="module")
+def reference(random_onnx):
+    ort = make_engine(random_onnx, "onnxruntime", "fp32", threads=2)
+    return [ort.predict(frame) for frame in FRAMES]
+
+
+def mean_diff(estimator, reference) -> float:
+    return float(np.mean([normalised_diff(estimator.predict(f), r) for f, r in zip(FRAMES, reference)]))
+
+
+def test_openvino_fp32_matches_onnxruntime(random_onnx, reference, model_cache) -> None:
+    ov = make_engine(random_onnx, "openvino", "fp32", threads=2, cache_dir=model_cache)
+    for frame, expected in zip(FRAMES, reference):
+        got = ov.predict(frame)
+        assert got.shape == expected.shape == frame.shape[:2] and got.dtype == np.float32
+        assert np.abs(got - expected).max() <= 1e-3 * np.abs(expected).max()
+    assert ov.times.inference > 0 and ov.input_size(160, 120) == (256, 192)
+
+
+@pytest.mark.parametrize("engine, precision", [("openvino", "bf16"), ("onnxruntime", "int8"), ("openvino", "int8")])
+def test_reduced_precisions_stay_close(random_onnx, reference, model_cache, engine, precision) -> None:
+    if precision == "bf16" and not has_bf16():
+        pytest.skip("this CPU has no native bfloat16")
+    estimator = make_engine(random_onnx, engine, precision, threads=2, cache_dir=model_cache)
+    assert (estimator.engine, estimator.precision) == (engine, precision)
+    assert mean_diff(estimator, reference) <= 0.02
+
+
+def test_pick_is_the_fastest_within_tolerance() -> None:
+    rows = [Row("onnxruntime", "fp32", 0.10, 0.0), Row("openvino", "int8", 0.02, 0.015),
+            Row("openvino", "bf16", 0.04, 0.004), Row("openvino", "fp32", None, None, "cannot load")]
+    choice = pick(rows)
+    assert (choice.engine, choice.precision) == ("openvino", "bf16")
+    assert choice.reason == "2.5x onnxruntime fp32 on this CPU, depth diff 0.004"
+    with pytest.raises(ModelError, match="cannot load"):
+        pick([Row("openvino", "fp32", None, None, "cannot load")])
+
+
+class CountingTimer:
+    """Deterministic 'timing': OpenVINO is twice as fast; counts how often anything is timed."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, estimator, frames, budget) -> float:
+        self.calls.append((estimator.engine, estimator.precision))
+        return 0.05 if estimator.engine == "openvino" else 0.1
+
+
+@pytest.mark.measures_engines
+def test_auto_is_measured_once_then_reused(random_onnx, tmp_path) -> None:
+    timer = CountingTimer()
+    first = decide(random_onnx, "auto", "fp32", 2, 64, tmp_path, budget=0.01, timer=timer, frames=FRAMES)
+    assert (first.engine, first.precision) == ("openvino", "fp32") and sorted(timer.calls) == [
+        ("onnxruntime", "fp32"), ("openvino", "fp32")]
+    assert first.reason.startswith("2.0x onnxruntime fp32")
+    again = decide(random_onnx, "auto", "fp32", 2, 64, tmp_path, budget=0.01, timer=timer, frames=FRAMES)
+    assert len(timer.calls) == 2 and again == first
+    files = list((tmp_path / "engines").glob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["engine"] == "openvino"
+
+
+@pytest.mark.measures_engines
+@pytest.mark.parametrize("damage", ["corrupt", "other-cpu", "other-version", "other-model"])
+def test_a_corrupt_or_stale_decision_is_remade(random_onnx, tmp_path, damage) -> None:
+    timer = CountingTimer()
+    decide(random_onnx, "auto", "fp32", 2, 64, tmp_path, budget=0.01, timer=timer, frames=FRAMES)
+    (path,) = (tmp_path / "engines").glob("*.json")
+    data = json.loads(path.read_text())
+    if damage == "corrupt":
+        path.write_text('{"key": {"model_sha')
+    else:
+        field = {"other-cpu": "cpu", "other-version": "versions", "other-model": "model_sha256"}[damage]
+        data["key"][field] = "something else"
+        data["engine"] = "onnxruntime"
+        path.write_text(json.dumps(data))
+    remade = decide(random_onnx, "auto", "fp32", 2, 64, tmp_path, budget=0.01, timer=timer, frames=FRAMES)
+    assert len(timer.calls) == 4 and remade.engine == "openvino"
+    assert json.loads(path.read_text())["key"] == json.loads(path.read_text())["key"] and json.loads(path.read_text())[
+        "engine"] == "openvino"
+
+
+@pytest.mark.measures_engines
+def test_auto_survives_an_engine_that_cannot_run(random_onnx, tmp_path, monkeypatch) -> None:
+    real = choose.make_engine
+
+    def no_openvino(model, engine, *args, **kwargs):
+        if engine == "openvino":
+            raise ModelError("openvino cannot load it; use --engine onnxruntime")
+        return real(model, engine, *args, **kwargs)
+
+    monkeypatch.setattr(choose, "make_engine", no_openvino)
+    choice = decide(random_onnx, "auto", "fp32", 2, 64, tmp_path, budget=0.01, timer=CountingTimer(), frames=FRAMES)
+    assert (choice.engine, choice.precision) == ("onnxruntime", "fp32")
+    assert [row.error for row in choice.rows if row.engine == "openvino"] == ["openvino cannot load it; use --engine onnxruntime"]
+
+
+@pytest.mark.measures_engines
+def test_a_set_precision_is_kept_when_auto_picks_the_engine(random_onnx, model_cache) -> None:
+    timer = CountingTimer()
+    choice = decide(random_onnx, "auto", "int8", 2, 64, model_cache, budget=0.01, timer=timer, frames=FRAMES)
+    assert (choice.engine, choice.precision) == ("openvino", "int8") and sorted(timer.calls) == [
+        ("onnxruntime", "int8"), ("openvino", "int8")]
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:
+    code = cli.main(["--source", "synthetic", "--headless", "--max-frames", "1", *argv])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_bf16_with_onnxruntime_is_refused(capsys, random_onnx) -> None:
+    code, lines = run_cli(capsys, "--model", str(random_onnx), "--engine", "onnxruntime", "--precision", "bf16")
+    assert code == 2 and len(lines) == 1 and "bf16" in lines[0] and "--engine openvino" in lines[0]
+
+
+def test_bf16_on_a_cpu_without_it_is_refused(capsys, random_onnx, monkeypatch) -> None:
+    monkeypatch.setattr("stream.engines.openvino.has_bf16", lambda: False)
+    for engine in ("openvino", "auto"):
+        code, lines = run_cli(capsys, "--model", str(random_onnx), "--engine", engine, "--precision", "bf16")
+        assert code == 2 and len(lines) == 1 and "bf16" in lines[0] and "--precision fp32" in lines[0], lines
+
+
+def test_openvino_that_cannot_load_the_model_is_refused(capsys, tmp_path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    code, lines = run_cli(capsys, "--model", str(bad), "--engine", "openvino", "--precision", "fp32")
+    assert code == 2 and len(lines) == 1 and "openvino cannot load" in lines[0] and "--engine onnxruntime" in lines[0]
+
+
+@pytest.mark.measures_engines
+def test_engines_command_prints_the_table(random_onnx, model_cache, monkeypatch, capsys) -> None:
+    from stream.engines import table
+    from stream.model.__main__ import main
+
+    timer = CountingTimer()
+    monkeypatch.setattr(table, "decide", lambda *a: decide(*a[:6], budget=0.01, timer=timer, frames=FRAMES))
+    assert main(["engines", "--model", str(random_onnx), "--cache-dir", str(model_cache), "--net-size", "64"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["engine", "precision"] and len(timer.calls) == len(lines) - 2
+    assert any(line.startswith("openvino     fp32") for line in lines) and lines[-1].startswith("auto: openvino ")
