@@ -313,8 +313,8 @@ def thread_sweep(model: Path, frame: np.ndarray, repeats: int) -> dict[str, floa
 
 PIPELINE_VARIANTS = {
     # name: (intra-op threads, ORT spinning, pin capture+display threads to one core)
-    "threads=2 spin (default)": (0, True, False),
-    "threads=2 no-spin": (0, False, False),
+    "threads=2 spin": (0, True, False),
+    "threads=2 no-spin (default)": (0, False, False),
     "threads=1 spin": (1, True, False),
     "threads=1 no-spin": (1, False, False),
     "threads=2 spin, io pinned": (0, True, True),
