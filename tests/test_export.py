@@ -203,6 +203,18 @@ def test_a_temporary_name_keeps_the_extension_and_the_final_name_appears_only_co
     assert (tmp_path / "depth.mkv").exists()
 
 
+@pytest.mark.parametrize("name", ["depth.png", "depth.mkv", "depth.npz"])
+def test_finished_files_get_the_permissions_any_new_file_gets(tmp_path, name) -> None:
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        write_all(tmp_path / name, depth_frames(1 if name.endswith(".png") else 2))
+    finally:
+        os.umask(previous)
+    assert (tmp_path / name).stat().st_mode & 0o777 == 0o644  # not the 0600 of a mkstemp temporary
+
+
 def test_no_frame_writes_nothing(tmp_path) -> None:
     with make_depth_sink(tmp_path / "depth.mkv", fps=24):
         pass

@@ -172,23 +172,13 @@ def test_half_written_image_never_has_the_final_name(tmp_path, monkeypatch) -> N
 
     out = tmp_path / "out.png"
     out.write_bytes(b"the previous result")
-    real_fdopen = os.fdopen
+    real_write_bytes = Path.write_bytes
 
-    class DiskFull:
-        def __init__(self, fd: int, mode: str) -> None:
-            self.handle = real_fdopen(fd, mode)
+    def disk_full(self: Path, data: bytes) -> int:
+        real_write_bytes(self, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc) -> None:
-            self.handle.close()
-
-        def write(self, data: bytes) -> int:
-            self.handle.write(data[: len(data) // 2])
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr("stream.sinks.image.os.fdopen", DiskFull)
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
     with pytest.raises(OutputWriteError, match="No space left"), ImageFileSink(out) as sink:
         sink.write(Frame(photo(), 0))
     assert out.read_bytes() == b"the previous result"

@@ -159,12 +159,12 @@ def load_decision(path: Path, key: dict) -> Choice | None:
 
 def save_decision(path: Path, key: dict, choice: Choice) -> None:
     """Write under a temporary name, then rename: a crash never leaves half a decision."""
+    from stream.staging import write_bytes_atomically
+
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"key": key, "engine": choice.engine, "precision": choice.precision, "reason": choice.reason,
             "rows": [asdict(row) for row in choice.rows]}
-    temporary = path.with_name(path.name + ".part")
-    temporary.write_text(json.dumps(data, indent=2))
-    os.replace(temporary, path)
+    write_bytes_atomically(path, json.dumps(data, indent=2).encode())
 
 
 def calibration_frames(count: int = 4) -> list[np.ndarray]:

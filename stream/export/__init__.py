@@ -6,7 +6,7 @@
 store the normalised index, and their sidecar (``sidecar``) the mapping back to raw values.
 ``--pointcloud PATH.ply`` and the window's ``p`` key write a binary PLY (``pointcloud``).
 Every writer is a ``DepthSink`` and a context manager; every file is written under a
-temporary name and renamed when complete (``staging``). ``checks`` refuses bad paths
+temporary name and renamed when complete (``stream.staging``). ``checks`` refuses bad paths
 before any work.
 """
 

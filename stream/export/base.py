@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from stream.errors import OutputWriteError
-from stream.export.staging import Staged
 from stream.frames import Closing, DepthFrame
 from stream.normalize import Normalised
+from stream.staging import Staged
 
 
 class DepthFileSink(Closing):

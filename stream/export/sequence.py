@@ -21,9 +21,9 @@ import numpy as np
 from stream.export.base import DepthFileSink
 from stream.export.images import png16_bytes
 from stream.export.sidecar import frame_entry, sidecar_path, sidecar_text
-from stream.export.staging import Staged
 from stream.frames import DepthFrame
 from stream.normalize import Normalised
+from stream.staging import Staged
 
 CHUNK = 1 << 22
 

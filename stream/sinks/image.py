@@ -7,8 +7,6 @@ is atomic), so a failed or interrupted write never leaves a half image under tha
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 import cv2
@@ -16,6 +14,7 @@ import numpy as np
 
 from stream.errors import OutputWriteError
 from stream.frames import Closing, Frame
+from stream.staging import write_bytes_atomically
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 JPEG_QUALITY = 95  # the depth half has smooth gradients that the default 75 bands visibly
@@ -30,23 +29,6 @@ def encode_image(image: np.ndarray, suffix: str) -> bytes:
     return buffer.tobytes()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """``data`` under ``path``, complete or not at all: temporary name in the same folder, then rename."""
-    # os.open with 0o666, not mkstemp (0o600): the image gets the permissions the umask gives any new file
-    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-
-
 class ImageFileSink(Closing):
     """Writes each frame it gets to ``path`` (a photo gives one); ``frames_written`` counts them."""
 
@@ -57,7 +39,7 @@ class ImageFileSink(Closing):
     def write(self, frame: Frame) -> None:
         data = encode_image(frame.image, self.path.suffix)
         try:
-            write_atomically(self.path, data)
+            write_bytes_atomically(self.path, data)
         except OSError as exc:
             raise OutputWriteError(f"writing {self.path} failed ({exc.strerror or exc}); "
                                    "free some space or choose another --output") from None

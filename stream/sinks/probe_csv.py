@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -22,6 +21,7 @@ from stream.frames import Closing, DepthFrame
 from stream.normalize import Normalised
 from stream.probe import Point, read_probes
 from stream.sinks.paths import same_file
+from stream.staging import temporary_for
 
 DEFAULT_NAME = "probe.csv"
 
@@ -53,9 +53,7 @@ def check_probe_csv(path: Path, inputs: Sequence[str | Path | None]) -> None:
         if given is not None and same_file(path, given):
             raise OutputError(f"the probe CSV {path} is the same file as {given}; pass another --probe-csv")
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-        os.close(fd)
-        os.unlink(name)
+        temporary_for(path, suffix=".part").unlink()
     except OSError as exc:
         raise OutputError(f"cannot write the probe CSV in {folder} ({exc.strerror}); pass another --probe-csv") from None
 
@@ -72,9 +70,8 @@ class ProbeCsvSink(Closing):
         self.path = Path(path)
         self.points: list[Point] = list(dict.fromkeys((int(p[0]), int(p[1])) for p in points))
         self.rows = 0
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        self._part = Path(name)
-        self._file: TextIO | None = os.fdopen(fd, "w", newline="", encoding="utf-8")
+        self._part = temporary_for(self.path, suffix=".part")
+        self._file: TextIO | None = open(self._part, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._writer = csv.writer(self._file)
         self._write(header(self.points))
 
@@ -105,7 +102,6 @@ class ProbeCsvSink(Closing):
             if self.rows == 0:
                 self._part.unlink(missing_ok=True)
                 return
-            os.chmod(self._part, 0o644)  # mkstemp's 0600 would hide it from other users
             os.replace(self._part, self.path)
         except OSError as exc:
             raise OutputWriteError(f"cannot finish the probe CSV {self.path} ({exc.strerror}); its rows are in {self._part}") from None

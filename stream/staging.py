@@ -1,25 +1,32 @@
 """Temporary names for files being written: nothing half-written ever sits under its final name.
 
-A depth export is written to a hidden temporary file in the same folder (so the final
-``os.replace`` is an atomic rename on one filesystem) and renamed only when complete; if
-writing fails the temporary file is removed. The extension is kept, so writers that pick
-the format from the name (OpenCV, PyAV) still do.
+Depth exports, point clouds, photo outputs and probe CSVs are written to a hidden temporary
+file in the same folder (so the final ``os.replace`` is an atomic rename on one filesystem)
+and renamed only when complete; if writing fails the temporary file is removed. The
+extension is kept, so writers that pick the format from the name (OpenCV, PyAV) still do.
+The temporary file is created with the permissions the umask gives any new file (not
+``mkstemp``'s 0600), so the renamed result is readable like any file the user writes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
-def temporary_for(final: Path) -> Path:
-    """A new, unique, hidden file next to ``final`` with the same extension."""
+def temporary_for(final: Path, suffix: str | None = None) -> Path:
+    """A new, unique, hidden, empty file next to ``final``, ending in ``.partial<ext>`` (or ``suffix``)."""
     final = Path(final)
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".partial{final.suffix}", dir=final.parent)
-    os.close(fd)
-    return Path(name)
+    ending = suffix if suffix is not None else f".partial{final.suffix}"
+    while True:
+        candidate = final.with_name(f".{final.name}.{secrets.token_hex(4)}{ending}")
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return candidate
 
 
 class Staged:
