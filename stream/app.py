@@ -93,8 +93,13 @@ def check_output(settings: Settings) -> None:
         return
     check_output_path(output, image_source=is_photo(settings.source))
     refuse_input(settings, output, "--output")
-    if output.exists():
-        log.warning("note: %s exists and will be replaced", output)
+    announce_replacement(output)
+
+
+def announce_replacement(path: Path) -> None:
+    """An existing file is replaced only after one line saying so (folders were refused before)."""
+    if path.is_file():
+        log.warning("note: %s exists and will be replaced", path)
 
 
 def refuse_input(settings: Settings, output: Path, flag: str) -> None:
@@ -114,8 +119,7 @@ def check_exports(settings: Settings) -> None:
     for flag, path in (("--depth-output", export.depth_output), ("--pointcloud", export.pointcloud)):
         if path is not None:
             refuse_input(settings, path, flag)
-            if path.is_file():
-                log.warning("note: %s exists and will be replaced", path)
+            announce_replacement(path)
 
 
 def check_export_source(settings: Settings, info: SourceInfo) -> None:
@@ -168,8 +172,7 @@ def probe_csv(settings: Settings) -> Path | None:
     if path is None:
         return None
     check_probe_csv(path, (settings.source, settings.model.onnx, settings.model.weights, settings.output))
-    if path.exists():
-        log.warning("note: %s exists and will be replaced", path)
+    announce_replacement(path)
     return path
 
 
