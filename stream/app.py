@@ -225,6 +225,7 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         gui: Any = None) -> RunResult:
     """Run the app once. ``estimator`` and ``gui`` may be injected (tests); otherwise they are made."""
     from stream.batch_images import is_image_batch, run_batch
+    from stream.engines import check_choice
     from stream.export import make_depth_sinks
     from stream.probe import check_points_fit
     from stream.sinks import NullSink
@@ -236,6 +237,7 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         return run_batch(settings, estimator)
     check_output(settings)
     check_exports(settings)
+    check_choice(settings.model.engine, settings.model.precision)
     csv_path = probe_csv(settings)
     probes, cloud, window = make_viewer(settings, gui)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.engines import ENGINES, PRECISIONS, BaseEstimator, make_engine
+from stream.engines import ENGINES, PRECISIONS, BaseEstimator, check_choice, make_engine
 from stream.errors import ModelError
 
 log = logging.getLogger("stream")
@@ -210,12 +210,7 @@ def engines_for(model: Path, engine: str, precision: str, threads: int, net_size
     if engine != "auto" and precision != "auto":
         chosen, why = engine, "as set"
     else:
-        if precision == "bf16":
-            from stream.engines.openvino import has_bf16
-
-            if not has_bf16():
-                raise ModelError("--precision bf16 needs a CPU with native bfloat16 (AVX-512 BF16 or AMX), which this one "
-                                 "lacks; use --precision fp32, int8 or auto")
+        check_choice(engine, precision)
         choice = decide(model, engine, precision, threads, net_size, cache_dir, budget, timer)
         chosen, precision, why = choice.engine, choice.precision, choice.reason
     estimators = [make_engine(model, chosen, precision, each, net_size, cache_dir) for _ in range(max(1, copies))]
