@@ -38,6 +38,13 @@ def test_int8_is_made_once_cached_and_close_to_fp32(cache, random_onnx, monkeypa
     assert np.mean(diffs) <= 0.03  # the bench reports ~0.017 at 640x480; a broken quantisation is > 0.1
 
 
+def test_a_model_that_is_already_int8_is_used_as_it_is(cache, random_onnx, monkeypatch) -> None:
+    int8 = resolve_model(random_onnx, None, cache, precision="int8", progress=False)
+    monkeypatch.setattr(quantize_mod, "quantize_model", lambda *a, **k: pytest.fail("quantised twice"))
+    assert quantize_mod.is_quantized(int8) and not quantize_mod.is_quantized(random_onnx)
+    assert quantize_mod.int8_for_model(int8, cache) == int8
+
+
 def test_app_runs_with_int8_precision(tmp_path, cache, random_onnx) -> None:
     clip = make_video(tmp_path / "in.mp4", 160, 120, 5, fps=25)
     out = tmp_path / "out.mp4"

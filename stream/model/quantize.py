@@ -109,8 +109,22 @@ def quantize_model(source: Path, output: Path, frames: Iterable[np.ndarray]) -> 
     return output
 
 
+QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger"}
+
+
+def is_quantized(model: Path) -> bool:
+    """Whether the model already holds int8 operators (a user's own int8 ``--model``): quantising it again would only lose accuracy."""
+    import onnx
+
+    try:
+        graph = onnx.load(str(model), load_external_data=False).graph
+    except Exception:  # noqa: BLE001 - not readable as ONNX: the engine says so with its own message
+        return False
+    return any(node.op_type in QUANTIZED_OPS for node in graph.node)
+
+
 def int8_for_model(model: Path, cache_dir: Path, frames: list[np.ndarray] | None = None) -> Path:
-    """The cached int8 copy of an fp32 model, quantising it once on varied frames."""
+    """The cached int8 copy of an fp32 model, quantising it once on varied frames (an int8 model is used as it is)."""
     digest = hashlib.sha256()
     with open(model, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -119,5 +133,7 @@ def int8_for_model(model: Path, cache_dir: Path, frames: list[np.ndarray] | None
     target = Path(cache_dir) / f"{Path(model).stem}-int8-{digest.hexdigest()[:12]}.onnx"
     if target.is_file():
         return target
+    if is_quantized(model):
+        return model
     log.info("quantising %s to int8 (once; cached at %s)", model, target)
     return quantize_model(model, target, frames or varied_frames(DEFAULT_CALIBRATION_FRAMES))
