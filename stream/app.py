@@ -280,7 +280,7 @@ def start_web(stack: ExitStack, settings: Settings, probes: Probes | None,
     from stream.probe import Probes
     from stream.web.server import serve_live
 
-    return stack.enter_context(serve_live(settings, probes or Probes(), lambda: make_estimator(settings), on_serve))
+    return stack.enter_context(serve_live(settings, probes if probes is not None else Probes(), lambda: make_estimator(settings), on_serve))
 
 
 def pipeline_options(settings: Settings, live: bool, photo: bool) -> PipelineOptions:

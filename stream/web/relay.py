@@ -176,6 +176,11 @@ class Viewers:
         with self._lock:
             return len(self._active)
 
+    def sent_counts(self) -> list[int]:
+        """Frames sent to each viewer watching now (a stalled one stops counting)."""
+        with self._lock:
+            return [viewer.sent for viewer in self._active]
+
     def full_message(self) -> str:
         return (f"too many viewers: {self.limit} already watching (serve.max_viewers = {self.limit}); "
                 f"close another viewer or raise serve.max_viewers")
