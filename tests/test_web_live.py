@@ -370,3 +370,5 @@ def test_https_with_a_self_signed_certificate(tmp_path) -> None:
             app.get("api/status", context=ssl.create_default_context())  # an unknown certificate is refused
     with pytest.raises(ServeError, match="TLS certificate"), serving(cert=str(key), key=str(cert)):
         pass
+    with pytest.raises(ServeError, match="go together"), serving(cert=str(cert)):
+        pass

@@ -57,6 +57,11 @@ class BrowserFeed:
         if old is not None:
             old.done(reason)
 
+    @property
+    def closed(self) -> bool:
+        """The source has stopped taking frames (the run is ending)."""
+        return self._closed
+
     def take(self, timeout: float) -> Offered | None:
         with self._cond:
             if self._item is None and not self._closed:

@@ -212,6 +212,9 @@ async def camera_socket(request: web.Request) -> web.WebSocketResponse:
             reason = await until_done(done, request)
             if reason == "gone":
                 break
+            if feed.closed:
+                await ws.send_json({"error": "the run has stopped taking camera frames"})
+                break
             await ws.send_json({"ack": True} if reason is None else {"ack": True, "note": reason})
     except ConnectionError:
         pass
