@@ -18,7 +18,7 @@ def parse_address(text: str) -> tuple[str, int]:
     try:
         port = int(port_text)
     except ValueError:
-        raise ValueError(f"expected [HOST:]PORT such as 8080 or 0.0.0.0:8080, got {text!r}") from None
+        raise ValueError("expected [HOST:]PORT such as 8080, 127.0.0.1:8080 or 0.0.0.0:8080") from None
     if not 0 <= port <= 65535:
         raise ValueError(f"port {port} is out of range; give 1..65535 (or 0 for any free port)")
     return host, port
