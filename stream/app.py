@@ -11,14 +11,14 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stream.config import Settings
-from stream.errors import DepthStreamError, OutputError, StageError
+from stream.errors import ConfigError, DepthStreamError, OutputError, StageError
 from stream.mode import decide
 from stream.normalize import make_normaliser
 from stream.pipeline import Estimator, FrameSink, Pipeline, PipelineOptions, PipelineStats
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from stream.sinks import ImageFileSink, VideoFileSink
     from stream.sinks.probe_csv import ProbeCsvSink
     from stream.sources import Source, SourceInfo
+    from stream.web.server import LiveWeb, WebServer
     from stream.window import MailboxSink, Window
 
 log = logging.getLogger(__name__)
@@ -167,9 +168,13 @@ def check_export_source(settings: Settings, info: SourceInfo) -> None:
     check_source(settings.export.depth_output, settings.export.pointcloud, single)
 
 
-def open_configured_source(settings: Settings) -> Source:
+def open_configured_source(settings: Settings, web: LiveWeb | None = None, stop: threading.Event | None = None) -> Source:
     from stream.sources import SourceOptions, open_source
 
+    if settings.source == "browser":
+        if web is None or stop is None:
+            raise ConfigError("--source browser is the camera of the browser page: add --serve [HOST:]PORT and open the page")
+        return web.camera_source(settings, stop)
     capture = settings.capture
     options = SourceOptions(
         width=capture.width,
@@ -222,8 +227,11 @@ def make_probe_sink(path: Path | None, settings: Settings) -> ProbeCsvSink | Non
 
 
 def run(settings: Settings, estimator: Estimator | None = None, stop: threading.Event | None = None,
-        gui: Any = None) -> RunResult:
-    """Run the app once. ``estimator`` and ``gui`` may be injected (tests); otherwise they are made."""
+        gui: Any = None, on_serve: Callable[[WebServer], None] | None = None) -> RunResult:
+    """Run the app once. ``estimator`` and ``gui`` may be injected (tests); otherwise they are made.
+
+    ``on_serve`` is called with the web server once it listens (``--serve``; tests learn its port).
+    """
     from stream.batch_images import is_image_batch, run_batch
     from stream.engines import check_choice
     from stream.export import make_depth_sinks
@@ -242,7 +250,8 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
     probes, cloud, window = make_viewer(settings, gui)
 
     with ExitStack() as stack:
-        source: Source = stack.enter_context(open_configured_source(settings))
+        web = start_web(stack, settings, probes, on_serve)  # before the source and model: a port in use costs nothing
+        source: Source = stack.enter_context(open_configured_source(settings, web, stop))
         info = source.info
         check_points_fit(settings.probe.points, info.width, info.height)
         policy = decide(settings.mode, info.is_live)
@@ -258,20 +267,24 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         if probe_sink is not None:
             stack.callback(probe_sink.close)  # the pipeline closes it too; this covers a failure before it runs
         mailbox = MailboxSink() if window is not None else None
-        sinks: list[FrameSink] = [sink for sink in (output, mailbox) if sink is not None] or [NullSink()]
+        sinks: list[FrameSink] = [sink for sink in (output, mailbox, web.sink if web else None) if sink is not None] or [NullSink()]
         depth_sinks = [stack.enter_context(sink) for sink in make_depth_sinks(settings.export, info.fps)]
         log.info("source: %s (%dx%d @ %.2f fps, %s mode)", info.description, info.width, info.height, info.fps, policy.name)
         options = pipeline_options(settings, policy.live, photo=info.kind is SourceKind.IMAGE)
         progress = stack.enter_context(progress_bar(settings, info, policy.live))
         on_display = (lambda _stats: progress.update(1)) if progress is not None else None
-        depth_sinks += [sink for sink in (probe_sink, cloud) if sink is not None]
-        normaliser = make_normaliser(settings.display.normalize, settings.display.range)
+        depth_sinks += [sink for sink in (probe_sink, cloud, web.state.readings if web else None) if sink is not None]
+        normaliser = web.normaliser if web else make_normaliser(settings.display.normalize, settings.display.range)
         pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display,
                             depth_sinks=depth_sinks, probes=probes, normaliser=normaliser,
-                            extra_estimators=extra_estimators)
+                            extra_estimators=extra_estimators, view=web.view if web else None)
+        if web is not None:
+            web.attach(pipeline.stats, info)
         with StopOnSignal(stop) as signals:
             try:
                 stats = run_pipeline(pipeline, window, mailbox, stop, keep_open=info.kind is SourceKind.IMAGE)
+                if web is not None:
+                    web.linger(stop)
             except StageError as exc:
                 if signals.received is not None and not isinstance(exc.cause, DepthStreamError):
                     return RunResult(pipeline.stats, SIGNAL_EXIT_CODES[signals.received], written(output), signals.received)
@@ -282,18 +295,33 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
 
 
 def make_viewer(settings: Settings, gui: Any) -> tuple[Probes | None, LatestCloud | None, Window | None]:
-    """The window and what it drives: probe points (clicks, ``--probe``) and the ``p`` key's point cloud."""
+    """The window and what it drives: probe points (clicks, ``--probe``) and the ``p`` key's point cloud.
+
+    With ``--serve`` the page is the window (a server has no screen): no window opens.
+    """
     from stream.export.snapshot import LatestCloud
     from stream.probe import Probes
     from stream.window import Window
 
-    probes = Probes(settings.probe.points) if settings.probe.points or not settings.headless else None
-    if settings.headless:
+    serving = settings.serve.address is not None
+    probes = Probes(settings.probe.points) if settings.probe.points or not settings.headless or serving else None
+    if settings.headless or serving:
         return probes, None, None
     export = settings.export
     cloud = LatestCloud(settings.display.snapshot_dir, export.fov_deg, export.drop_flying_pixels, export.pointcloud_step)
     window = Window(settings.display.window_title, settings.display.snapshot_dir, gui=gui, probes=probes, save_cloud=cloud.save)
     return probes, cloud, window
+
+
+def start_web(stack: ExitStack, settings: Settings, probes: Probes | None,
+              on_serve: Callable[[WebServer], None] | None) -> LiveWeb | None:
+    """With ``--serve``: the web server, listening, stopped when ``stack`` closes; else None."""
+    if settings.serve.address is None:
+        return None
+    from stream.probe import Probes
+    from stream.web.server import serve_live
+
+    return stack.enter_context(serve_live(settings, probes if probes is not None else Probes(), lambda: make_estimator(settings), on_serve))
 
 
 def pipeline_options(settings: Settings, live: bool, photo: bool) -> PipelineOptions:

@@ -33,6 +33,7 @@ class Flag:
     const: Any = None  # a switch that sets ``key`` to this value
     metavar: str | None = None
     repeat: bool = False  # may be given several times; the key gets the list
+    bare: Any = None  # the value when the flag is given without one (``--serve`` alone)
 
 
 def probe_point(text: str) -> list[int]:
@@ -46,7 +47,8 @@ def probe_point(text: str) -> list[int]:
 
 
 FLAGS: tuple[Flag, ...] = (
-    Flag(("--source",), "source", "webcam (0), video, image sequence (frames/%%04d.png), photo, folder/glob of photos, URL, 'synthetic[:WxH]'", metavar="S"),
+    Flag(("--source",), "source", "webcam (0), video, image sequence (frames/%%04d.png), photo, folder/glob of photos, URL, 'synthetic[:WxH]', "
+         "'browser' (the page's camera; with --serve)", metavar="S"),
     Flag(("--output",), "output", "side-by-side out: video (.mp4 .mkv .mov .avi .webm); photo: or .png .jpg .webp .tif; photos: DIR/", Path, metavar="PATH"),
     Flag(("--model",), "model.onnx", "run this ONNX depth model (NCHW float input) instead of MiDaS", Path, metavar="PATH.onnx"),
     Flag(("--weights",), "model.weights", "local MiDaS v2.1 small .pt checkpoint (skips the download)", Path, metavar="PATH.pt"),
@@ -70,6 +72,11 @@ FLAGS: tuple[Flag, ...] = (
          probe_point, metavar="X,Y", repeat=True),
     Flag(("--probe-csv",), "probe.csv", "the probe CSV (default: beside --output as NAME.probe.csv, else ./probe.csv)", Path,
          metavar="PATH"),
+    Flag(("--serve",), "serve.address", "serve the live view to browsers at [HOST:]PORT (alone: 127.0.0.1:8080; "
+         "0.0.0.0:PORT opens it to the network); no window", metavar="[HOST:]PORT", bare="127.0.0.1:8080"),
+    Flag(("--serve-cert",), "serve.cert", "serve HTTPS with this certificate (PEM; with --serve-key)", Path, metavar="PEM"),
+    Flag(("--serve-key",), "serve.key", "the certificate's private key (PEM)", Path, metavar="PEM"),
+    Flag(("--serve-token",), "serve.token", "every page URL must carry ?token=TOKEN", metavar="TOKEN"),
     Flag(("-q", "--quiet"), "display.progress", "only errors (no progress bar, no summary)", const=False),
 )
 
@@ -85,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest = flag.names[-1].lstrip("-").replace("-", "_")
         if flag.const is not None:
             parser.add_argument(*flag.names, dest=dest, action="store_const", const=flag.const, default=None,
+                                help=flag.help + where)
+        elif flag.bare is not None:
+            parser.add_argument(*flag.names, dest=dest, type=flag.type, metavar=flag.metavar, nargs="?", const=flag.bare,
                                 help=flag.help + where)
         else:
             parser.add_argument(*flag.names, dest=dest, type=flag.type, choices=flag.choices, metavar=flag.metavar,

@@ -15,6 +15,7 @@ from stream.frames import DepthFrame
 from stream.normalize import Normalised
 from stream.probe import Probes, annotate
 from stream.render import compose_view, draw_overlay
+from stream.view import View, ViewSettings
 
 if TYPE_CHECKING:
     from stream.pipeline import PipelineOptions, PipelineStats
@@ -23,15 +24,19 @@ if TYPE_CHECKING:
 class ViewComposer:
     """RGB | coloured depth (at most ``max_width`` wide), with the status overlay and any probes."""
 
-    def __init__(self, options: PipelineOptions, stats: PipelineStats, probes: Probes | None = None) -> None:
+    def __init__(self, options: PipelineOptions, stats: PipelineStats, probes: Probes | None = None,
+                 view: ViewSettings | None = None) -> None:
         self.options = options
         self.stats = stats
         self.probes = probes  # drawn into the picture, so the window and the output video agree
+        # read once per frame: another thread (the browser page) may change it while the run goes on
+        self.view = view or ViewSettings(View(options.colormap, "stable", options.overlay))
 
     def compose(self, item: DepthFrame, normalised: Normalised) -> np.ndarray:
         """The view for ``item``; stage times go to the run's counters."""
-        view, timings = compose_view(item.frame.image, normalised.index, self.options.colormap, self.options.max_width)
-        if self.options.overlay:
+        look = self.view.current()
+        view, timings = compose_view(item.frame.image, normalised.index, look.colormap, self.options.max_width)
+        if look.overlay:
             t0 = time.perf_counter()
             draw_overlay(view, self.overlay_lines(item), width=view.shape[1] // 2)
             timings["compose"] += (time.perf_counter() - t0) * 1e3

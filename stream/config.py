@@ -99,6 +99,34 @@ class ImageSettings(Section):
     format: Literal["keep", "png", "jpg", "webp", "bmp", "tiff"] = "keep"  # each output of a folder of photos
 
 
+class ServeSettings(Section):
+    """The browser page (``--serve``): where it listens, who may use it, how frames are sent."""
+
+    address: str | None = None  # "[HOST:]PORT"; None: no server
+    cert: Path | None = None
+    key: Path | None = None
+    token: str | None = None
+    max_viewers: int = Field(8, ge=1, le=1000)
+    jpeg_quality: int = Field(80, ge=10, le=100)
+
+    @field_validator("address")
+    @classmethod
+    def host_and_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from stream.web.address import parse_address
+
+        host, port = parse_address(value)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @field_validator("token")
+    @classmethod
+    def usable_token(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(c.isspace() for c in value)):
+            raise ValueError("serve.token must be a non-empty word without spaces (it goes in the URL as ?token=...)")
+        return value
+
+
 class Settings(Section):
     source: str = "0"
     output: Path | None = None
@@ -112,6 +140,7 @@ class Settings(Section):
     probe: ProbeSettings = ProbeSettings()
     export: ExportSettings = ExportSettings()
     images: ImageSettings = ImageSettings()
+    serve: ServeSettings = ServeSettings()
 
     @field_validator("source", mode="before")
     @classmethod

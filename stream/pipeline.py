@@ -35,6 +35,7 @@ from stream.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
 from stream.inference import StageTimes
 from stream.normalize import Normalised, Normaliser, make_normaliser
 from stream.probe import Probes
+from stream.view import ViewSettings
 from stream.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,7 @@ class Pipeline:
         normaliser: Normaliser | None = None,
         probes: Probes | None = None,
         extra_estimators: Sequence[Estimator] = (),
+        view: ViewSettings | None = None,
     ) -> None:
         self.source = source
         self.estimator = estimator
@@ -185,7 +187,7 @@ class Pipeline:
         self.frames: FrameChannel[Frame] = FrameChannel(capacity, latest=options.live)
         self.depths: FrameChannel[DepthFrame] = FrameChannel(capacity, latest=options.live)
         self.stats = PipelineStats()
-        self.composer = ViewComposer(options, self.stats, probes)
+        self.composer = ViewComposer(options, self.stats, probes, view)
         self.workers = Workers(self.stop)
         self._sink_lock = threading.Lock()
         self._take_lock = threading.Lock()

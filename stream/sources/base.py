@@ -26,9 +26,10 @@ class SourceKind(enum.Enum):
     SYNTHETIC = "synthetic"
     IMAGES = "images"  # a numbered sequence (frames/%04d.png), played as a video
     IMAGE = "image"  # one photo: one frame, image outputs (issue 10)
+    BROWSER = "browser"  # the browser page's webcam, sent over a WebSocket (``--serve``, ``stream.web.camera``)
 
 
-LIVE_KINDS = frozenset({SourceKind.CAMERA, SourceKind.STREAM})
+LIVE_KINDS = frozenset({SourceKind.CAMERA, SourceKind.STREAM, SourceKind.BROWSER})
 
 
 @dataclass(frozen=True)
