@@ -257,7 +257,7 @@ def test_video_job_keeps_every_frame_and_the_audio_then_is_deleted_after_downloa
 
 
 def test_second_video_waits_in_the_queue_with_position_one(tmp_path, random_onnx) -> None:
-    settings = upload_settings(tmp_path, random_onnx)
+    settings = upload_settings(tmp_path, random_onnx, max_queued=1)
     clip = make_video(tmp_path / "a.mp4", 96, 64, 4, fps=10)
     gate = threading.Event()
     gated = GatedEstimator(settings, gate)
@@ -272,6 +272,9 @@ def test_second_video_waits_in_the_queue_with_position_one(tmp_path, random_onnx
                 assert status == 202 and second["state"] == "queued" and second["position"] == 1
                 status, body = await server.get_json(f"/api/jobs/{second['id']}")
                 assert body["state"] == "queued" and body["position"] == 1
+                status, body = await server.post_file("/api/video", clip.read_bytes(), "c.mp4", "video/mp4")
+                assert status == 429 and "try again" in body["error"]  # max_queued=1: refused, nothing kept
+                assert len(list(server.root.iterdir())) == 2
             finally:
                 gate.set()
             for job in (first, second):

@@ -24,7 +24,6 @@ IMAGE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"MM\x00*", ".tif"),
 )
 IMAGE_FORMATS = "JPEG, PNG, WebP, BMP or TIFF"
-STILL_CODECS = ("png", "mjpeg", "bmp", "tiff", "webp", "gif", "jpeg2000")  # PyAV opens these, but one picture is a photo
 
 
 class UploadRejected(Exception):
@@ -77,8 +76,10 @@ def check_video(path: Path) -> VideoFacts:
     try:
         with av.open(str(path)) as container:
             streams = container.streams.video
-            if not streams or streams[0].codec_context.name in STILL_CODECS:
-                raise UploadRejected(415, "this file holds no video stream; choose a video (MP4, MKV, MOV, WebM, AVI)")
+            still = container.format.name == "image2" or container.format.name.endswith("_pipe")  # FFmpeg's picture readers
+            if not streams or still:
+                raise UploadRejected(415, "this file holds no video (a still picture, or sound only); "
+                                          "choose a video (MP4, MKV, MOV, WebM, AVI)")
             stream = streams[0]
             frames = stream.frames or estimated_frames(stream, container.duration)
             return VideoFacts(stream.codec_context.width, stream.codec_context.height, frames, bool(container.streams.audio))
