@@ -7,10 +7,11 @@ path, model file, source), so a bad input costs no work and leaves no half-writt
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,14 +74,49 @@ class StopOnSignal:
 
 
 def make_estimator(settings: Settings) -> BaseEstimator:
-    from stream.engines.choose import estimator_for
+    """One engine with the configured threads (live mode, photos, batches of photos)."""
+    return make_estimators(settings, 1, settings.model.threads)[0]
+
+
+def make_estimators(settings: Settings, copies: int, threads: int) -> list[BaseEstimator]:
+    """``copies`` engines of the chosen kind, ``threads`` each (the choice itself is made at the configured threads)."""
+    from stream.engines.choose import engines_for
     from stream.model.resolve import resolve_model
     from stream.model.weights import default_cache_dir
 
     model = settings.model
     model_path = resolve_model(model.onnx, model.weights, model.cache_dir, "fp32", progress=settings.display.progress)
     cache = model.cache_dir if model.cache_dir is not None else default_cache_dir()
-    return estimator_for(model_path, model.engine, model.precision, model.threads, model.net_size, cache)
+    return engines_for(model_path, model.engine, model.precision, model.threads, model.net_size, cache,
+                       copies=copies, copy_threads=threads)
+
+
+MAX_AUTO_STREAMS = 4
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def inference_streams(settings: Settings, live: bool, single_frame: bool) -> tuple[int, int]:
+    """How many frames are inferred at once, and with how many threads each.
+
+    Live mode wants the newest frame soonest: one engine with every thread. File mode wants
+    throughput: one single-threaded engine per core keeps the cores busy while decoding and
+    encoding take their share (one engine's threads wait for each other at every layer when
+    a core is taken away). ``model.streams`` and ``model.threads`` override the split.
+    """
+    model = settings.model
+    if live or single_frame or model.streams == 1:
+        return 1, model.threads
+    cores = usable_cores()
+    streams = model.streams or max(1, min(cores, MAX_AUTO_STREAMS))
+    if streams == 1:
+        return 1, model.threads
+    return streams, max(1, (model.threads or cores) // streams)
 
 
 def check_output(settings: Settings) -> None:
@@ -192,6 +228,7 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
     ``on_frame`` is called after each frame is written (the web page's video jobs report progress with it).
     """
     from stream.batch_images import is_image_batch, run_batch
+    from stream.engines import check_choice
     from stream.export import make_depth_sinks
     from stream.probe import check_points_fit
     from stream.sinks import NullSink
@@ -203,6 +240,7 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         return run_batch(settings, estimator)
     check_output(settings)
     check_exports(settings)
+    check_choice(settings.model.engine, settings.model.precision)
     csv_path = probe_csv(settings)
     probes, cloud, window = make_viewer(settings, gui)
 
@@ -214,8 +252,10 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         check_export_source(settings, info)
         if policy.paced:
             source = PacedSource(source)
+        extra_estimators: Sequence[Estimator] = ()
         if estimator is None:
-            estimator = make_estimator(settings)
+            single = info.kind is SourceKind.IMAGE or settings.max_frames == 1 or info.frame_count == 1
+            estimator, *extra_estimators = make_estimators(settings, *inference_streams(settings, policy.live, single))
         output = make_output(settings, info)
         probe_sink = make_probe_sink(csv_path, settings)
         if probe_sink is not None:
@@ -230,7 +270,8 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         depth_sinks += [sink for sink in (probe_sink, cloud) if sink is not None]
         normaliser = make_normaliser(settings.display.normalize, settings.display.range)
         pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display,
-                            depth_sinks=depth_sinks, probes=probes, normaliser=normaliser)
+                            depth_sinks=depth_sinks, probes=probes, normaliser=normaliser,
+                            extra_estimators=extra_estimators)
         with StopOnSignal(stop) as signals:
             try:
                 stats = run_pipeline(pipeline, window, mailbox, stop, keep_open=info.kind is SourceKind.IMAGE)

@@ -28,6 +28,7 @@ class ModelSettings(Section):
     engine: Literal["auto", "onnxruntime", "openvino"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
     threads: int = Field(0, ge=0, le=256)
+    streams: int = Field(0, ge=0, le=64)
     net_size: int = Field(256, ge=32, le=2048, multiple_of=32)
 
 
@@ -76,7 +77,7 @@ class DisplaySettings(Section):
 class OutputSettings(Section):
     codec: str = "libx264"
     crf: int = Field(23, ge=0, le=51)
-    preset: str = "veryfast"
+    preset: str = "superfast"
     copy_audio: bool = True
     max_width: int = Field(3840, ge=64, le=16384)
 

@@ -35,15 +35,15 @@ class Workers:
         if not drain:
             self.stop.set()
 
-    def add(self, stage: str, body: Callable[[], None], drain: bool = False) -> None:
-        """A daemon thread ``depth-<stage>`` running ``body``; started by ``start``."""
+    def add(self, stage: str, body: Callable[[], None], drain: bool = False, thread: str | None = None) -> None:
+        """A daemon thread ``depth-<thread or stage>`` running ``body``; started by ``start``."""
         def run() -> None:
             try:
                 body()
             except BaseException as exc:  # noqa: BLE001 - every failure must reach the user
                 self.fail(stage, exc, drain)
 
-        self.threads.append(threading.Thread(target=run, name=f"depth-{stage}", daemon=True))
+        self.threads.append(threading.Thread(target=run, name=f"depth-{thread or stage}", daemon=True))
 
     def start(self) -> None:
         for thread in self.threads:

@@ -222,3 +222,37 @@ def test_mkv_without_frame_count_gets_a_progress_total(tmp_path, random_onnx) ->
     proc = cli("--source", str(clip), "--model", str(random_onnx), "--headless")
     assert proc.returncode == 0, proc.stderr
     assert "/20 [" in proc.stderr  # tqdm shows n/total, which gives the ETA
+
+
+@pytest.mark.parametrize(("cores", "model", "live", "single", "expected"), [
+    (2, {}, True, False, (1, 0)),                       # live: one engine with every thread, newest frame soonest
+    (2, {}, False, True, (1, 0)),                       # a photo: one frame, one engine
+    (2, {}, False, False, (2, 1)),                      # a file: one single-threaded engine per core
+    (16, {}, False, False, (4, 4)),                     # at most 4 engines; the cores are shared out among them
+    (2, {"streams": 1}, False, False, (1, 0)),          # asked for one: the old way, all threads in one engine
+    (2, {"threads": 4}, False, False, (2, 2)),
+    (8, {"streams": 2, "threads": 3}, False, False, (2, 1)),
+])
+def test_file_mode_splits_the_cores_into_single_threaded_engines(monkeypatch, cores, model, live, single, expected) -> None:
+    from stream import app
+
+    monkeypatch.setattr(app, "usable_cores", lambda: cores)
+    settings = load_settings(ROOT / "config.yaml", {"model": model})
+    assert app.inference_streams(settings, live, single) == expected
+
+
+def test_a_file_through_two_engines_gives_the_same_video_as_through_one(tmp_path, random_onnx, caplog) -> None:
+    clip = make_video(tmp_path / "in.mp4", 160, 120, 12, fps=30)
+    outputs = {}
+    for streams in (1, 2):
+        outputs[streams] = tmp_path / f"out{streams}.mkv"
+        settings = settings_for(str(clip), random_onnx, output=outputs[streams], video={"codec": "ffv1"},
+                                display={"overlay": False, "progress": False})
+        settings.model.streams = streams
+        with caplog.at_level("INFO", logger="stream"):
+            assert run(settings).exit_code == 0
+    assert "2 frames at once x 1 thread" in caplog.text  # the startup line says how the file is split
+    one, two = read_video(outputs[1])[0], read_video(outputs[2])[0]
+    assert len(one) == len(two) == 12
+    for a, b in zip(one, two):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # same frames, same order, same depth

@@ -25,9 +25,10 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys) -> None:
     assert all(value > 0 for value in report["stages_ms"].values())
     assert report["network_input"] == "256x192" and report["weights"].startswith("random")
     assert report["live"]["depth_fps"] > 0 and report["live"]["max_queue"] <= 1
-    assert report["file"]["frames"] == 8 and report["file"]["dropped"] == 0
+    assert report["file"]["frames"] == 8 and report["file"]["dropped"] == 0 and report["file"]["engines"] >= 1
+    assert report["file"]["one_engine_veryfast_fps"] > 0 and report["file"]["auto_fps"] > 0
     ratios = {"live_vs_standalone", "live_pipeline_vs_baseline", "file_pipeline_vs_baseline", "file_pipeline_vs_standalone",
-              "int8_live_pipeline_vs_baseline"}
+              "int8_live_pipeline_vs_baseline", "file_one_engine_veryfast_vs_standalone", "auto_file_pipeline_vs_standalone"}
     assert ratios <= set(report["ratios"])
     assert 0 <= report["int8"]["mean_abs_diff_normalised"] < 0.2
     assert set(report["threads_standalone_fps"]) == {"1", "2", "3", "4"}
@@ -46,7 +47,7 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys) -> None:
     assert flicker["stable"] < flicker["frame"] and isinstance(flicker["recovery_frames"], int)
     table = capsys.readouterr().out
     for label in ("stage medians", "standalone inference fp32", "live pipeline depth fp32", "seed-style baseline",
-                  "live / standalone inference", "int8 / fp32 speed", "live pipeline fp32 depth fps by setting",
+                  "live / standalone inference", "int8 / fp32 speed", "file pipeline / standalone auto", "live pipeline fp32 depth fps by setting",
                   "engine x precision", "auto choice", "CPU seconds per depth frame",
                   "colour flicker", "frame (per-frame min-max)", "stable after a hard cut"):
         assert label in table

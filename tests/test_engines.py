@@ -139,6 +139,15 @@ def test_bf16_on_a_cpu_without_it_is_refused(capsys, random_onnx, monkeypatch) -
         assert code == 2 and len(lines) == 1 and "bf16" in lines[0] and "--precision fp32" in lines[0], lines
 
 
+def test_an_impossible_engine_choice_is_refused_before_the_source_opens(capsys, random_onnx, monkeypatch) -> None:
+    monkeypatch.setattr("stream.sources.open_source", lambda *a, **k: pytest.fail("source opened"))
+    code, lines = run_cli(capsys, "--model", str(random_onnx), "--engine", "onnxruntime", "--precision", "bf16")
+    assert code == 2 and len(lines) == 1 and "--engine openvino" in lines[0]
+    monkeypatch.setattr("stream.engines.openvino.has_bf16", lambda: False)
+    code, lines = run_cli(capsys, "--model", str(random_onnx), "--precision", "bf16")
+    assert code == 2 and len(lines) == 1 and "--precision fp32" in lines[0]
+
+
 def test_openvino_that_cannot_load_the_model_is_refused(capsys, tmp_path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")

@@ -235,7 +235,7 @@ def test_glob_loads_the_model_once(tmp_path, random_onnx, monkeypatch) -> None:
 def test_output_on_top_of_the_inputs_is_refused_before_work(tmp_path, random_onnx, monkeypatch) -> None:
     photos = photo_folder(tmp_path / "photos", broken=False)
     before = {p.name: p.read_bytes() for p in photos.iterdir()}
-    monkeypatch.setattr("stream.app.make_estimator", lambda *a: pytest.fail("model loaded"))
+    monkeypatch.setattr("stream.app.make_estimators", lambda *a: pytest.fail("model loaded"))
     for source in (str(photos), str(photos / "*.jpg"), str(photos / "p0.jpg")):
         with pytest.raises(OutputError, match="would overwrite the input"):
             run(settings_for(source, random_onnx, output=photos))
@@ -262,7 +262,7 @@ def test_bad_batches_fail_before_work(tmp_path, random_onnx, monkeypatch, case, 
         "no-images": (str(tmp_path / "empty"), tmp_path / "out"),
         "glob-matches-nothing": (str(tmp_path / "a" / "*.png"), tmp_path / "out"),
     }[case]
-    monkeypatch.setattr("stream.app.make_estimator", lambda *a: pytest.fail("model loaded"))
+    monkeypatch.setattr("stream.app.make_estimators", lambda *a: pytest.fail("model loaded"))
     with pytest.raises(InputError, match=needle) as caught:
         run(settings_for(source, random_onnx, output=output))
     assert caught.value.exit_code == 2 and "\n" not in str(caught.value)

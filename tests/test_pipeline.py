@@ -101,6 +101,68 @@ def test_file_mode_keeps_every_frame_in_order() -> None:
     assert depth_half[:, -1].sum() > depth_half[:, 0].sum()  # larger inverse depth is brighter
 
 
+class SlowOnEveryOtherFrame(FakeEstimator):
+    """Holds each even frame until a later frame has been predicted: results finish out of order."""
+
+    def __init__(self, later_done: threading.Event) -> None:
+        super().__init__()
+        self.later_done = later_done
+        self.frames_seen: list[int] = []
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        index = int(image[0, 0, 0])
+        self.frames_seen.append(index)
+        if index % 2 == 0:
+            self.later_done.wait(10)
+            self.later_done.clear()
+        return super().predict(image)
+
+
+class SignalsWhenDone(FakeEstimator):
+    def __init__(self, done: threading.Event) -> None:
+        super().__init__()
+        self.done = done
+        self.frames_seen: list[int] = []
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        self.frames_seen.append(int(image[0, 0, 0]))
+        depth = super().predict(image)
+        self.done.set()
+        return depth
+
+
+def test_file_mode_with_several_engines_keeps_every_frame_in_source_order() -> None:
+    """Two engines, the first made to finish after the second: frames still leave in order, each once, each its own depth."""
+    later_done = threading.Event()
+    first, second = SlowOnEveryOtherFrame(later_done), SignalsWhenDone(later_done)
+    sink = RecordingSink()
+    options = PipelineOptions(live=False, queue_size=3, overlay=False)
+    stats = Pipeline(ListSource(40), first, [sink], options, extra_estimators=[second]).run()
+    assert [f.index for f in sink.frames] == list(range(40))
+    assert stats.dropped == 0 and stats.captured == stats.inferred == stats.displayed == 40
+    assert first.frames_seen and second.frames_seen  # both engines took frames
+    assert sorted(first.frames_seen + second.frames_seen) == list(range(40))
+    for frame in sink.frames:
+        assert (frame.image[:, :64] == frame.index).all()
+
+
+def test_live_mode_uses_one_engine_however_many_are_given() -> None:
+    spare = FakeEstimator()
+    Pipeline(ListSource(20), FakeEstimator(), [RecordingSink()], PipelineOptions(live=True), extra_estimators=[spare]).run()
+    assert spare.calls == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("depth-inference-")]
+
+
+def test_an_error_in_any_engine_stops_the_run_with_the_stage_named() -> None:
+    sink = RecordingSink()
+    pipeline = Pipeline(ListSource(100), FakeEstimator(delay=0.001), [sink], PipelineOptions(live=False),
+                        extra_estimators=[FakeEstimator(fail_at=3)])
+    with pytest.raises(StageError, match="inference stage failed: RuntimeError: model exploded"):
+        pipeline.run()
+    assert sink.closed and len(sink.frames) < 100
+    assert [f.index for f in sink.frames] == list(range(len(sink.frames)))
+
+
 def test_overlay_writes_status_text() -> None:
     plain, annotated = RecordingSink(), RecordingSink()
     Pipeline(ListSource(3, size=(240, 320)), FakeEstimator(), [plain], PipelineOptions(live=False, overlay=False)).run()

@@ -82,7 +82,7 @@ class GreyDepth:
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> GreyDepth:
     """The app's model, replaced; tests may tune it (``fake_model.fail_after = 3``)."""
     estimator = GreyDepth()
-    monkeypatch.setattr("stream.app.make_estimator", lambda _settings: estimator)
+    monkeypatch.setattr("stream.app.make_estimators", lambda _settings, _copies, _threads: [estimator])
     return estimator
 
 
@@ -480,7 +480,7 @@ HUNG_MODEL_SCRIPT = textwrap.dedent("""
                 threading.Event().wait()
             return image[:, :, 0].astype("float32")
 
-    stream.app.make_estimator = lambda settings: HangsAfterTen()
+    stream.app.make_estimators = lambda settings, copies, threads: [HangsAfterTen()]
     sys.exit(cli.main(sys.argv[1:]))
 """)
 
@@ -594,7 +594,7 @@ def test_bad_model_file_is_one_line_naming_file_and_fix(tmp_path, capsys, reques
 def test_bad_output_path_fails_before_any_processing(tmp_path, capsys, monkeypatch, case, needle) -> None:
     started: list[str] = []
     monkeypatch.setattr("stream.sources.open_source", lambda *a, **k: started.append("source") or pytest.fail("source opened"))
-    monkeypatch.setattr("stream.app.make_estimator", lambda *a: started.append("model") or pytest.fail("model loaded"))
+    monkeypatch.setattr("stream.app.make_estimators", lambda *a: started.append("model") or pytest.fail("model loaded"))
     (tmp_path / "plain.txt").write_text("x")
     (tmp_path / "dir.mp4").mkdir()
     locked = tmp_path / "locked"

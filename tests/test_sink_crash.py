@@ -197,7 +197,7 @@ CLI_WITH_SIZE_LIMIT = textwrap.dedent("""
         def predict(self, image):
             return image[:, :, 0].astype("float32")
 
-    stream.app.make_estimator = lambda settings: GreyDepth()
+    stream.app.make_estimators = lambda settings, copies, threads: [GreyDepth()]
     limit = int(sys.argv.pop(1))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))

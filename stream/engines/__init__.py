@@ -15,6 +15,20 @@ ENGINES = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "int8")
 
 
+def check_choice(engine: str, precision: str) -> None:
+    """Refuse an engine x precision that cannot run here, before a source opens or a model loads."""
+    if precision != "bf16":
+        return
+    if engine not in ("openvino", "auto"):
+        raise ModelError(f"--precision bf16 runs on OpenVINO only, not {engine}; use --engine openvino (or auto), "
+                         "or --precision fp32/int8")
+    from stream.engines.openvino import has_bf16
+
+    if not has_bf16():
+        raise ModelError("--precision bf16 needs a CPU with native bfloat16 (AVX-512 BF16 or AMX), which this one "
+                         "lacks; use --precision fp32, int8 or auto")
+
+
 def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_size: int = NET_SIZE,
                 cache_dir: Path | None = None, spin: bool = False) -> BaseEstimator:
     """An engine running the fp32 ONNX file ``model`` at ``precision`` (int8 uses its cached QDQ copy).
@@ -23,9 +37,7 @@ def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_
     depth frame for the same FPS, and with a fast source it was no faster on two cores (the bench
     measures both; OpenVINO does not busy-wait).
     """
-    if precision == "bf16" and engine != "openvino":
-        raise ModelError(f"--precision bf16 runs on OpenVINO only, not {engine}; use --engine openvino (or auto), "
-                         "or --precision fp32/int8")
+    check_choice(engine, precision)
     path = model
     if precision == "int8":
         from stream.model.quantize import int8_for_model
@@ -43,4 +55,4 @@ def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_
     raise ModelError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)} or auto")
 
 
-__all__ = ["ENGINES", "PRECISIONS", "BaseEstimator", "StageTimes", "make_engine"]
+__all__ = ["ENGINES", "PRECISIONS", "BaseEstimator", "StageTimes", "check_choice", "make_engine"]

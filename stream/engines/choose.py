@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.engines import ENGINES, PRECISIONS, BaseEstimator, make_engine
+from stream.engines import ENGINES, PRECISIONS, BaseEstimator, check_choice, make_engine
 from stream.errors import ModelError
 
 log = logging.getLogger("stream")
@@ -195,16 +195,25 @@ def decide(model: Path, engine: str, precision: str, threads: int, net_size: int
 def estimator_for(model: Path, engine: str, precision: str, threads: int, net_size: int, cache_dir: Path,
                   budget: float = BUDGET, timer: Timer = time_per_frame) -> BaseEstimator:
     """The engine the settings ask for; ``auto`` in either setting goes through ``decide``."""
-    if engine != "auto" and precision != "auto":
-        estimator = make_engine(model, engine, precision, threads, net_size, cache_dir)
-        log.info("engine: %s %s (as set)", engine, precision)
-        return estimator
-    if precision == "bf16":
-        from stream.engines.openvino import has_bf16
+    return engines_for(model, engine, precision, threads, net_size, cache_dir, budget=budget, timer=timer)[0]
 
-        if not has_bf16():
-            raise ModelError("--precision bf16 needs a CPU with native bfloat16 (AVX-512 BF16 or AMX), which this one "
-                             "lacks; use --precision fp32, int8 or auto")
-    choice = decide(model, engine, precision, threads, net_size, cache_dir, budget, timer)
-    log.info("engine: %s %s (%s)", choice.engine, choice.precision, choice.reason)
-    return make_engine(model, choice.engine, choice.precision, threads, net_size, cache_dir)
+
+def engines_for(model: Path, engine: str, precision: str, threads: int, net_size: int, cache_dir: Path,
+                copies: int = 1, copy_threads: int | None = None, budget: float = BUDGET,
+                timer: Timer = time_per_frame) -> list[BaseEstimator]:
+    """``copies`` engines of the kind the settings ask for (``auto`` goes through ``decide``).
+
+    The choice is made (or read from the cache) once, at ``threads``; each copy then runs
+    with ``copy_threads`` (default ``threads``): file mode's frames in flight at once.
+    """
+    each = threads if copy_threads is None else copy_threads
+    if engine != "auto" and precision != "auto":
+        chosen, why = engine, "as set"
+    else:
+        check_choice(engine, precision)
+        choice = decide(model, engine, precision, threads, net_size, cache_dir, budget, timer)
+        chosen, precision, why = choice.engine, choice.precision, choice.reason
+    estimators = [make_engine(model, chosen, precision, each, net_size, cache_dir) for _ in range(max(1, copies))]
+    copies_note = f", {len(estimators)} frames at once x {each} thread{'s' if each != 1 else ''}" if len(estimators) > 1 else ""
+    log.info("engine: %s %s (%s)%s", chosen, precision, why, copies_note)
+    return estimators

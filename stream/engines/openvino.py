@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from stream.engines import check_choice
 from stream.engines.base import NET_SIZE, BaseEstimator
 from stream.errors import ModelError
 
@@ -38,9 +39,7 @@ class OpenVinoEstimator(BaseEstimator):
         super().__init__(model_path, net_size)
         if precision not in HINTS:
             raise ModelError(f"openvino has no precision {precision!r}; use fp32, bf16 or int8")
-        if precision == "bf16" and not has_bf16():
-            raise ModelError("--precision bf16 needs a CPU with native bfloat16 (AVX-512 BF16 or AMX), which this one "
-                             "lacks; use --precision fp32, int8 or auto")
+        check_choice("openvino", precision)
         self.precision = precision
         try:
             import openvino as ov

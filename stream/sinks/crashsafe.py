@@ -19,7 +19,7 @@ always a playable file, short of at most the last ~2 s:
   ffmpeg and VLC read a killed AVI without it (tested), although some players may not seek it.
 
 A keyframe every second (``KEYFRAME_SECONDS``; fragments and clusters start on them) bounds
-what a kill can lose to that second plus the encoder's look-ahead (x264 ``veryfast``: ~0.5 s).
+what a kill can lose to that second plus the encoder's look-ahead (a few B-frames with x264 ``superfast``; ~0.5 s with ``veryfast``).
 ``flush_packets=1`` hands every finished fragment/cluster to the kernel at once instead of
 leaving it in FFmpeg's 32 KiB I/O buffer; a background thread ``fdatasync``s the file every
 ``SYNC_SECONDS`` so a power cut loses no more than a kill does.

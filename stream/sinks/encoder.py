@@ -26,7 +26,7 @@ class EncoderSettings:
 
     codec: str = "libx264"
     crf: int = 23
-    preset: str = "veryfast"
+    preset: str = "superfast"
 
 
 def encoder_available(name: str) -> bool:

@@ -33,7 +33,7 @@ class VideoFileSink(Closing):
     """
 
     def __init__(self, path: Path, fps: float, time_base: Fraction | None = None, audio_from: str | None = None,
-                 codec: str = "libx264", crf: int = 23, preset: str = "veryfast") -> None:
+                 codec: str = "libx264", crf: int = 23, preset: str = "superfast") -> None:
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.rate = Fraction(self.fps).limit_denominator(1001)
