@@ -152,7 +152,9 @@ def test_photo_upload_gives_side_by_side_depth16_and_pointcloud(tmp_path, random
             cloud = PlyData.read(io.BytesIO(data))
             assert status == 200 and 0 < cloud["vertex"].count <= 160 * 120
 
-            # downloaded files are gone, from the server and the disk; the rest stay until their time is up
+            # downloaded files are gone, from the server and the disk (once the server has sent the last byte);
+            # the rest stay until their time is up
+            await until(lambda: len(server.files_left()) == 2, "the downloaded files to be deleted")
             status, body, _ = await server.get_bytes(files["depth16.png"] + "?download=1")
             assert status == 404 and b"no longer here" in body
             left = sorted(p.name for p in server.files_left())
@@ -249,7 +251,7 @@ def test_video_job_keeps_every_frame_and_the_audio_then_is_deleted_after_downloa
             (tmp_path / "got.mp4").write_bytes(data)
             frames, _, has_audio, _ = read_video(tmp_path / "got.mp4")
             assert len(frames) == 12 and has_audio and abs(frames[0].shape[1] - 320) <= 1
-            assert list(server.root.iterdir()) == []  # downloaded: the job's folder is gone
+            await until(lambda: list(server.root.iterdir()) == [], "the downloaded job's folder to be deleted")
             status, body = await server.get_json(f"/api/jobs/{done['id']}")
             assert status == 404 and "deleted after their download" in body["error"]
 
