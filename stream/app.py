@@ -227,10 +227,12 @@ def make_probe_sink(path: Path | None, settings: Settings) -> ProbeCsvSink | Non
 
 
 def run(settings: Settings, estimator: Estimator | None = None, stop: threading.Event | None = None,
-        gui: Any = None, on_serve: Callable[[WebServer], None] | None = None) -> RunResult:
+        gui: Any = None, on_serve: Callable[[WebServer], None] | None = None,
+        on_frame: Callable[[PipelineStats], None] | None = None) -> RunResult:
     """Run the app once. ``estimator`` and ``gui`` may be injected (tests); otherwise they are made.
 
     ``on_serve`` is called with the web server once it listens (``--serve``; tests learn its port).
+    ``on_frame`` is called after each frame is written (the web page's video jobs report progress with it).
     """
     from stream.batch_images import is_image_batch, run_batch
     from stream.engines import check_choice
@@ -272,7 +274,7 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         log.info("source: %s (%dx%d @ %.2f fps, %s mode)", info.description, info.width, info.height, info.fps, policy.name)
         options = pipeline_options(settings, policy.live, photo=info.kind is SourceKind.IMAGE)
         progress = stack.enter_context(progress_bar(settings, info, policy.live))
-        on_display = (lambda _stats: progress.update(1)) if progress is not None else None
+        on_display = frame_callback(progress, on_frame)
         depth_sinks += [sink for sink in (probe_sink, cloud, web.state.readings if web else None) if sink is not None]
         normaliser = web.normaliser if web else make_normaliser(settings.display.normalize, settings.display.range)
         pipeline = Pipeline(source, estimator, sinks, options, stop=stop, on_display=on_display,
@@ -292,6 +294,19 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         code = SIGNAL_EXIT_CODES[signals.received] if signals.received is not None else 0
         replaced = mailbox.replaced if mailbox is not None else 0
         return RunResult(stats, code, written(output), signals.received, policy.live, replaced)
+
+
+def frame_callback(progress: Any, on_frame: Callable[[PipelineStats], None] | None) -> Callable[[PipelineStats], None] | None:
+    """What the display thread calls per frame: the progress bar's step, then ``on_frame`` (either may be absent)."""
+    if progress is None:
+        return on_frame
+
+    def step(stats: PipelineStats) -> None:
+        progress.update(1)
+        if on_frame is not None:
+            on_frame(stats)
+
+    return step
 
 
 def make_viewer(settings: Settings, gui: Any) -> tuple[Probes | None, LatestCloud | None, Window | None]:

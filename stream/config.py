@@ -127,6 +127,15 @@ class ServeSettings(Section):
         return value
 
 
+class UploadSettings(Section):
+    """Photo and video uploads of the web page (``stream.web.uploads``)."""
+
+    max_mb: float = Field(200.0, gt=0, le=100_000)  # per file, enforced while the upload is read
+    keep_minutes: float = Field(30.0, gt=0, le=10_080)  # results are deleted after their download or this long
+    max_queued: int = Field(4, ge=0, le=1000)  # videos waiting behind the one being processed
+    folder: Path | None = None  # where the server makes its temporary folder (None: the system's temp folder)
+
+
 class Settings(Section):
     source: str = "0"
     output: Path | None = None
@@ -141,6 +150,7 @@ class Settings(Section):
     export: ExportSettings = ExportSettings()
     images: ImageSettings = ImageSettings()
     serve: ServeSettings = ServeSettings()
+    uploads: UploadSettings = UploadSettings()
 
     @field_validator("source", mode="before")
     @classmethod

@@ -94,11 +94,13 @@ def make_app(state: LiveState, settings: Settings, make_estimator: Callable[[], 
     """The whole application: the live routes, and the upload routes beside them.
 
     ``make_estimator`` makes a model of its own for uploads (never the live pipeline's),
-    lazily, the first time an upload needs one: ``stream.web.uploads.add_upload_routes(app,
-    settings, make_estimator)`` registers those routes here.
+    lazily, the first time an upload needs one.
     """
+    from stream.web.uploads import add_upload_routes
+
     app = web.Application(middlewares=[token_guard(state.token)] if state.token else [])
     add_live_routes(app, state)
+    add_upload_routes(app, settings, make_estimator)
     return app
 
 
