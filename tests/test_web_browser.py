@@ -134,7 +134,7 @@ def frames_shown(driver: Any) -> int:
     return int(driver.find_element("id", "view").get_attribute("data-frames") or 0)
 
 
-def test_live_view_probe_and_webcam(apps: dict[str, Served], browser: Any) -> None:
+def test_live_view_probe_photo_upload_and_webcam(apps: dict[str, Served], browser: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
     browser.get(apps["synthetic"].wait_url())
@@ -152,6 +152,8 @@ def test_live_view_probe_and_webcam(apps: dict[str, Served], browser: Any) -> No
     assert re.search(r"\(\d+, \d+\) depth 0\.\d{3} raw", probe[0])
     save_screenshot(browser)
 
+    upload_a_photo(browser, tmp_path)
+
     browser.get(apps["browser"].wait_url())
     until(browser, lambda d: d.find_element("id", "camera").is_displayed(), "the camera panel")
     browser.find_element("id", "camera-start").click()
@@ -163,6 +165,26 @@ def test_live_view_probe_and_webcam(apps: dict[str, Served], browser: Any) -> No
     green = np.count_nonzero((left[:, 1] > 140) & (left[:, 0] < 90) & (left[:, 2] < 90)) / len(left)
     assert green > 0.4, f"the fake camera's green picture is not what came back ({green:.0%} green)"
     assert picture[:, half:].std() > 1.0  # and its depth beside it
+
+
+def upload_a_photo(driver: Any, folder: Path) -> None:
+    """The article's use: pick a photo, get its side-by-side and downloads back; a text file named .png is refused in the page."""
+    not_a_photo = folder / "notes.png"
+    not_a_photo.write_text("not a picture")
+    driver.find_element("id", "photo-input").send_keys(str(not_a_photo))
+    until(driver, lambda d: "not a picture" in d.find_element("id", "photo-error").text, "the refusal of a text file")
+
+    photo = np.zeros((120, 160, 3), np.uint8)
+    photo[:, :80] = (30, 30, 200)
+    cv2.circle(photo, (110, 60), 30, (240, 240, 240), -1)
+    path = folder / "photo.jpg"
+    cv2.imwrite(str(path), photo)
+    driver.find_element("id", "photo-input").send_keys(str(path))
+    until(driver, lambda d: d.execute_script("const i = document.getElementById('photo-result'); "
+                                              "return i.complete && i.naturalWidth;") == 320, "the side-by-side result")
+    assert driver.find_element("id", "photo-error").text == ""
+    links = [a.text for a in driver.find_elements("css selector", "#photo-downloads a")]
+    assert links == ["side-by-side PNG", "16-bit depth PNG", "point cloud (PLY)"]
 
 
 def save_screenshot(driver: Any) -> None:
