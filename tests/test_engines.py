@@ -166,3 +166,18 @@ def test_engines_command_prints_the_table(random_onnx, model_cache, monkeypatch,
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:2] == ["engine", "precision"] and len(timer.calls) == len(lines) - 2
     assert any(line.startswith("openvino     fp32") for line in lines) and lines[-1].startswith("auto: openvino ")
+
+
+def test_openvino_engines_compiling_together_leave_the_process_locale_alone(random_onnx, tmp_path) -> None:
+    """File mode meets a new input size in every engine at once; OpenVINO's compile flips the locale to C and back."""
+    import locale
+
+    from stream.pipeline import Pipeline, PipelineOptions
+    from stream.sources import SyntheticSource
+
+    before = locale.getpreferredencoding(False)
+    engines = [make_engine(random_onnx, "openvino", "fp32", 1, cache_dir=tmp_path) for _ in range(2)]
+    for size in ((160, 120), (128, 96)):  # each size: both engines compile at the same moment
+        with SyntheticSource(*size, fps=30, num_frames=4) as source:
+            Pipeline(source, engines[0], [], PipelineOptions(live=False), extra_estimators=engines[1:]).run()
+        assert locale.getpreferredencoding(False) == before

@@ -7,6 +7,7 @@ Compiled blobs go to ``<model cache>/openvino`` so a restart loads in about a se
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,11 @@ import numpy as np
 from stream.engines import check_choice
 from stream.engines.base import NET_SIZE, BaseEstimator
 from stream.errors import ModelError
+
+# OpenVINO's compile_model switches the process locale to "C" and back; two compiling at once
+# (file mode's engines meeting a new input size together) can leave it at "C", after which
+# Python reads and writes text as ASCII. One compile at a time in the process.
+COMPILING = threading.Lock()
 
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
@@ -65,8 +71,9 @@ class OpenVinoEstimator(BaseEstimator):
         request = self._requests.get(shape)
         if request is None:
             try:
-                self._model.reshape({0: list(shape)})
-                compiled = self._core.compile_model(self._model, "CPU", self._config)
+                with COMPILING:
+                    self._model.reshape({0: list(shape)})
+                    compiled = self._core.compile_model(self._model, "CPU", self._config)
             except Exception as exc:
                 reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
                 raise ModelError(f"openvino cannot compile {self.model_path} for input {shape} ({reason}); "
