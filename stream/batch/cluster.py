@@ -3,8 +3,8 @@
 Locally Ray gets this machine's cores and no dashboard; ``--ray-address`` joins a running
 cluster instead (``auto``: the one started on this machine with ``ray start``;
 ``ray://HOST:PORT``: a remote head). If Ray is already initialised in this process (a test
-session, a notebook) it is used as it is and left running. The model cache variable is
-passed on to the workers so they find the models this machine exported.
+session, a notebook) it is used as it is and left running. Joining a cluster, the model
+cache variable is passed on to the workers (local ones inherit it).
 """
 
 from __future__ import annotations
@@ -59,14 +59,13 @@ def ray_session(address: str | None, cores: int) -> Iterator[float]:
     if ray.is_initialized():
         yield float(ray.cluster_resources().get("CPU", cores))
         return
-    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
-               "runtime_env": {"env_vars": worker_env()}}
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     # Ray's processes inherit an ignored SIGINT: Ctrl-C in a terminal reaches the whole process group,
     # and the batch (not Ray's daemons) decides how to stop
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        if address:
-            ray.init(address=address, **options)
+        if address:  # local workers inherit this environment; a cluster's are given what they need
+            ray.init(address=address, runtime_env={"env_vars": worker_env()}, **options)
         else:
             ray.init(num_cpus=cores, object_store_memory=OBJECT_STORE_BYTES, **options)
     except (ConnectionError, ValueError, RuntimeError) as exc:

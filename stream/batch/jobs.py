@@ -88,7 +88,7 @@ def refuse_collisions(jobs: list[Job]) -> None:
             if final.resolve() in inputs:
                 raise OutputError(f"{final} would overwrite the input {inputs[final.resolve()].input}; choose another --output-dir")
             if final in owners:
-                raise OutputError(f"{owners[final].input} and {job.input} would both write {final}; rename one of them "
+                raise OutputError(f"{owners[final].key} and {job.key} would both be written as {final}; rename one of them "
                                   "or process them in separate batches")
             owners[final] = job
 
