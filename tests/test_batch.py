@@ -102,7 +102,8 @@ def test_folder_batch_writes_every_good_file_reports_the_bad_one_and_resumes(tmp
     assert {entry["status"] for entry in summary_of(out).values()} == {"skipped"}
 
 
-@pytest.mark.parametrize("case", ["nothing found", "output is a file", "output inside the input", "two inputs one output"])
+@pytest.mark.parametrize("case", ["nothing found", "output is a file", "output inside the input", "two inputs one output",
+                                  "no cluster there"])
 def test_bad_arguments_exit_2_before_any_work(tmp_path, case, capsys) -> None:
     inputs, out = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
@@ -114,9 +115,10 @@ def test_bad_arguments_exit_2_before_any_work(tmp_path, case, capsys) -> None:
         out.write_text("a file")
     elif case == "output inside the input":
         out = inputs / "out"
-    else:
+    elif case == "two inputs one output":
         make_video(inputs / "a.mov", 64, 48, 2)
-    assert batch(inputs, "--output-dir", out, "--model", tmp_path / "unused.onnx") == 2
+    extra = ["--ray-address", "127.0.0.1:1"] if case == "no cluster there" else []  # port 1: nothing listens
+    assert batch(inputs, "--output-dir", out, "--model", tmp_path / "unused.onnx", *extra) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: ") and len(error) < 300
     assert not list(tmp_path.rglob("batch-*.json"))

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +50,21 @@ def worker_env() -> dict[str, str]:
     from stream.model.weights import CACHE_ENV
 
     return {CACHE_ENV: os.environ[CACHE_ENV]} if os.environ.get(CACHE_ENV) else {}
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """``HOST:PORT`` / ``ray://HOST:PORT`` answers at all: Ray itself retries an unreachable head for minutes."""
+    target = address.removeprefix("ray://")
+    if address == "auto" or "://" in target:
+        return  # auto: Ray looks on this machine and says at once when nothing runs
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray-address {address} is not auto, HOST:PORT or ray://HOST:PORT; e.g. --ray-address ray://head:10001")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(f"no Ray cluster answers at --ray-address {address} ({exc.strerror or exc}); "
+                          "start one with `ray start --head` there, or leave out --ray-address") from None
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream.batch.cluster import Sizing, ray_session, size_actors
+from stream.batch.cluster import Sizing, check_reachable, ray_session, size_actors
 from stream.batch.driver import Scheduler
 from stream.batch.inputs import find_inputs
 from stream.batch.jobs import Job, plan_jobs, prepare_output_dir
@@ -42,6 +42,8 @@ class BatchOptions:
 def plan(settings: Settings, specs: list[str], options: BatchOptions) -> tuple[Path, list[Job]]:
     """The output folder and the jobs, all checked; a bad argument raises an ``InputError``."""
     inputs = find_inputs(specs)
+    if options.ray_address is not None:
+        check_reachable(options.ray_address)
     folder = prepare_output_dir(options.output_dir, specs)
     return folder, plan_jobs(inputs, folder, settings, options.ext, options.depth)
 
