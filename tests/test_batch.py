@@ -23,8 +23,8 @@ import numpy as np
 import psutil
 import pytest
 
-from stream.batch.cli import main
 from stream.batch.partial import PATTERN
+from stream.cli import main
 from tests.media import make_video, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,14 +38,15 @@ def local_ray(model_cache: Path):
 
     from stream.model.weights import CACHE_ENV
 
-    context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 1024 * 1024,
+    context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 1024 * 1024,
                        runtime_env={"env_vars": {CACHE_ENV: str(model_cache)}})
     yield context.address_info["gcs_address"]
     ray.shutdown()
 
 
 def batch(*args: str | Path) -> int:
-    return main([str(arg) for arg in args])
+    """``depth-stream batch ARGS`` in this process (the console command's dispatch to the batch CLI)."""
+    return main(["batch", *(str(arg) for arg in args)])
 
 
 def summary_of(folder: Path) -> dict[str, dict]:

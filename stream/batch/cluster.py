@@ -83,7 +83,7 @@ def ray_session(address: str | None, cores: int) -> Iterator[float]:
         if address:  # local workers inherit this environment; a cluster's are given what they need
             ray.init(address=address, runtime_env={"env_vars": worker_env()}, **options)
         else:
-            ray.init(num_cpus=cores, object_store_memory=OBJECT_STORE_BYTES, **options)
+            ray.init(address="local", num_cpus=cores, object_store_memory=OBJECT_STORE_BYTES, **options)  # never a cluster found by chance
     except (ConnectionError, ValueError, RuntimeError) as exc:
         where = f"--ray-address {address}" if address else "a local Ray instance"
         raise ConfigError(f"cannot start or join {where} ({str(exc).strip().splitlines()[0][:160]}); "
