@@ -103,6 +103,7 @@ class Scheduler:
             message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             result = FileResult(item.job.key, "failed", error=f"the worker died while processing it ({message})")
             item.actor = self._new_actor()
+            self.actors.append(item.actor)
         self.progress.finished(item.job.key, result.frames)
         self.on_result(item.job, result)
         return item.actor
