@@ -14,9 +14,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stream import __version__
+
+if TYPE_CHECKING:
+    from stream.config import Settings
 
 PROJECT_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
 
@@ -87,7 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Live monocular depth: the picture beside an Inferno depth map, from a webcam, file or stream.",
         epilog="Every config.yaml key can also be set with --set KEY=VALUE (e.g. --set capture.queue_size=2).",
     )
-    for flag in FLAGS:
+    add_flags(parser, FLAGS)
+    parser.add_argument("--version", action="version", version=f"depth-stream {__version__}")
+    return parser
+
+
+def add_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> None:
+    """``flags`` as arguments, then ``--config`` and ``--set`` (also used by ``depth-stream batch``)."""
+    for flag in flags:
         where = f" [config: {flag.key}]" if flag.key else ""
         dest = flag.names[-1].lstrip("-").replace("-", "_")
         if flag.const is not None:
@@ -103,8 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="YAML settings file (default: config.yaml in the project, else built-in defaults)")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                         help="set any config key")
-    parser.add_argument("--version", action="version", version=f"depth-stream {__version__}")
-    return parser
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -115,10 +123,18 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     for assignment in args.assignments:
         result = deep_merge(result, parse_assignment(assignment))
     for flag in FLAGS:
-        value = getattr(args, flag.names[-1].lstrip("-").replace("-", "_"))
+        value = getattr(args, flag.names[-1].lstrip("-").replace("-", "_"), None)  # a parser may take a subset of FLAGS
         if value is not None and flag.key is not None:
             set_dotted(result, flag.key, value)
     return result
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """``--config`` (else the project's config.yaml, else defaults) with the flags on top, validated."""
+    from stream.config import load_settings
+
+    config = args.config if args.config is not None else (PROJECT_CONFIG if PROJECT_CONFIG.is_file() else None)
+    return load_settings(config, overrides_from(args))
 
 
 def is_quiet(args: argparse.Namespace) -> bool:
@@ -127,7 +143,12 @@ def is_quiet(args: argparse.Namespace) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(None if argv is None else list(argv))
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] == ["batch"]:  # `depth-stream batch INPUTS... --output-dir DIR`: many files on Ray
+        from stream.batch.cli import main as batch_main
+
+        return batch_main(words[1:])
+    args = build_parser().parse_args(words)
     # our own notes at INFO; libraries (onnxruntime's quantiser logs to the root logger at
     # INFO) only when something is wrong. Restored afterwards so in-process callers (the
     # tests) keep their own logging set-up.
@@ -143,13 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_cli(args: argparse.Namespace) -> int:
     from stream.app import run, summary
-    from stream.config import load_settings
     from stream.errors import DepthStreamError
 
     try:
-        config = args.config if args.config is not None else (PROJECT_CONFIG if PROJECT_CONFIG.is_file() else None)
-        settings = load_settings(config, overrides_from(args))
-        result = run(settings)
+        result = run(settings_from(args))
     except DepthStreamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -1,0 +1,107 @@
+"""The Ray worker: one model per actor, loaded once, then one input file per call through the single run.
+
+A file is processed by exactly the code a single run uses (``stream.app.run`` with the
+job's settings), so an output is the same made alone or in a batch. The model is made in
+``__init__`` through ``make_estimator``, the app's own path, and kept for every later file:
+loading it costs more than a short clip. The actor is threaded (two calls at once) so the
+driver can ask how far the current file is while it runs.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stream.batch.jobs import Job, settings_for
+from stream.batch.partial import commit, discard
+from stream.batch.summary import FileResult
+from stream.config import Settings
+from stream.engines.base import StageTimes
+from stream.errors import DepthStreamError
+from stream.pipeline import Estimator
+
+
+class CountingEstimator:
+    """An estimator that counts the frames it has done: the progress of the file in hand."""
+
+    def __init__(self, inner: Estimator) -> None:
+        self.inner = inner
+        self.count = 0
+        self.times: StageTimes = inner.times
+
+    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
+        depth = self.inner.predict(frame_bgr)
+        self.times = self.inner.times
+        self.count += 1
+        return depth
+
+
+def one_line(exc: BaseException) -> str:
+    """A failure as the summary shows it: our errors as they are, anything else with its type."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, DepthStreamError) else f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+def process_file(settings: Settings, job: Job, workdir: Path, estimator: Estimator) -> FileResult:
+    """Run one job in ``workdir`` and rename its outputs to their final names; a failure is returned, never raised."""
+    from stream.app import run
+
+    node = platform.node()
+    start = time.monotonic()
+    try:
+        workdir.mkdir(parents=True)
+        result = run(settings_for(settings, job, workdir), estimator)
+        if result.exit_code != 0:
+            raise RuntimeError(f"the run ended with exit code {result.exit_code}")
+        outputs = commit(workdir, job.output.parent)
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch: it is reported by name
+        discard(workdir)
+        return FileResult(job.key, "failed", error=one_line(exc), seconds=time.monotonic() - start, node=node)
+    return FileResult(job.key, "done", frames=result.stats.displayed, seconds=time.monotonic() - start,
+                      outputs=[str(path) for path in outputs], node=node)
+
+
+class DepthWorker:
+    """Ray actor body (made remote by the driver with its CPUs): the model in hand, one file per ``process`` call."""
+
+    def __init__(self, settings: Settings) -> None:
+        from stream.app import make_estimator
+
+        self.settings = settings
+        self.error: tuple[str, int] | None = None
+        self.estimator: CountingEstimator | None = None
+        self._lock = threading.Lock()
+        self._current: tuple[str, int] | None = None  # (job key, estimator count when it started)
+        try:
+            self.estimator = CountingEstimator(make_estimator(settings))
+        except DepthStreamError as exc:
+            self.error = (str(exc), exc.exit_code)
+
+    def ready(self) -> tuple[str, str | None, int]:
+        """(node, error, exit code): whether the model loaded here."""
+        message, code = self.error if self.error is not None else (None, 0)
+        return platform.node(), message, code
+
+    def process(self, job: Job, workdir: Path) -> FileResult:
+        if self.estimator is None:
+            message = self.error[0] if self.error is not None else "the model did not load"
+            return FileResult(job.key, "failed", error=message, node=platform.node())
+        with self._lock:
+            self._current = (job.key, self.estimator.count)
+        try:
+            return process_file(self.settings, job, workdir, self.estimator)
+        finally:
+            with self._lock:
+                self._current = None
+
+    def progress(self) -> tuple[str, int] | None:
+        """(job key, frames done so far) of the file in hand, or None between files."""
+        with self._lock:
+            if self._current is None or self.estimator is None:
+                return None
+            key, start = self._current
+            return key, self.estimator.count - start

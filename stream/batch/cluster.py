@@ -1,0 +1,96 @@
+"""Ray for the batch: start a local instance or join a cluster, and size the actors from its cores.
+
+Locally Ray gets this machine's cores and no dashboard; ``--ray-address`` joins a running
+cluster instead (``auto``: the one started on this machine with ``ray start``;
+``ray://HOST:PORT``: a remote head). If Ray is already initialised in this process (a test
+session, a notebook) it is used as it is and left running. Joining a cluster, the model
+cache variable is passed on to the workers (local ones inherit it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from stream.errors import ConfigError
+
+OBJECT_STORE_BYTES = 128 * 1024 * 1024  # results are a few hundred bytes each: the store holds nothing big
+CORES_PER_ACTOR = 2  # one ONNX Runtime session uses two cores well; more threads per session scale poorly
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How many actors, how many inference threads each, and how many Ray CPUs each reserves."""
+
+    actors: int
+    threads: int
+    cpus: float
+
+
+def size_actors(cores: float, actors: int | None, threads: int | None) -> Sizing:
+    """Defaults: one actor per two cores (at least one), the cores shared out as threads; given values are kept."""
+    whole = max(1, int(cores))
+    if actors is None:
+        actors = max(1, whole // (threads or CORES_PER_ACTOR))
+    if threads is None:
+        threads = max(1, whole // actors)
+    cpus = min(float(threads), cores / actors) if cores > 0 else float(threads)
+    return Sizing(actors, threads, max(0.01, math.floor(cpus * 100) / 100))
+
+
+def worker_env() -> dict[str, str]:
+    """Variables the workers need to find what this machine has cached."""
+    from stream.model.weights import CACHE_ENV
+
+    return {CACHE_ENV: os.environ[CACHE_ENV]} if os.environ.get(CACHE_ENV) else {}
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """``HOST:PORT`` / ``ray://HOST:PORT`` answers at all: Ray itself retries an unreachable head for minutes."""
+    target = address.removeprefix("ray://")
+    if address == "auto" or "://" in target:
+        return  # auto: Ray looks on this machine and says at once when nothing runs
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray-address {address} is not auto, HOST:PORT or ray://HOST:PORT; e.g. --ray-address ray://head:10001")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(f"no Ray cluster answers at --ray-address {address} ({exc.strerror or exc}); "
+                          "start one with `ray start --head` there, or leave out --ray-address") from None
+
+
+@contextmanager
+def ray_session(address: str | None, cores: int) -> Iterator[float]:
+    """Ray running for the batch; yields the CPUs it offers. Shut down on the way out if started here."""
+    import ray
+
+    if ray.is_initialized():
+        yield float(ray.cluster_resources().get("CPU", cores))
+        return
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    # Ray's processes inherit an ignored SIGINT: Ctrl-C in a terminal reaches the whole process group,
+    # and the batch (not Ray's daemons) decides how to stop
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        if address:  # local workers inherit this environment; a cluster's are given what they need
+            ray.init(address=address, runtime_env={"env_vars": worker_env()}, **options)
+        else:
+            ray.init(address="local", num_cpus=cores, object_store_memory=OBJECT_STORE_BYTES, **options)  # never a cluster found by chance
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        where = f"--ray-address {address}" if address else "a local Ray instance"
+        raise ConfigError(f"cannot start or join {where} ({str(exc).strip().splitlines()[0][:160]}); "
+                          "start one with `ray start --head` or leave out --ray-address") from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        yield float(ray.cluster_resources().get("CPU", cores))
+    finally:
+        ray.shutdown()

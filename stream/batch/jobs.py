@@ -1,0 +1,103 @@
+"""Where each input's outputs go (the input tree mirrored under the output folder), checked before any work.
+
+A job is one input file and the final names of everything it produces: the annotated
+video (or image, for a photo), and where asked its depth file and probe CSV, side by side
+with the same stem. Every check a user can fail is made here, before Ray starts: the
+output folder is a folder we can write, it is not inside a folder being read, no two
+inputs would write the same name, and no output is one of the inputs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from stream.batch.inputs import InputFile, common_root
+from stream.batch_images import output_name
+from stream.config import Settings
+from stream.errors import OutputError
+
+DEPTH_SUFFIXES = {("16bit", False): ".mkv", ("16bit", True): ".png", ("raw", False): ".npz", ("raw", True): ".npy"}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and the final paths of its outputs."""
+
+    input: Path
+    key: str  # the input's path under the mirrored root: its name in the manifest and the summary
+    photo: bool
+    output: Path
+    depth: Path | None
+    probe_csv: Path | None
+    size: int
+    mtime_ns: int
+
+    def finals(self) -> list[Path]:
+        """Every file the job may write under a final name (a 16-bit depth file brings its sidecar)."""
+        extra = [self.depth, Path(f"{self.depth}.json")] if self.depth is not None and self.depth.suffix in (".mkv", ".png") else [self.depth]
+        return [path for path in (self.output, *extra, self.probe_csv) if path is not None]
+
+
+def prepare_output_dir(folder: Path, specs: list[str]) -> Path:
+    """The output folder, absolute, created if missing and proven writable; refused inside a folder being read."""
+    folder = folder.expanduser().absolute()
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"--output-dir {folder} is a file; give a folder (it is created if missing)")
+    real = folder.resolve()
+    for spec in specs:
+        given = Path(spec).expanduser()
+        if given.is_dir() and (real == given.resolve() or given.resolve() in real.parents):
+            raise OutputError(f"--output-dir {folder} is inside the input folder {spec}; a rerun would read the outputs as inputs, "
+                              "so choose an output folder outside it")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".depth-stream-", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"--output-dir {folder} cannot be written ({exc.strerror}); choose another folder") from None
+    return folder
+
+
+def plan_jobs(inputs: list[InputFile], folder: Path, settings: Settings, ext: str, depth: str | None) -> list[Job]:
+    """One job per input, its outputs mirroring the input tree under ``folder``; collisions are refused."""
+    root = common_root(inputs)
+    jobs = []
+    for item in inputs:
+        relative = item.path.relative_to(root)
+        target = folder / relative.parent
+        name = output_name(item.path, settings.images.format) if item.photo else f"{item.path.stem}.{ext}"
+        output = target / name
+        depth_path = target / f"{output.stem}.depth{DEPTH_SUFFIXES[depth, item.photo]}" if depth is not None else None
+        csv_path = target / f"{output.stem}.probe.csv" if settings.probe.points else None
+        stat = item.path.stat()
+        jobs.append(Job(item.path, relative.as_posix(), item.photo, output, depth_path, csv_path, stat.st_size, stat.st_mtime_ns))
+    refuse_collisions(jobs)
+    return jobs
+
+
+def refuse_collisions(jobs: list[Job]) -> None:
+    """No output overwrites an input, and no two inputs write the same file (``a.mov`` and ``a.mp4`` -> ``a.mp4``)."""
+    inputs = {job.input: job for job in jobs}
+    owners: dict[Path, Job] = {}
+    for job in jobs:
+        for final in job.finals():
+            if final.resolve() in inputs:
+                raise OutputError(f"{final} would overwrite the input {inputs[final.resolve()].input}; choose another --output-dir")
+            if final in owners:
+                raise OutputError(f"{owners[final].key} and {job.key} would both be written as {final}; rename one of them "
+                                  "or process them in separate batches")
+            owners[final] = job
+
+
+def settings_for(base: Settings, job: Job, workdir: Path) -> Settings:
+    """The single run's settings for one job: headless, every frame, outputs named as the finals but inside ``workdir``."""
+    export = base.export.model_copy(update={"depth_output": workdir / job.depth.name if job.depth is not None else None,
+                                            "pointcloud": None})
+    probe = base.probe.model_copy(update={"csv": workdir / job.probe_csv.name if job.probe_csv is not None else None})
+    display = base.display.model_copy(update={"progress": False})
+    return base.model_copy(update={"source": str(job.input), "output": workdir / job.output.name, "headless": True,
+                                   "mode": "file", "display": display, "export": export, "probe": probe})
