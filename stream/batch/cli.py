@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                              ".json sidecar; raw = float32 NAME.depth.npz / .npy")
     parser.add_argument("--ray-address", metavar="ADDRESS", default=None,
                         help="join a Ray cluster: auto (started here with `ray start`) or ray://HOST:PORT; default: a local Ray")
-    parser.add_argument("--actors", type=positive, metavar="N", help="model copies working at once (default: one per 2 cores)")
+    parser.add_argument("--actors", type=positive, metavar="N", help="model copies working at once (default: one per core, single-threaded)")
     parser.add_argument("--threads-per-actor", type=positive, metavar="N", help="inference threads per actor (default: cores / actors)")
     add_flags(parser, [flag for flag in FLAGS if flag.names[0] in SHARED_FLAGS])
     parser.add_argument("--version", action="version", version=f"depth-stream {__version__}")
