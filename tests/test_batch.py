@@ -174,11 +174,12 @@ def complete_outputs(out: Path, names: list[str], frames: int) -> list[str]:
 def test_ctrl_c_then_kill_then_rerun_completes_the_rest(tmp_path, random_onnx, local_ray) -> None:
     inputs, out = tmp_path / "clips", tmp_path / "out"
     inputs.mkdir()
-    names = [f"c{index}.mp4" for index in range(4)]
+    names = [f"c{index}.mp4" for index in range(5)]
     for name in names:
         make_video(inputs / name, 160, 120, 12, fps=24, audio=True)
 
-    proc = start_batch(inputs, out, random_onnx)
+    # one actor: files finish one after another, so a stop after the first leaves some not run
+    proc = start_batch(inputs, out, random_onnx, "--actors", "1")
     try:
         wait_for_finished(out, 1, proc)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal
@@ -196,7 +197,7 @@ def test_ctrl_c_then_kill_then_rerun_completes_the_rest(tmp_path, random_onnx, l
     assert not partial_folders(out)
 
     # the batch process is SIGKILLed (the OOM killer); it joined the session's Ray, whose daemons live on
-    proc = start_batch(inputs, out, random_onnx, "--ray-address", local_ray)
+    proc = start_batch(inputs, out, random_onnx, "--ray-address", local_ray, "--actors", "1")
     try:
         done_before = sum(status == "done" for status in statuses.values())
         wait_for_finished(out, done_before + 1, proc)
