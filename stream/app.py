@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,10 +260,7 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
         check_export_source(settings, info)
         if policy.paced:
             source = PacedSource(source)
-        extra_estimators: Sequence[Estimator] = ()
-        if estimator is None:
-            single = info.kind is SourceKind.IMAGE or settings.max_frames == 1 or info.frame_count == 1
-            estimator, *extra_estimators = make_estimators(settings, *inference_streams(settings, policy.live, single))
+        estimator, *extra_estimators = [estimator] if estimator is not None else engines_for_run(settings, info, policy.live)
         output = make_output(settings, info)
         probe_sink = make_probe_sink(csv_path, settings)
         if probe_sink is not None:
@@ -307,6 +304,14 @@ def frame_callback(progress: Any, on_frame: Callable[[PipelineStats], None] | No
             on_frame(stats)
 
     return step
+
+
+def engines_for_run(settings: Settings, info: SourceInfo, live: bool) -> list[BaseEstimator]:
+    """The engines this run infers with: one in live mode or for one picture, one per core for a file."""
+    from stream.sources import SourceKind
+
+    single = info.kind is SourceKind.IMAGE or settings.max_frames == 1 or info.frame_count == 1
+    return make_estimators(settings, *inference_streams(settings, live, single))
 
 
 def make_viewer(settings: Settings, gui: Any) -> tuple[Probes | None, LatestCloud | None, Window | None]:
