@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from stream.sinks.image import IMAGE_EXTENSIONS
 from stream.sinks.paths import VIDEO_EXTENSIONS
 from stream.sources.av_open import is_url
 from stream.sources.still import is_photo, looks_like_image
+from stream.staging import make_writable_folder
 
 if TYPE_CHECKING:
     from stream.app import RunResult
@@ -129,10 +129,7 @@ def prepare_folder(settings: Settings) -> Path:
         raise OutputError(f"--output {folder} names a file, but a folder or glob of images writes one image each; "
                           "give a folder (e.g. --output out/)")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".depth-stream-", suffix=".probe", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        make_writable_folder(folder)
     except OSError as exc:
         raise OutputError(f"output folder {folder} cannot be written ({exc.strerror}); choose another --output") from None
     return folder

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,15 +149,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return batch_main(words[1:])
     args = build_parser().parse_args(words)
-    # our own notes at INFO; libraries (onnxruntime's quantiser logs to the root logger at
-    # INFO) only when something is wrong. Restored afterwards so in-process callers (the
-    # tests) keep their own logging set-up.
+    return with_our_logging(args, run_cli)
+
+
+def with_our_logging(args: argparse.Namespace, body: Callable[[argparse.Namespace], int]) -> int:
+    """Our own notes at INFO (ERROR with ``-q``); libraries (onnxruntime's quantiser logs to the
+    root logger at INFO) only when something is wrong. Restored afterwards so in-process
+    callers (the tests) keep their own logging set-up."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     ours = logging.getLogger("stream")
     previous_level = ours.level
     ours.setLevel(logging.ERROR if is_quiet(args) else logging.INFO)
     try:
-        return run_cli(args)
+        return body(args)
     finally:
         ours.setLevel(previous_level)
 

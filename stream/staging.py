@@ -64,3 +64,17 @@ def write_bytes_atomically(final: Path, data: bytes) -> None:
         staged.commit(final)
     finally:
         staged.discard()
+
+
+def make_writable_folder(folder: Path) -> None:
+    """Create ``folder`` if missing and prove a file can be made in it (raises ``OSError`` otherwise).
+
+    A real write, not a permission check: root passes every mode check, and a read-only
+    mount or a full quota only shows when something is written.
+    """
+    import tempfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".depth-stream-", suffix=".probe", dir=folder)
+    os.close(fd)
+    os.unlink(probe)

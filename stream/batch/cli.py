@@ -9,13 +9,12 @@ how Ray runs it. Exit codes: 0 every file done or skipped, 1 some failed, 2 bad 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from stream import __version__
-from stream.cli import FLAGS, add_flags, is_quiet, settings_from
+from stream.cli import FLAGS, add_flags, is_quiet, settings_from, with_our_logging
 
 SHARED_FLAGS = ("--model", "--weights", "--engine", "--precision", "--colormap", "--normalize", "--max-frames",
                 "--cache-dir", "--probe", "-q")  # the single run's flags that mean the same for every file
@@ -57,14 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(None if argv is None else list(argv))
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    ours = logging.getLogger("stream")
-    previous_level = ours.level
-    ours.setLevel(logging.ERROR if is_quiet(args) else logging.INFO)
-    try:
-        return run_cli(args)
-    finally:
-        ours.setLevel(previous_level)
+    return with_our_logging(args, run_cli)
 
 
 def run_cli(args: argparse.Namespace) -> int:

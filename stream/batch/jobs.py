@@ -9,8 +9,6 @@ inputs would write the same name, and no output is one of the inputs.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from stream.batch.inputs import InputFile, common_root
 from stream.batch_images import output_name
 from stream.config import Settings
 from stream.errors import OutputError
+from stream.staging import make_writable_folder
 
 DEPTH_SUFFIXES = {("16bit", False): ".mkv", ("16bit", True): ".png", ("raw", False): ".npz", ("raw", True): ".npy"}
 
@@ -53,10 +52,7 @@ def prepare_output_dir(folder: Path, specs: list[str]) -> Path:
             raise OutputError(f"--output-dir {folder} is inside the input folder {spec}; a rerun would read the outputs as inputs, "
                               "so choose an output folder outside it")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".depth-stream-", suffix=".probe", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        make_writable_folder(folder)
     except OSError as exc:
         raise OutputError(f"--output-dir {folder} cannot be written ({exc.strerror}); choose another folder") from None
     return folder
