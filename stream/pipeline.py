@@ -19,7 +19,6 @@ to the main thread (``stream.window``), which owns every HighGUI call. ``start``
 from __future__ import annotations
 
 import collections
-import functools
 import logging
 import threading
 import time
@@ -33,6 +32,7 @@ from stream.compose import ViewComposer
 from stream.errors import StageError
 from stream.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
 from stream.inference import StageTimes
+from stream.inference_stage import InferenceStage
 from stream.normalize import Normalised, Normaliser, make_normaliser
 from stream.probe import Probes
 from stream.view import ViewSettings
@@ -94,28 +94,6 @@ class PipelineStats:
         if not self.latencies:
             return float("nan")
         return float(np.quantile(np.fromiter(self.latencies, float), quantile) * 1e3)
-
-
-class InOrder:
-    """Turns numbered 0, 1, 2, ... are taken in that order, whichever thread finishes its work first."""
-
-    def __init__(self) -> None:
-        self._next = 0
-        self._changed = threading.Condition()
-
-    def wait_for(self, turn: int, stop: threading.Event) -> bool:
-        """Block until ``turn`` is next; False if ``stop`` is set first."""
-        with self._changed:
-            while self._next != turn:
-                if stop.is_set():
-                    return False
-                self._changed.wait(POLL_SECONDS)
-        return True
-
-    def done(self, turn: int) -> None:
-        with self._changed:
-            self._next = turn + 1
-            self._changed.notify_all()
 
 
 class Estimator(Protocol):
@@ -190,10 +168,6 @@ class Pipeline:
         self.composer = ViewComposer(options, self.stats, probes, view)
         self.workers = Workers(self.stop)
         self._sink_lock = threading.Lock()
-        self._take_lock = threading.Lock()
-        self._taken = 0
-        self._inferring = 0
-        self._order = InOrder()
 
     # -- stages ----------------------------------------------------------------------
     def _capture(self) -> None:
@@ -214,46 +188,6 @@ class Pipeline:
                 self.stats.max_queue = max(self.stats.max_queue, self.frames.max_seen)
         finally:
             self.frames.close()
-
-    def _infer(self, estimator: Estimator) -> None:
-        """One inference worker; in file mode several run at once, each on its own engine.
-
-        A worker takes the next frame and its sequence number together, so results can be
-        handed on in source order: ``InOrder`` lets a worker pass its depth on only when
-        every earlier frame has been passed on.
-        """
-        try:
-            while not self.stop.is_set():
-                with self._take_lock:
-                    try:
-                        frame = self.frames.get(timeout=POLL_SECONDS)
-                    except ChannelClosed:
-                        break
-                    if frame is None:
-                        continue
-                    turn = self._taken
-                    self._taken += 1
-                depth = estimator.predict(frame.image)
-                times = estimator.times
-                if not self._order.wait_for(turn, self.stop):
-                    break
-                try:
-                    self.stats.stage_ms["preprocess"].append(times.preprocess)
-                    self.stats.stage_ms["inference"].append(times.inference)
-                    self.stats.stage_ms["upsample"].append(times.upsample)
-                    self.stats.inferred += 1
-                    self.stats.depth_rate.tick()
-                    if not self.depths.put(DepthFrame(frame, depth), self.stop):
-                        break
-                    self.stats.dropped_display = self.depths.dropped
-                finally:
-                    self._order.done(turn)
-        finally:
-            with self._take_lock:
-                self._inferring -= 1
-                last = self._inferring == 0
-            if last:
-                self.depths.close()
 
     def _display(self) -> None:
         while not self.stop.is_set():
@@ -311,10 +245,7 @@ class Pipeline:
         """Start the three workers; the caller must call ``finish`` (in a ``finally``)."""
         # a source failing mid-stream still lets the frames already read reach the output
         self.workers.add("capture", self._capture, drain=True)
-        self._inferring = len(self.estimators)
-        for number, estimator in enumerate(self.estimators):
-            thread = "inference" if number == 0 else f"inference-{number + 1}"
-            self.workers.add("inference", functools.partial(self._infer, estimator), thread=thread)
+        InferenceStage(self.estimators, self.frames, self.depths, self.stats, self.stop).add_to(self.workers)
         self.workers.add("display", self._display)
         self.workers.start()
 
