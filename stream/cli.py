@@ -60,7 +60,7 @@ FLAGS: tuple[Flag, ...] = (
          choices=("auto", "live", "file")),
     Flag(("--realtime",), "mode", "same as --mode live: play a file like a camera, dropping stale frames", const="live"),
     Flag(("--fps",), "capture.fps", "frame rate: requested from a webcam, of an image sequence (default 25)", float, metavar="N"),
-    Flag(("--threads",), "model.threads", "ONNX Runtime intra-op threads, 0 = one per core", int, metavar="N"),
+    Flag(("--threads",), "model.threads", "engine threads, 0 = one per core (a file: shared out among model.streams engines)", int, metavar="N"),
     Flag(("--engine",), "model.engine", "auto = fastest measured on this CPU (cached)", choices=("auto", "onnxruntime", "openvino")),
     Flag(("--precision",), "model.precision", "auto = fastest within 0.01 of fp32; bf16 = OpenVINO", choices=("auto", "fp32", "bf16", "int8")),
     Flag(("--colormap",), "display.colormap", "inferno, magma, plasma, viridis, turbo, jet or gray", metavar="NAME"),
