@@ -412,5 +412,6 @@ def summary(result: RunResult) -> str:
     if result.output is not None:
         text += f"; wrote {result.output}"
     if result.interrupted_by is not None:
-        text += f" (stopped by {signal.Signals(result.interrupted_by).name}; output finalized)"
+        finalized = "; output finalized" if result.output is not None else ""
+        text += f" (stopped by {signal.Signals(result.interrupted_by).name}{finalized})"
     return text

@@ -157,6 +157,15 @@ class Settings(Section):
     def source_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
+    def for_one_file(self, source: Path, output: Path, **update: Any) -> Settings:
+        """These settings for one file run inside another tool (an upload, a batch): headless, every
+        frame, no progress bar of its own, no web server (the user's ``serve.address`` is the tool's,
+        not each file's); ``update`` replaces whole sections or keys."""
+        display = self.display.model_copy(update={"progress": False})
+        serve = self.serve.model_copy(update={"address": None})
+        return self.model_copy(update={"source": str(source), "output": output, "headless": True, "mode": "file",
+                                       "display": display, "serve": serve, **update})
+
 
 def describe_error(error: ValidationError, origin: str) -> str:
     """One line naming the first bad key, what is wrong, and how to fix it."""

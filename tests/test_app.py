@@ -169,6 +169,11 @@ def test_summary_never_claims_an_output_that_was_not_written(tmp_path, random_on
     result = run(settings_for("synthetic:64x48", random_onnx, output=out), stop=stop)
     assert result.output is None and "wrote" not in summary(result)
     assert not out.exists()
+    import signal
+    from dataclasses import replace
+
+    stopped = summary(replace(result, interrupted_by=signal.SIGINT))
+    assert stopped.endswith("(stopped by SIGINT)") and "finalized" not in stopped  # nothing to finalize
 
 
 def test_file_summary_reports_throughput_and_live_summary_latency(tmp_path, random_onnx) -> None:

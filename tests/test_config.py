@@ -208,3 +208,12 @@ def test_colormap_names_are_case_insensitive(given) -> None:
 
 def test_realtime_flag_is_mode_live() -> None:
     assert load_settings(SHIPPED, cli.overrides_from(cli.build_parser().parse_args(["--realtime"]))).mode == "live"
+
+
+def test_one_file_inside_another_tool_never_serves_or_draws_its_own_bar(tmp_path) -> None:
+    """An upload or a batch runs each file with the user's settings, but the web server and the bar are the tool's."""
+    base = load_settings(SHIPPED, {"serve": {"address": "127.0.0.1:8080"}, "mode": "live", "display": {"colormap": "gray"}})
+    one = base.for_one_file(tmp_path / "in.mp4", tmp_path / "out.mp4", max_frames=None)
+    assert one.serve.address is None and one.headless and one.mode == "file" and not one.display.progress
+    assert one.source == str(tmp_path / "in.mp4") and one.output == tmp_path / "out.mp4"
+    assert one.display.colormap == "gray" and base.serve.address == "127.0.0.1:8080"  # the rest is the user's, the base untouched

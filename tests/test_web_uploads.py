@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import io
 import os
+import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import aiohttp
 import cv2
 import numpy as np
+import pytest
 from aiohttp import web
 from plyfile import PlyData
 
@@ -80,10 +82,24 @@ async def serving(settings, estimator_factory: Callable[[], object] | None = Non
         await runner.cleanup()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def servers_own_port() -> Iterator[None]:
+    """A port in use, given as ``serve.address`` as the running server's own is: a photo or video run must not serve again."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        SERVER_ADDRESS.append(f"127.0.0.1:{taken.getsockname()[1]}")
+        yield
+        SERVER_ADDRESS.clear()
+
+
+SERVER_ADDRESS: list[str] = []
+
+
 def upload_settings(tmp_path: Path, model: Path, **uploads):
     folder = tmp_path / "uploads"
     folder.mkdir(exist_ok=True)
-    return settings_for("synthetic", model, uploads={"folder": folder, **uploads})
+    return settings_for("synthetic", model, uploads={"folder": folder, **uploads}, serve={"address": SERVER_ADDRESS[0]})
 
 
 async def until(predicate: Callable[[], object], what: str) -> None:

@@ -94,6 +94,4 @@ def settings_for(base: Settings, job: Job, workdir: Path) -> Settings:
     export = base.export.model_copy(update={"depth_output": workdir / job.depth.name if job.depth is not None else None,
                                             "pointcloud": None})
     probe = base.probe.model_copy(update={"csv": workdir / job.probe_csv.name if job.probe_csv is not None else None})
-    display = base.display.model_copy(update={"progress": False})
-    return base.model_copy(update={"source": str(job.input), "output": workdir / job.output.name, "headless": True,
-                                   "mode": "file", "display": display, "export": export, "probe": probe})
+    return base.for_one_file(job.input, workdir / job.output.name, export=export, probe=probe)

@@ -66,11 +66,7 @@ class Job:
 def video_settings(settings: Settings, source: Path, output: Path) -> Settings:
     """The server's settings for one video: file mode (every frame), headless, no extra exports, no probes."""
     export = settings.export.model_copy(update={"depth_output": None, "pointcloud": None})
-    display = settings.display.model_copy(update={"progress": False})
-    return settings.model_copy(update={
-        "source": str(source), "output": output, "headless": True, "mode": "file", "max_frames": None,
-        "export": export, "display": display, "probe": ProbeSettings(),
-    })
+    return settings.for_one_file(source, output, max_frames=None, export=export, probe=ProbeSettings())
 
 
 def run_video(job: Job, settings: Settings, store: UploadStore, estimator: Estimator) -> None:

@@ -27,11 +27,7 @@ PHOTO_RESULTS = {
 def photo_settings(settings: Settings, source: Path, folder: Path) -> Settings:
     """The server's settings for one photo: headless, file mode, outputs in ``folder``, no probes, no progress bar."""
     export = settings.export.model_copy(update={"depth_output": folder / "depth16.png", "pointcloud": folder / "cloud.ply"})
-    display = settings.display.model_copy(update={"progress": False})
-    return settings.model_copy(update={
-        "source": str(source), "output": folder / "side-by-side.png", "headless": True, "mode": "file",
-        "max_frames": None, "export": export, "display": display, "probe": ProbeSettings(),
-    })
+    return settings.for_one_file(source, folder / "side-by-side.png", max_frames=None, export=export, probe=ProbeSettings())
 
 
 def process_photo(settings: Settings, entry: Entry, source: Path, client_name: str | None,
