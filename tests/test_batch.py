@@ -8,6 +8,7 @@ the way a terminal does (Ctrl-C to the process group) or the way the OOM killer 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ import numpy as np
 import psutil
 import pytest
 
+from stream.batch.lock import only_batch_in
 from stream.batch.partial import PATTERN
 from stream.cli import main
 from tests.media import make_video, read_video
@@ -104,7 +106,7 @@ def test_folder_batch_writes_every_good_file_reports_the_bad_one_and_resumes(tmp
 
 
 @pytest.mark.parametrize("case", ["nothing found", "output is a file", "output inside the input", "two inputs one output",
-                                  "no cluster there"])
+                                  "no cluster there", "another batch writing there"])
 def test_bad_arguments_exit_2_before_any_work(tmp_path, case, capsys) -> None:
     inputs, out = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
@@ -119,8 +121,14 @@ def test_bad_arguments_exit_2_before_any_work(tmp_path, case, capsys) -> None:
     elif case == "two inputs one output":
         make_video(inputs / "a.mov", 64, 48, 2)
     extra = ["--ray-address", "127.0.0.1:1"] if case == "no cluster there" else []  # port 1: nothing listens
-    assert batch(inputs, "--output-dir", out, "--model", tmp_path / "unused.onnx", *extra) == 2
+    with contextlib.ExitStack() as held:
+        if case == "another batch writing there":
+            out.mkdir()
+            held.enter_context(only_batch_in(out))  # as a running batch holds it (a lock per open file, even in one process)
+        assert batch(inputs, "--output-dir", out, "--model", tmp_path / "unused.onnx", *extra) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
+    if case == "another batch writing there":
+        assert f"another batch (pid {os.getpid()} on " in error and "--output-dir" in error
     assert error.startswith("error: ") and len(error) < 300
     assert not list(tmp_path.rglob("batch-*.json"))
 

@@ -18,6 +18,7 @@ from stream.batch.cluster import Sizing, check_reachable, ray_session, size_acto
 from stream.batch.driver import Scheduler
 from stream.batch.inputs import find_inputs
 from stream.batch.jobs import Job, plan_jobs, prepare_output_dir
+from stream.batch.lock import only_batch_in
 from stream.batch.manifest import Manifest, settings_fingerprint
 from stream.batch.partial import clean_partials
 from stream.batch.progress import header_frames, progress_bar
@@ -51,6 +52,11 @@ def plan(settings: Settings, specs: list[str], options: BatchOptions) -> tuple[P
 def run_batch(settings: Settings, specs: list[str], options: BatchOptions) -> BatchSummary:
     """Process every input not finished by an earlier run; one failed file never stops the others."""
     folder, jobs = plan(settings, specs, options)
+    with only_batch_in(folder):
+        return run_planned(settings, folder, jobs, options)
+
+
+def run_planned(settings: Settings, folder: Path, jobs: list[Job], options: BatchOptions) -> BatchSummary:
     start = time.monotonic()
     if clean_partials(folder):
         log.info("note: removed the unfinished outputs a stopped run left in %s", folder)
