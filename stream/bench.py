@@ -500,6 +500,13 @@ def window_display(wanted: bool) -> Iterator[str | None]:
             del os.environ["DISPLAY"]
 
 
+def write_report(report: dict[str, Any], path: Path | None) -> None:
+    """Every figure as JSON (``--json``), for comparing runs; nothing when no path was given."""
+    if path is not None:
+        path.write_text(json.dumps(report, indent=2, default=float) + "\n")
+        log(f"wrote {path}")
+
+
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
@@ -608,9 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report = run_benchmark(args)
         print(format_table(report))
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
-        log(f"wrote {args.json}")
+    write_report(report, args.json)
     return 0
 
 

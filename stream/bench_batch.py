@@ -19,7 +19,6 @@ Timings are wall-clock on a shared machine: compare figures from the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -28,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stream.bench import log, machine_facts, synthetic_frames, write_video
+from stream.bench import log, machine_facts, synthetic_frames, write_report, write_video
 from stream.config import Settings
 
 
@@ -187,9 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     report = run_benchmark(args)
     print(format_table(report))
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
-        log(f"wrote {args.json}")
+    write_report(report, args.json)
     return 0
 
 
