@@ -111,11 +111,9 @@ def inference_streams(settings: Settings, live: bool, single_frame: bool) -> tup
     a core is taken away). ``model.streams`` and ``model.threads`` override the split.
     """
     model = settings.model
-    if live or single_frame or model.streams == 1:
-        return 1, model.threads
     cores = usable_cores()
     streams = model.streams or max(1, min(cores, MAX_AUTO_STREAMS))
-    if streams == 1:
+    if live or single_frame or streams == 1:
         return 1, model.threads
     return streams, max(1, (model.threads or cores) // streams)
 
@@ -162,10 +160,15 @@ def check_exports(settings: Settings) -> None:
 def check_export_source(settings: Settings, info: SourceInfo) -> None:
     """Once the source is open, before the model loads: one-picture exports (PNG/NPY/PFM, PLY) need one picture."""
     from stream.export import check_source
+
+    check_source(settings.export.depth_output, settings.export.pointcloud, one_picture(settings, info))
+
+
+def one_picture(settings: Settings, info: SourceInfo) -> bool:
+    """The run has a single frame: a photo, a one-frame file, or ``--max-frames 1``."""
     from stream.sources import SourceKind
 
-    single = info.kind is SourceKind.IMAGE or settings.max_frames == 1 or info.frame_count == 1
-    check_source(settings.export.depth_output, settings.export.pointcloud, single)
+    return info.kind is SourceKind.IMAGE or settings.max_frames == 1 or info.frame_count == 1
 
 
 def open_configured_source(settings: Settings, web: LiveWeb | None = None, stop: threading.Event | None = None) -> Source:
@@ -308,10 +311,7 @@ def frame_callback(progress: Any, on_frame: Callable[[PipelineStats], None] | No
 
 def engines_for_run(settings: Settings, info: SourceInfo, live: bool) -> list[BaseEstimator]:
     """The engines this run infers with: one in live mode or for one picture, one per core for a file."""
-    from stream.sources import SourceKind
-
-    single = info.kind is SourceKind.IMAGE or settings.max_frames == 1 or info.frame_count == 1
-    return make_estimators(settings, *inference_streams(settings, live, single))
+    return make_estimators(settings, *inference_streams(settings, live, one_picture(settings, info)))
 
 
 def make_viewer(settings: Settings, gui: Any) -> tuple[Probes | None, LatestCloud | None, Window | None]:
