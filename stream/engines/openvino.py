@@ -7,6 +7,7 @@ Compiled blobs go to ``<model cache>/openvino`` so a restart loads in about a se
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,12 @@ COMPILING = threading.Lock()
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 
+@functools.cache
 def has_bf16() -> bool:
-    """True when OpenVINO's CPU plugin reports native bfloat16 (AVX-512 BF16 or AMX)."""
+    """True when OpenVINO's CPU plugin reports native bfloat16 (AVX-512 BF16 or AMX).
+
+    Asked once per process: the checks before work, the choice and every engine built ask too.
+    """
     try:
         import openvino as ov
 
