@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,10 +124,15 @@ def picture_of(driver: Any) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
 
 
-def until(driver: Any, check: Any, what: str) -> Any:
+def until(driver: Any, check: Any, what: str | Callable[[Any], str]) -> Any:
+    """Wait for ``check``; on a timeout, say what was awaited (``what`` may read the page to explain why)."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_S, poll_frequency=0.1).until(lambda d: check(d), message=f"waiting for {what}")
+    try:
+        return WebDriverWait(driver, WAIT_S, poll_frequency=0.1).until(lambda d: check(d))
+    except TimeoutException:
+        raise AssertionError(f"waiting for {what(driver) if callable(what) else what}") from None
 
 
 def frames_shown(driver: Any) -> int:
@@ -148,7 +153,8 @@ def test_live_view_probe_photo_upload_and_webcam(apps: dict[str, Served], browse
     view = browser.find_element("id", "view")
     ActionChains(browser).move_to_element_with_offset(view, view.size["width"] // 4, 0).click().perform()  # depth half
     probe = until(browser, lambda d: [e.text for e in d.find_elements("css selector", "#probes li") if "depth" in e.text],
-                  "the probe reading")
+                  lambda d: f"the probe reading (page says {d.find_element('id', 'message').text!r}, "
+                            f"probes {[e.text for e in d.find_elements('css selector', '#probes li')]})")
     assert re.search(r"\(\d+, \d+\) depth 0\.\d{3} raw", probe[0])
     save_screenshot(browser)
 

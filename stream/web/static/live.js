@@ -28,6 +28,9 @@
   // -- the live picture ------------------------------------------------------------------
   const view = $('view');
   let shownUrl = null;
+  // the size of the last frame shown: while the next one loads the image may report 0 x 0,
+  // and a click then must still land on the frame the user sees
+  let shownSize = null;
   let frames = 0;
   let retryMs = 1000;
 
@@ -44,6 +47,7 @@
       }
       const url = URL.createObjectURL(event.data);
       const shown = () => {
+        if (view.naturalWidth) shownSize = [view.naturalWidth, view.naturalHeight];
         if (shownUrl) URL.revokeObjectURL(shownUrl);
         shownUrl = url;
         frames += 1;
@@ -63,10 +67,11 @@
   }
 
   view.addEventListener('click', async (event) => {
-    if (!view.naturalWidth) return;
+    if (!shownSize) return;
+    const [width, height] = shownSize;
     const box = view.getBoundingClientRect();
-    const x = Math.floor((event.clientX - box.left) * view.naturalWidth / box.width);
-    const y = Math.floor((event.clientY - box.top) * view.naturalHeight / box.height);
+    const x = Math.floor((event.clientX - box.left) * width / box.width);
+    const y = Math.floor((event.clientY - box.top) * height / box.height);
     try { await call('api/probe', { x, y }); refresh(); } catch (error) { say(error.message, true); }
   });
 
