@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream.app import run
-from stream.config import load_settings
+from stream.config.settings import load_settings
+from stream.runtime.app import run
 from tests.media import make_video, read_video, serve_directory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,7 +161,7 @@ def test_existing_output_is_replaced_after_a_notice(tmp_path, random_onnx) -> No
 def test_summary_never_claims_an_output_that_was_not_written(tmp_path, random_onnx) -> None:
     import threading
 
-    from stream.app import summary
+    from stream.runtime.app import summary
 
     stop = threading.Event()
     stop.set()  # stopped before the first frame
@@ -239,7 +239,7 @@ def test_mkv_without_frame_count_gets_a_progress_total(tmp_path, random_onnx) ->
     (8, {"streams": 2, "threads": 3}, False, False, (2, 1)),
 ])
 def test_file_mode_splits_the_cores_into_single_threaded_engines(monkeypatch, cores, model, live, single, expected) -> None:
-    from stream import app
+    from stream.runtime import app
 
     monkeypatch.setattr(app, "usable_cores", lambda: cores)
     settings = load_settings(ROOT / "config.yaml", {"model": model})

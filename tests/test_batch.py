@@ -26,7 +26,7 @@ import pytest
 
 from stream.batch.lock import only_batch_in
 from stream.batch.partial import PATTERN
-from stream.cli import main
+from stream.cli.main import main
 from tests.media import make_video, read_video
 
 ROOT = Path(__file__).resolve().parents[1]

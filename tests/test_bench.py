@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stream import bench
+from stream.bench import main as bench
 
 
 @pytest.mark.measures_engines

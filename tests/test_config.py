@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from stream import cli
-from stream.config import Settings, load_settings
-from stream.errors import ConfigError
+from stream.cli import main as cli
+from stream.config.settings import Settings, load_settings
+from stream.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "config.yaml"

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from stream import cli
+from stream.cli import main as cli
+from stream.core.errors import ModelError
 from stream.engines import choose, make_engine
 from stream.engines.choose import Row, decide, normalised_diff, pick
 from stream.engines.openvino import has_bf16
-from stream.errors import ModelError
-from stream.model.quantize import varied_frames
+from stream.engines.quantize import varied_frames
 
 FRAMES = varied_frames(2, 160, 120, seed=5)
 
@@ -157,7 +157,7 @@ def test_openvino_that_cannot_load_the_model_is_refused(capsys, tmp_path) -> Non
 
 @pytest.mark.measures_engines
 def test_engines_command_prints_the_table(random_onnx, model_cache, monkeypatch, capsys) -> None:
-    from stream.engines import table
+    from stream.model import table
     from stream.model.__main__ import main
 
     timer = CountingTimer()
@@ -172,7 +172,7 @@ def test_openvino_engines_compiling_together_leave_the_process_locale_alone(rand
     """File mode meets a new input size in every engine at once; OpenVINO's compile flips the locale to C and back."""
     import locale
 
-    from stream.pipeline import Pipeline, PipelineOptions
+    from stream.pipeline.stages import Pipeline, PipelineOptions
     from stream.sources import SyntheticSource
 
     before = locale.getpreferredencoding(False)

@@ -11,13 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.errors import OutputWriteError
+from stream.core.errors import OutputWriteError
+from stream.core.frames import DepthFrame, Frame
 from stream.export import make_depth_sink, read_pfm
 from stream.export.images import png16_bytes
 from stream.export.sequence import NpzDepthSink
 from stream.export.sidecar import to_uint16
-from stream.frames import DepthFrame, Frame
-from stream.normalize import Normalised, make_normaliser, to_index
+from stream.view.normalize import Normalised, make_normaliser, to_index
 
 # The README's three lines (run as written, in the folder holding the files).
 README_RECOVERY = """
@@ -223,8 +223,8 @@ def test_no_frame_writes_nothing(tmp_path) -> None:
 
 @pytest.mark.parametrize("key,value", [("fov_deg", 0), ("fov_deg", 180), ("pointcloud_step", 0)])
 def test_export_settings_out_of_range_name_the_key(key, value) -> None:
-    from stream.config import load_settings
-    from stream.errors import ConfigError
+    from stream.config.settings import load_settings
+    from stream.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=f"export.{key}"):
         load_settings(None, {"export": {key: value}})

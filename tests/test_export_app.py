@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from plyfile import PlyData
 
-from stream.app import run
-from stream.inference import DepthEstimator
+from stream.engines.estimators import DepthEstimator
+from stream.runtime.app import run
 from stream.sources import SourceOptions, open_source
 from tests.media import make_video
 from tests.test_app import cli, settings_for

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream.app import run
-from stream.config import load_settings
+from stream.config.settings import load_settings
+from stream.runtime.app import run
 from tests.footage import colour_clip, image_sequence, patch_centres, rotated_clip, upright
 from tests.media import make_video, pattern_frame, read_video, serve_directory
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from av.video.reformatter import ColorRange, Colorspace
 
-from stream.errors import SourceError, SourceLostError
+from stream.core.errors import SourceError, SourceLostError
 from stream.sources import SourceKind, SourceOptions, open_source
 from stream.sources.colour import source_matrix, source_range
 from stream.sources.orientation import Orientation

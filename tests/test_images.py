@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.app import run, summary
-from stream.errors import OutputError, OutputWriteError
+from stream.core.errors import OutputError, OutputWriteError
+from stream.runtime.app import run, summary
 from stream.sinks import ImageFileSink, check_output_path
 from stream.sources import SourceKind, open_source
 from stream.sources.still import read_image
@@ -168,7 +168,7 @@ def test_video_to_png_is_refused_in_one_line_before_work(tmp_path, random_onnx) 
 # -- written whole or not at all -------------------------------------------------------
 
 def test_half_written_image_never_has_the_final_name(tmp_path, monkeypatch) -> None:
-    from stream.frames import Frame
+    from stream.core.frames import Frame
 
     out = tmp_path / "out.png"
     out.write_bytes(b"the previous result")
@@ -218,13 +218,13 @@ def test_folder_with_a_broken_image_cli(tmp_path, random_onnx) -> None:
 
 
 def test_glob_loads_the_model_once(tmp_path, random_onnx, monkeypatch) -> None:
-    import stream.app
+    import stream.runtime.app
 
     photos = photo_folder(tmp_path / "photos", count=4, broken=False)
     (photos / "skip.png").write_bytes(cv2.imencode(".png", photo())[1].tobytes())
     loads: list[int] = []
-    real = stream.app.make_estimator
-    monkeypatch.setattr("stream.app.make_estimator", lambda settings: loads.append(1) or real(settings))
+    real = stream.runtime.app.make_estimator
+    monkeypatch.setattr("stream.runtime.app.make_estimator", lambda settings: loads.append(1) or real(settings))
     out = tmp_path / "out"
     result = run(settings_for(str(photos / "p*.jpg"), random_onnx, output=out))
     assert result.exit_code == 0 and loads == [1]
@@ -235,7 +235,7 @@ def test_glob_loads_the_model_once(tmp_path, random_onnx, monkeypatch) -> None:
 def test_output_on_top_of_the_inputs_is_refused_before_work(tmp_path, random_onnx, monkeypatch) -> None:
     photos = photo_folder(tmp_path / "photos", broken=False)
     before = {p.name: p.read_bytes() for p in photos.iterdir()}
-    monkeypatch.setattr("stream.app.make_estimators", lambda *a: pytest.fail("model loaded"))
+    monkeypatch.setattr("stream.runtime.app.make_estimators", lambda *a: pytest.fail("model loaded"))
     for source in (str(photos), str(photos / "*.jpg"), str(photos / "p0.jpg")):
         with pytest.raises(OutputError, match="would overwrite the input"):
             run(settings_for(source, random_onnx, output=photos))
@@ -250,7 +250,7 @@ def test_output_on_top_of_the_inputs_is_refused_before_work(tmp_path, random_onn
     ("glob-matches-nothing", "nothing matches"),
 ])
 def test_bad_batches_fail_before_work(tmp_path, random_onnx, monkeypatch, case, needle) -> None:
-    from stream.errors import InputError
+    from stream.core.errors import InputError
 
     photo_folder(tmp_path / "a", count=1, broken=False)
     photo_folder(tmp_path / "b", count=1, broken=False)
@@ -262,7 +262,7 @@ def test_bad_batches_fail_before_work(tmp_path, random_onnx, monkeypatch, case, 
         "no-images": (str(tmp_path / "empty"), tmp_path / "out"),
         "glob-matches-nothing": (str(tmp_path / "a" / "*.png"), tmp_path / "out"),
     }[case]
-    monkeypatch.setattr("stream.app.make_estimators", lambda *a: pytest.fail("model loaded"))
+    monkeypatch.setattr("stream.runtime.app.make_estimators", lambda *a: pytest.fail("model loaded"))
     with pytest.raises(InputError, match=needle) as caught:
         run(settings_for(source, random_onnx, output=output))
     assert caught.value.exit_code == 2 and "\n" not in str(caught.value)
@@ -318,7 +318,7 @@ def test_folder_of_photos_keeps_depth_and_point_clouds_per_photo(tmp_path, rando
 @pytest.mark.parametrize("extra,needle", [({"export": {"depth_output": "d.png"}}, "--depth-output"),
                                           ({"probe": {"points": [[1, 1]]}}, "--probe")])
 def test_folder_of_photos_refuses_one_file_for_all(tmp_path, random_onnx, extra, needle) -> None:
-    from stream.errors import ConfigError
+    from stream.core.errors import ConfigError
 
     photos = photo_folder(tmp_path / "photos", count=2, broken=False)
     with pytest.raises(ConfigError, match=needle):

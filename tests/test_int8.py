@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import stream.model.quantize as quantize_mod
-from stream.app import run
-from stream.config import load_settings
-from stream.inference import DepthEstimator
-from stream.model.quantize import varied_frames
+import stream.engines.quantize as quantize_mod
+from stream.config.settings import load_settings
+from stream.engines.estimators import DepthEstimator
+from stream.engines.quantize import varied_frames
 from stream.model.resolve import resolve_model
-from stream.render import normalise_depth
+from stream.runtime.app import run
+from stream.view.render import normalise_depth
 from tests.media import make_video, read_video
 
 

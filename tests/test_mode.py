@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream.mode import Mode, RunPolicy, decide
+from stream.pipeline.mode import Mode, RunPolicy, decide
 
 
 @pytest.mark.parametrize("mode,source_is_live,expected", [

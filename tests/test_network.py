@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stream.errors import ModelError
+from stream.core.errors import ModelError
 from stream.model import build_midas_small
 from stream.model.checkpoint import load_weights, network_from_file, random_network
 

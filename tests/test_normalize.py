@@ -2,7 +2,7 @@
 every kind gives the model's values back, odd frames do not break it, and the settings are checked.
 
 Flicker is measured as a viewer sees it (mean change of the 0-255 index between frames) on
-synthetic MiDaS-like clips with fixed seeds (``stream.flicker``): no timing, no network.
+synthetic MiDaS-like clips with fixed seeds (``stream.view.flicker``): no timing, no network.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream import cli
-from stream.config import Settings, load_settings
-from stream.errors import ConfigError
-from stream.flicker import Clip, clip_frames, flicker_figures, recovery_frames
-from stream.normalize import Fixed, Normalised, PerFrame, Stable, make_normaliser
+from stream.cli import main as cli
+from stream.config.settings import Settings, load_settings
+from stream.core.errors import ConfigError
+from stream.view.flicker import Clip, clip_frames, flicker_figures, recovery_frames
+from stream.view.normalize import Fixed, Normalised, PerFrame, Stable, make_normaliser
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = Clip(width=160, height=120)
@@ -133,7 +133,7 @@ def test_default_is_stable() -> None:
 
 def test_settings_choose_the_normaliser(monkeypatch, random_onnx) -> None:
     """The app hands the pipeline the normaliser the settings name (and the fixed range)."""
-    from stream import app
+    from stream.runtime import app
 
     seen = []
     real = app.Pipeline

@@ -10,8 +10,8 @@ import onnx
 import pytest
 import torch
 
-from stream.errors import ModelError
-from stream.inference import DepthEstimator, network_size
+from stream.core.errors import ModelError
+from stream.engines.estimators import DepthEstimator, network_size
 from stream.model import export as export_mod
 from stream.model.checkpoint import network_from_file
 from stream.model.export import onnx_for_weights

@@ -9,10 +9,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from stream.errors import SourceError, StageError
-from stream.frames import ChannelClosed, Frame, FrameChannel
-from stream.inference import StageTimes
-from stream.pipeline import Pipeline, PipelineOptions
+from stream.core.errors import SourceError, StageError
+from stream.core.frames import ChannelClosed, Frame, FrameChannel
+from stream.engines.estimators import StageTimes
+from stream.pipeline.stages import Pipeline, PipelineOptions
 
 
 class ListSource:

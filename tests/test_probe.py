@@ -22,14 +22,14 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.app import run
-from stream.errors import ConfigError
-from stream.frames import DepthFrame, Frame
-from stream.inference import StageTimes
-from stream.normalize import Normalised, PerFrame
-from stream.pipeline import Pipeline, PipelineOptions
-from stream.probe import MAX_PROBES, Probes, ViewGeometry
-from stream.window import MailboxSink, Window
+from stream.core.errors import ConfigError
+from stream.core.frames import DepthFrame, Frame
+from stream.engines.estimators import StageTimes
+from stream.gui.window import MailboxSink, Window
+from stream.pipeline.stages import Pipeline, PipelineOptions
+from stream.runtime.app import run
+from stream.view.normalize import Normalised, PerFrame
+from stream.view.probe import MAX_PROBES, Probes, ViewGeometry
 from tests.media import make_video, pattern_frame
 from tests.test_app import settings_for
 from tests.test_window import FakeGui, PatternSource
@@ -319,8 +319,8 @@ def test_probes_are_safe_to_change_while_another_thread_reads_them() -> None:
 REAL_CLICK_SCRIPT = textwrap.dedent("""
     import ctypes, ctypes.util, json
     import cv2, numpy as np
-    from stream.probe import Probes, ViewGeometry
-    from stream.window import Window
+    from stream.view.probe import Probes, ViewGeometry
+    from stream.gui.window import Window
 
     probes = Probes()
     window = Window("probe window", probes=probes)

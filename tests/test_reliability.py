@@ -34,13 +34,13 @@ import numpy as np
 import pytest
 
 import stream.sources
-from stream import cli as run_stream
-from stream.app import run
-from stream.config import load_settings
-from stream.errors import DepthStreamError
-from stream.frames import Frame
-from stream.inference import StageTimes
-from stream.pipeline import Pipeline, PipelineOptions
+from stream.cli import main as run_stream
+from stream.config.settings import load_settings
+from stream.core.errors import DepthStreamError
+from stream.core.frames import Frame
+from stream.engines.estimators import StageTimes
+from stream.pipeline.stages import Pipeline, PipelineOptions
+from stream.runtime.app import run
 from stream.sinks import NullSink, VideoFileSink
 from stream.sources import PacedSource, SyntheticSource, open_source
 from tests.media import AUDIO_RATE, make_video, nearest_pattern, pattern_frame, read_video, run_bounded
@@ -82,7 +82,7 @@ class GreyDepth:
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> GreyDepth:
     """The app's model, replaced; tests may tune it (``fake_model.fail_after = 3``)."""
     estimator = GreyDepth()
-    monkeypatch.setattr("stream.app.make_estimators", lambda _settings, _copies, _threads: [estimator])
+    monkeypatch.setattr("stream.runtime.app.make_estimators", lambda _settings, _copies, _threads: [estimator])
     return estimator
 
 
@@ -466,9 +466,9 @@ def test_signal_during_live_recording_finalizes_the_recording(tmp_path, random_o
 
 HUNG_MODEL_SCRIPT = textwrap.dedent("""
     import sys, threading
-    import stream.app
-    from stream import cli
-    from stream.inference import StageTimes
+    import stream.runtime.app
+    from stream.cli import main as cli
+    from stream.engines.estimators import StageTimes
 
     class HangsAfterTen:
         calls = 0
@@ -480,7 +480,7 @@ HUNG_MODEL_SCRIPT = textwrap.dedent("""
                 threading.Event().wait()
             return image[:, :, 0].astype("float32")
 
-    stream.app.make_estimators = lambda settings, copies, threads: [HangsAfterTen()]
+    stream.runtime.app.make_estimators = lambda settings, copies, threads: [HangsAfterTen()]
     sys.exit(cli.main(sys.argv[1:]))
 """)
 
@@ -594,7 +594,7 @@ def test_bad_model_file_is_one_line_naming_file_and_fix(tmp_path, capsys, reques
 def test_bad_output_path_fails_before_any_processing(tmp_path, capsys, monkeypatch, case, needle) -> None:
     started: list[str] = []
     monkeypatch.setattr("stream.sources.open_source", lambda *a, **k: started.append("source") or pytest.fail("source opened"))
-    monkeypatch.setattr("stream.app.make_estimators", lambda *a: started.append("model") or pytest.fail("model loaded"))
+    monkeypatch.setattr("stream.runtime.app.make_estimators", lambda *a: started.append("model") or pytest.fail("model loaded"))
     (tmp_path / "plain.txt").write_text("x")
     (tmp_path / "dir.mp4").mkdir()
     locked = tmp_path / "locked"
@@ -760,7 +760,7 @@ def test_worker_exception_names_its_stage_exits_1_and_finalizes_output(tmp_path,
 
 @pytest.mark.parametrize("stage", ["capture", "inference", "display"])
 def test_hung_worker_does_not_hang_shutdown(tmp_path, monkeypatch, caplog, video_sinks, stage) -> None:
-    caplog.set_level(logging.WARNING, logger="stream.pipeline")
+    caplog.set_level(logging.WARNING, logger="stream.pipeline.stages")
     clip = make_video(tmp_path / "in.mkv", W, H, 100, fps=FPS)
     out = tmp_path / "out.mp4"
     estimator = GreyDepth(hang_after=15 if stage == "inference" else None)

@@ -7,9 +7,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from stream.frames import DepthFrame, Frame
-from stream.pipeline import Pipeline, PipelineOptions
-from stream.render import compose_view, draw_overlay, half_size
+from stream.core.frames import DepthFrame, Frame
+from stream.pipeline.stages import Pipeline, PipelineOptions
+from stream.view.render import compose_view, draw_overlay, half_size
 
 LINES = ["capture  30.0 fps  depth  24.1 fps", "dropped 12  latency   41 ms"]
 

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from stream.frames import Frame
+from stream.core.frames import Frame
 from stream.sinks import VideoFileSink
 from stream.sources import open_source
 from tests.media import AUDIO_RATE, make_video, pattern_frame, read_video

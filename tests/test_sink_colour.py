@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream.frames import Frame
+from stream.core.frames import Frame
 from stream.sinks import VideoFileSink
 
 PATCH = 32

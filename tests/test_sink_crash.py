@@ -22,8 +22,8 @@ import av
 import numpy as np
 import pytest
 
-from stream.errors import OutputWriteError
-from stream.frames import Frame
+from stream.core.errors import OutputWriteError
+from stream.core.frames import Frame
 from stream.sinks import VideoFileSink
 from tests.media import nearest_pattern, pattern_frame
 
@@ -35,7 +35,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 WRITE_THEN_WAIT = textwrap.dedent("""
     import sys
     from fractions import Fraction
-    from stream.frames import Frame
+    from stream.core.frames import Frame
     from stream.sinks import VideoFileSink
     from tests.media import pattern_frame
 
@@ -118,8 +118,8 @@ FILL_UP = textwrap.dedent("""
     import json, resource, signal, sys
     from fractions import Fraction
     import numpy as np
-    from stream.errors import OutputWriteError
-    from stream.frames import Frame
+    from stream.core.errors import OutputWriteError
+    from stream.core.frames import Frame
     from stream.sinks import VideoFileSink
 
     path, limit = sys.argv[1], int(sys.argv[2])
@@ -187,9 +187,9 @@ def test_full_disk_mid_run_says_disk_full_and_the_file_plays(small_disk: Path, s
 
 CLI_WITH_SIZE_LIMIT = textwrap.dedent("""
     import resource, signal, sys
-    import stream.app
-    from stream import cli
-    from stream.inference import StageTimes
+    import stream.runtime.app
+    from stream.cli import main as cli
+    from stream.engines.estimators import StageTimes
 
     class GreyDepth:
         times = StageTimes()
@@ -197,7 +197,7 @@ CLI_WITH_SIZE_LIMIT = textwrap.dedent("""
         def predict(self, image):
             return image[:, :, 0].astype("float32")
 
-    stream.app.make_estimators = lambda settings, copies, threads: [GreyDepth()]
+    stream.runtime.app.make_estimators = lambda settings, copies, threads: [GreyDepth()]
     limit = int(sys.argv.pop(1))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from stream.frames import Frame
+from stream.core.frames import Frame
 from stream.sinks.colour import fit
 from stream.sinks.crashsafe import keyframe_interval, muxer_options, write_error_message
 from stream.sinks.encoder import (

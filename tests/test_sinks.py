@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from stream.errors import OutputError
-from stream.frames import Frame
+from stream.core.errors import OutputError
+from stream.core.frames import Frame
 from stream.sinks import NullSink, VideoFileSink, check_output_path
 from stream.sources import open_source
 from tests.media import make_video, nearest_pattern, pattern_frame, read_video

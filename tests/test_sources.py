@@ -16,7 +16,7 @@ import av
 import numpy as np
 import pytest
 
-from stream.errors import SourceError, SourceLostError
+from stream.core.errors import SourceError, SourceLostError
 from stream.sources import PacedSource, Pacer, SourceKind, SourceOptions, SyntheticSource, WebcamSource, open_source
 from stream.sources.reconnect import Reconnector
 from stream.sources.timeline import Timeline

@@ -1,6 +1,6 @@
 """The browser page's server, over real HTTP on 127.0.0.1: the page, frames, counters, controls, limits, TLS.
 
-Each test runs the real app (``stream.app.run`` with ``--serve 127.0.0.1:0``) on the
+Each test runs the real app (``stream.runtime.app.run`` with ``--serve 127.0.0.1:0``) on the
 synthetic source played live; depth comes from a stand-in estimator (the picture's grey
 level) so a test costs a second or two and the pictures are predictable.
 """
@@ -27,11 +27,11 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.app import RunResult, run
-from stream.cli import build_parser, main, overrides_from
-from stream.config import load_settings
+from stream.cli.main import build_parser, main, overrides_from
+from stream.config.settings import load_settings
+from stream.core.errors import ConfigError
 from stream.engines.base import StageTimes
-from stream.errors import ConfigError
+from stream.runtime.app import RunResult, run
 from stream.web.handlers import STATE
 from stream.web.server import ServeError, WebServer
 

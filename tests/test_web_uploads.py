@@ -26,7 +26,7 @@ import pytest
 from aiohttp import web
 from plyfile import PlyData
 
-from stream.app import make_estimator
+from stream.runtime.app import make_estimator
 from stream.web.uploads import UPLOADS, Uploads, add_upload_routes
 from tests.media import make_video, pattern_frame, read_video
 from tests.test_app import settings_for

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from stream import cli as run_stream
-from stream.errors import DownloadError, ModelError
+from stream.cli import main as run_stream
+from stream.core.errors import DownloadError, ModelError
 from stream.model import checkpoint
 from stream.model import weights as weights_mod
 from stream.model.resolve import resolve_model

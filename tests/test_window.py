@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream.errors import OutputError
-from stream.frames import Frame
-from stream.inference import StageTimes
-from stream.pipeline import Pipeline, PipelineOptions
-from stream.window import MailboxSink, Window, fit_to_screen
+from stream.core.errors import OutputError
+from stream.core.frames import Frame
+from stream.engines.estimators import StageTimes
+from stream.gui.window import MailboxSink, Window, fit_to_screen
+from stream.pipeline.stages import Pipeline, PipelineOptions
 from tests.media import pattern_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,7 +196,7 @@ WINDOW_SCRIPT = textwrap.dedent("""
     import json, sys, threading
     from pathlib import Path
     import cv2
-    from stream.window import Window
+    from stream.gui.window import Window
     from tests.media import pattern_frame
 
     window = Window("test window", snapshot_dir=Path(sys.argv[1]))

@@ -1,6 +1,6 @@
 """The Ray worker: one model per actor, loaded once, then one input file per call through the single run.
 
-A file is processed by exactly the code a single run uses (``stream.app.run`` with the
+A file is processed by exactly the code a single run uses (``stream.runtime.app.run`` with the
 job's settings), so an output is the same made alone or in a batch. The model is made in
 ``__init__`` through ``make_estimator``, the app's own path, and kept for every later file:
 loading it costs more than a short clip. The actor is threaded (two calls at once) so the
@@ -19,10 +19,10 @@ import numpy as np
 from stream.batch.jobs import Job, settings_for
 from stream.batch.partial import commit, discard
 from stream.batch.summary import FileResult
-from stream.config import Settings
+from stream.config.settings import Settings
+from stream.core.errors import DepthStreamError
 from stream.engines.base import StageTimes
-from stream.errors import DepthStreamError
-from stream.pipeline import Estimator
+from stream.pipeline.stages import Estimator
 
 
 class CountingEstimator:
@@ -48,7 +48,7 @@ def one_line(exc: BaseException) -> str:
 
 def process_file(settings: Settings, job: Job, workdir: Path, estimator: Estimator) -> FileResult:
     """Run one job in ``workdir`` and rename its outputs to their final names; a failure is returned, never raised."""
-    from stream.app import run
+    from stream.runtime.app import run
 
     node = platform.node()
     start = time.monotonic()
@@ -69,7 +69,7 @@ class DepthWorker:
     """Ray actor body (made remote by the driver with its CPUs): the model in hand, one file per ``process`` call."""
 
     def __init__(self, settings: Settings) -> None:
-        from stream.app import make_estimator
+        from stream.runtime.app import make_estimator
 
         self.settings = settings
         self.error: tuple[str, int] | None = None

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stream import __version__
-from stream.cli import FLAGS, add_flags, is_quiet, settings_from, with_our_logging
+from stream.cli.main import FLAGS, add_flags, is_quiet, settings_from, with_our_logging
 
 SHARED_FLAGS = ("--model", "--weights", "--engine", "--precision", "--colormap", "--normalize", "--max-frames",
                 "--cache-dir", "--probe", "-q")  # the single run's flags that mean the same for every file
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_cli(args: argparse.Namespace) -> int:
     from stream.batch.run import BatchOptions, run_batch
     from stream.batch.summary import table, write_summary
-    from stream.errors import DepthStreamError
+    from stream.core.errors import DepthStreamError
 
     options = BatchOptions(args.output_dir, args.ext, args.depth, args.ray_address, args.actors, args.threads_per_actor)
     try:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from stream.errors import ConfigError
+from stream.core.errors import ConfigError
 
 OBJECT_STORE_BYTES = 128 * 1024 * 1024  # results are a few hundred bytes each: the store holds nothing big
 CORES_PER_ACTOR = 1  # single-threaded actors keep every core busy through decode, encode and the gaps (bench_batch: 1.3x two threads in one)

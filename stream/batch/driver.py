@@ -23,8 +23,8 @@ from stream.batch.jobs import Job
 from stream.batch.partial import discard, workdir_for
 from stream.batch.progress import BatchProgress
 from stream.batch.summary import FileResult
-from stream.config import Settings
-from stream.errors import DepthStreamError, ModelError
+from stream.config.settings import Settings
+from stream.core.errors import DepthStreamError, ModelError
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream.batch_images import GLOB_CHARACTERS
-from stream.errors import SourceError
+from stream.core.errors import SourceError
+from stream.runtime.photos import GLOB_CHARACTERS
 from stream.sinks.paths import VIDEO_EXTENSIONS
 from stream.sources.still import looks_like_image
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stream.batch.inputs import InputFile, common_root
-from stream.batch_images import output_name
-from stream.config import Settings
-from stream.errors import OutputError
-from stream.staging import make_writable_folder
+from stream.config.settings import Settings
+from stream.core.errors import OutputError
+from stream.core.staging import make_writable_folder
+from stream.runtime.photos import output_name
 
 DEPTH_SUFFIXES = {("16bit", False): ".mkv", ("16bit", True): ".png", ("raw", False): ".npz", ("raw", True): ".npy"}
 

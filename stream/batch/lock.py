@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from stream.errors import OutputError
+from stream.core.errors import OutputError
 
 LOCK_NAME = ".depth-stream-batch.lock"
 

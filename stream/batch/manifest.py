@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from stream.batch.jobs import Job
-from stream.config import Settings
-from stream.staging import write_bytes_atomically
+from stream.config.settings import Settings
+from stream.core.staging import write_bytes_atomically
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from stream.batch.manifest import Manifest, settings_fingerprint
 from stream.batch.partial import clean_partials
 from stream.batch.progress import header_frames, progress_bar
 from stream.batch.summary import BatchSummary, FileResult
-from stream.config import Settings
+from stream.config.settings import Settings
 
 log = logging.getLogger("stream.batch")
 
@@ -75,14 +75,14 @@ def run_planned(settings: Settings, folder: Path, jobs: list[Job], options: Batc
 def check_model(settings: Settings) -> None:
     """A local run makes the model once here: a bad model is one line before Ray starts, and the
     workers find the exported ONNX file and the engine decision already in the cache."""
-    from stream.app import make_estimator
+    from stream.runtime.app import make_estimator
 
     make_estimator(settings)
 
 
 def run_on_ray(settings: Settings, todo: list[Job], options: BatchOptions, manifest: Manifest,
                results: dict[str, FileResult], files_total: int) -> tuple[Sizing, int | None]:
-    from stream.app import StopOnSignal
+    from stream.runtime.app import StopOnSignal
 
     def on_result(job: Job, result: FileResult) -> None:
         result.outputs = [Path(path).relative_to(manifest.folder).as_posix() for path in result.outputs]

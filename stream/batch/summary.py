@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stream.staging import write_bytes_atomically
+from stream.core.staging import write_bytes_atomically
 
 NAME = "batch-summary.json"
 SIGNAL_EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}

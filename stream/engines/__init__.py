@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stream.core.errors import ModelError
 from stream.engines.base import NET_SIZE, BaseEstimator, StageTimes
-from stream.errors import ModelError
 
 ENGINES = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -40,7 +40,7 @@ def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_
     check_choice(engine, precision)
     path = model
     if precision == "int8":
-        from stream.model.quantize import int8_for_model
+        from stream.engines.quantize import int8_for_model
         from stream.model.weights import default_cache_dir
 
         path = int8_for_model(model, cache_dir if cache_dir is not None else default_cache_dir())

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stream.core.errors import ModelError
 from stream.engines import ENGINES, PRECISIONS, BaseEstimator, check_choice, make_engine
-from stream.errors import ModelError
 
 log = logging.getLogger("stream")
 TOLERANCE = 0.01
@@ -159,7 +159,7 @@ def load_decision(path: Path, key: dict) -> Choice | None:
 
 def save_decision(path: Path, key: dict, choice: Choice) -> None:
     """Write under a temporary name, then rename: a crash never leaves half a decision."""
-    from stream.staging import write_bytes_atomically
+    from stream.core.staging import write_bytes_atomically
 
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"key": key, "engine": choice.engine, "precision": choice.precision, "reason": choice.reason,
@@ -168,7 +168,7 @@ def save_decision(path: Path, key: dict, choice: Choice) -> None:
 
 
 def calibration_frames(count: int = 4) -> list[np.ndarray]:
-    from stream.model.quantize import varied_frames
+    from stream.engines.quantize import varied_frames
 
     return varied_frames(count, 320, 240)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stream.core.errors import ModelError
 from stream.engines.base import NET_SIZE, BaseEstimator
-from stream.errors import ModelError
 
 
 class OnnxRuntimeEstimator(BaseEstimator):

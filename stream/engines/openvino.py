@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from stream.core.errors import ModelError
 from stream.engines import check_choice
 from stream.engines.base import NET_SIZE, BaseEstimator
-from stream.errors import ModelError
 
 # OpenVINO's compile_model switches the process locale to "C" and back; two compiling at once
 # (file mode's engines meeting a new input size together) can leave it at "C", after which

@@ -6,7 +6,7 @@
 store the normalised index, and their sidecar (``sidecar``) the mapping back to raw values.
 ``--pointcloud PATH.ply`` and the window's ``p`` key write a binary PLY (``pointcloud``).
 Every writer is a ``DepthSink`` and a context manager; every file is written under a
-temporary name and renamed when complete (``stream.staging``). ``checks`` refuses bad paths
+temporary name and renamed when complete (``stream.core.staging``). ``checks`` refuses bad paths
 before any work.
 """
 
@@ -22,7 +22,7 @@ from stream.export.pointcloud import point_cloud, write_pointcloud
 from stream.export.sidecar import RECOVER, sidecar_path
 
 if TYPE_CHECKING:
-    from stream.config import ExportSettings
+    from stream.config.settings import ExportSettings
 
 
 def make_depth_sinks(export: ExportSettings, fps: float) -> list[DepthFileSink]:

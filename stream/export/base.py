@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stream.errors import OutputWriteError
-from stream.frames import Closing, DepthFrame
-from stream.normalize import Normalised
-from stream.staging import Staged
+from stream.core.errors import OutputWriteError
+from stream.core.frames import Closing, DepthFrame
+from stream.core.staging import Staged
+from stream.view.normalize import Normalised
 
 
 class DepthFileSink(Closing):

@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from stream.errors import OutputError
+from stream.core.errors import OutputError
 from stream.export.factory import DEPTH_FORMATS, ONE_FRAME_FORMATS, depth_format
 
 

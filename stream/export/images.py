@@ -12,11 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from stream.core.frames import DepthFrame
 from stream.export.base import DepthFileSink
 from stream.export.pfm import pfm_bytes
 from stream.export.sidecar import frame_entry, sidecar_path, sidecar_text, to_uint16
-from stream.frames import DepthFrame
-from stream.normalize import Normalised
+from stream.view.normalize import Normalised
 
 
 def png16_bytes(index: np.ndarray) -> bytes:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.staging import write_bytes_atomically
+from stream.core.staging import write_bytes_atomically
 
 FLOOR_PERCENTILE = 1.0
 FLOOR_OF_MAX = 0.01

@@ -18,12 +18,12 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from stream.core.frames import DepthFrame
+from stream.core.staging import Staged
 from stream.export.base import DepthFileSink
 from stream.export.images import png16_bytes
 from stream.export.sidecar import frame_entry, sidecar_path, sidecar_text
-from stream.frames import DepthFrame
-from stream.normalize import Normalised
-from stream.staging import Staged
+from stream.view.normalize import Normalised
 
 CHUNK = 1 << 22
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from stream.frames import DepthFrame
-from stream.normalize import Normalised
+from stream.core.frames import DepthFrame
+from stream.view.normalize import Normalised
 
 LEVELS = 65535
 RECOVER = "raw = (lo + v / 65535 * (hi - lo) - shift) / scale"

@@ -11,9 +11,9 @@ import threading
 import time
 from pathlib import Path
 
+from stream.core.frames import DepthFrame
 from stream.export.pointcloud import write_pointcloud
-from stream.frames import DepthFrame
-from stream.normalize import Normalised
+from stream.view.normalize import Normalised
 
 log = logging.getLogger(__name__)
 

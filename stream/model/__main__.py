@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from stream.errors import DepthStreamError
+    from stream.core.errors import DepthStreamError
 
     try:
         if args.command == "export":
@@ -66,12 +66,12 @@ def main(argv: list[str] | None = None) -> int:
                 model = network_from_file(args.weights)
             print(export_onnx(model, args.output))
         elif args.command == "quantize":
-            from stream.model.quantize import quantize_model, varied_frames, video_frames
+            from stream.engines.quantize import quantize_model, varied_frames, video_frames
 
             frames = video_frames(args.calibration, args.frames) if args.calibration else varied_frames(args.frames)
             print(quantize_model(args.input, args.output, frames))
         elif args.command == "engines":
-            from stream.engines.table import print_engines
+            from stream.model.table import print_engines
 
             print_engines(args)
         else:

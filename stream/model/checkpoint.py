@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from stream.errors import ModelError
+from stream.core.errors import ModelError
 from stream.model.network import MidasSmall, build_midas_small
 
 

@@ -91,7 +91,7 @@ def onnx_for_weights(weights_path: Path, cache_dir: Path, sha256: str | None = N
 
     weights_path = Path(weights_path)
     if not weights_path.is_file():
-        from stream.errors import ModelError
+        from stream.core.errors import ModelError
 
         raise ModelError(f"weights file not found: {weights_path}; pass --weights with an existing .pt file")
     target = Path(cache_dir) / cached_onnx_name(sha256 or sha256_of(weights_path))

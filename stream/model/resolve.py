@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stream.errors import ModelError
+from stream.core.errors import ModelError
 
 
 def resolve_model(
@@ -36,7 +36,7 @@ def resolve_model(
         else:
             model = onnx_for_weights(ensure_official_weights(cache, progress=progress), cache, sha256=OFFICIAL_SHA256)
     if precision == "int8":
-        from stream.model.quantize import int8_for_model
+        from stream.engines.quantize import int8_for_model
 
         return int8_for_model(model, cache)
     return model

@@ -1,4 +1,4 @@
-"""Where composed frames go: a video file (PyAV), an image file (``image``, for a photo), or nowhere (the window is ``stream.window``).
+"""Where composed frames go: a video file (PyAV), an image file (``image``, for a photo), or nowhere (the window is ``stream.gui.window``).
 
 Every sink is a context manager whose ``close`` always leaves its output usable. The video
 file sink is split along its jobs: ``paths`` (can the file be made), ``encoder`` (which
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from stream.frames import Frame
+from stream.core.frames import Frame
 from stream.sinks.image import IMAGE_EXTENSIONS, ImageFileSink
 from stream.sinks.null import NullSink
 from stream.sinks.paths import VIDEO_EXTENSIONS, check_output_path

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stream.errors import OutputError, OutputWriteError
+from stream.core.errors import OutputError, OutputWriteError
 
 log = logging.getLogger(__name__)
 

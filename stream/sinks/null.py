@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream.frames import Closing, Frame
+from stream.core.frames import Closing, Frame
 
 
 class NullSink(Closing):

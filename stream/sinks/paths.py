@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path, PurePath
 from typing import Any
 
-from stream.errors import OutputError
+from stream.core.errors import OutputError
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from stream.errors import ConfigError, OutputError, OutputWriteError
-from stream.frames import Closing, DepthFrame
-from stream.normalize import Normalised
-from stream.probe import Point, read_probes
+from stream.core.errors import ConfigError, OutputError, OutputWriteError
+from stream.core.frames import Closing, DepthFrame
+from stream.core.staging import temporary_for
 from stream.sinks.paths import same_file
-from stream.staging import temporary_for
+from stream.view.normalize import Normalised
+from stream.view.probe import Point, read_probes
 
 DEFAULT_NAME = "probe.csv"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from stream.frames import Frame
+from stream.core.frames import Frame
 
 
 class Timeline:

@@ -11,8 +11,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from stream.errors import OutputError
-from stream.frames import Closing, Frame
+from stream.core.errors import OutputError
+from stream.core.frames import Closing, Frame
 from stream.sinks.audio import COPY, TRANSCODE, AudioCopy, AudioTrack, attach_audio
 from stream.sinks.colour import bgr_to_yuv420, fit, tag_bt709
 from stream.sinks.crashsafe import SafeContainer, keyframe_interval

@@ -16,7 +16,7 @@ import av.container
 import av.video.frame
 import av.video.stream
 
-from stream.errors import SourceError
+from stream.core.errors import SourceError
 from stream.sources.base import SourceOptions
 
 # FFmpeg opens plain text as "ANSI art" video (the tty demuxer); that is never what a user meant.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
 
-from stream.frames import Frame
+from stream.core.frames import Frame
 
 DEFAULT_FPS = 30.0
 

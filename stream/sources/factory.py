@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stream.errors import SourceError
+from stream.core.errors import SourceError
 from stream.sources.av_open import is_url, open_video, redact
 from stream.sources.base import DEFAULT_FPS, Source, SourceOptions
 from stream.sources.files import FileSource

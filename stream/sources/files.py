@@ -10,8 +10,8 @@ from __future__ import annotations
 import av
 import av.video.frame
 
-from stream.errors import SourceError
-from stream.frames import Closing, Frame
+from stream.core.errors import SourceError
+from stream.core.frames import Closing, Frame
 from stream.sources.av_open import DECODE_ERRORS, VideoInput, first_line, is_url
 from stream.sources.base import SourceInfo, SourceKind, SourceOptions, frame_time_base
 from stream.sources.picture import Picture, frame_count, stream_fps

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stream.errors import SourceError
-from stream.frames import Closing, Frame
+from stream.core.errors import SourceError
+from stream.core.frames import Closing, Frame
 from stream.sources.base import SourceInfo, SourceKind, frame_time_base
 
 DEFAULT_IMAGE_FPS = 25.0

@@ -12,7 +12,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from stream.frames import Closing, Frame
+from stream.core.frames import Closing, Frame
 from stream.sources.base import Source, SourceInfo
 
 # Later than this, a frame re-anchors the schedule; earlier lateness (scheduler jitter) is

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from stream.errors import SourceError, SourceLostError
+from stream.core.errors import SourceError, SourceLostError
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stream.errors import SourceError
-from stream.frames import Closing, Frame
+from stream.core.errors import SourceError
+from stream.core.frames import Closing, Frame
 from stream.sources.base import SourceInfo, SourceKind
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")

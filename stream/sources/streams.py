@@ -14,8 +14,8 @@ import time
 import av
 import av.video.frame
 
-from stream.errors import SourceError, SourceLostError
-from stream.frames import Closing, Frame
+from stream.core.errors import SourceError, SourceLostError
+from stream.core.frames import Closing, Frame
 from stream.sources.av_open import DECODE_ERRORS, OpenError, VideoInput, first_line, open_video
 from stream.sources.base import SourceInfo, SourceKind, SourceOptions, frame_time_base
 from stream.sources.picture import Picture, stream_fps

@@ -10,8 +10,8 @@ import math
 import cv2
 import numpy as np
 
-from stream.errors import SourceError
-from stream.frames import Closing, Frame
+from stream.core.errors import SourceError
+from stream.core.frames import Closing, Frame
 from stream.sources.base import DEFAULT_FPS, SourceInfo, SourceKind, frame_time_base
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import cv2
 
-from stream.errors import SourceError, SourceLostError
-from stream.frames import Closing, Frame
+from stream.core.errors import SourceError, SourceLostError
+from stream.core.frames import Closing, Frame
 from stream.sources.base import DEFAULT_FPS, SourceInfo, SourceKind, SourceOptions
 
 

@@ -4,5 +4,5 @@
 pipeline's threads; ``relay`` hands every viewer the newest composed frame (encoded once);
 ``live`` holds what the page reads and changes while the run goes on; ``camera`` is the
 source fed by the page's webcam. The pipeline itself knows nothing of any of it: the relay
-is a sink, the probe readings a depth sink, the controls a ``stream.view.ViewSettings``.
+is a sink, the probe readings a depth sink, the controls a ``stream.view.settings.ViewSettings``.
 """

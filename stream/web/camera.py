@@ -19,7 +19,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from stream.frames import Closing, Frame
+from stream.core.frames import Closing, Frame
 from stream.sources.base import DEFAULT_FPS, SourceInfo, SourceKind
 
 TAKE_POLL_S = 0.1  # how often a waiting read looks at the stop event

@@ -15,17 +15,17 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stream.probe import Probes, read_probes
-from stream.render import COLORMAPS
-from stream.view import ViewSettings
+from stream.view.probe import Probes, read_probes
+from stream.view.render import COLORMAPS
+from stream.view.settings import ViewSettings
 from stream.web.camera import BrowserFeed
 from stream.web.relay import FrameRelay, Viewers
 
 if TYPE_CHECKING:
-    from stream.frames import DepthFrame
-    from stream.normalize import Normalised
-    from stream.pipeline import PipelineStats
+    from stream.core.frames import DepthFrame
+    from stream.pipeline.stages import PipelineStats
     from stream.sources import SourceInfo
+    from stream.view.normalize import Normalised
 
 RECENT = 30  # the latency shown is the median of this many last frames: current, yet not jumpy
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from stream.frames import Closing, Frame
+from stream.core.frames import Closing, Frame
 
 
 @dataclass(frozen=True)

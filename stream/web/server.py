@@ -25,18 +25,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
-from stream.config import Settings
-from stream.errors import InputError
-from stream.probe import Probes
-from stream.view import LiveNormaliser, View, ViewSettings
-from stream.web.address import is_loopback, parse_address
+from stream.config.address import is_loopback, parse_address
+from stream.config.settings import Settings
+from stream.core.errors import InputError
+from stream.view.probe import Probes
+from stream.view.settings import LiveNormaliser, View, ViewSettings
 from stream.web.camera import BrowserFeed, BrowserSource
 from stream.web.handlers import add_live_routes
 from stream.web.live import LiveState
 from stream.web.relay import FrameRelay, RelaySink, Viewers
 
 if TYPE_CHECKING:
-    from stream.pipeline import Estimator, PipelineStats
+    from stream.pipeline.stages import Estimator, PipelineStats
     from stream.sources import SourceInfo
 
 log = logging.getLogger(__name__)

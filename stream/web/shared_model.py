@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from stream.inference import StageTimes
-from stream.pipeline import Estimator
+from stream.engines.estimators import StageTimes
+from stream.pipeline.stages import Estimator
 
 
 class SharedEstimator:

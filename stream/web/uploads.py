@@ -32,9 +32,9 @@ from typing import Any, TypeVar
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from stream.config import Settings
-from stream.errors import DepthStreamError, DownloadError, InputError, ModelError
-from stream.pipeline import Estimator
+from stream.config.settings import Settings
+from stream.core.errors import DepthStreamError, DownloadError, InputError, ModelError
+from stream.pipeline.stages import Estimator
 from stream.web.jobs import Job, JobQueue, JobState, run_video
 from stream.web.photo import process_photo
 from stream.web.shared_model import SharedEstimator

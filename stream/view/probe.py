@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from stream.errors import ConfigError
+from stream.core.errors import ConfigError
 
 MAX_PROBES = 8  # clicks beyond this replace the oldest point
 Point = tuple[int, int]

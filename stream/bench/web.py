@@ -1,6 +1,6 @@
 """Benchmark of the browser page's transport: MJPEG over multipart HTTP vs JPEG frames over a WebSocket.
 
-``python -m stream.bench_web [--frames N] [--size WxH]`` runs the real server (``stream.web``)
+``python -m stream.bench.web [--frames N] [--size WxH]`` runs the real server (``stream.web``)
 on 127.0.0.1 without a model, publishes composed-size frames to its relay, and measures
 for each transport, with one client in this process on its own thread:
 
@@ -28,9 +28,9 @@ import aiohttp
 import cv2
 import numpy as np
 
-from stream.config import load_settings
-from stream.probe import Probes
+from stream.config.settings import load_settings
 from stream.sources.synthetic import SyntheticSource
+from stream.view.probe import Probes
 from stream.web.server import LiveWeb, serve_live
 
 TIMEOUT = 10.0
@@ -188,7 +188,7 @@ def _no_model() -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stream.bench_web", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m stream.bench.web", description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=150, help="frames per transport for the latency figure")
     parser.add_argument("--size", default="640x480", help="each half of the composed frame, WxH")
     args = parser.parse_args(argv)

@@ -33,7 +33,7 @@ def colourise(depth: np.ndarray, colormap: str = "inferno") -> np.ndarray:
 
 
 def colour_index(index: np.ndarray, colormap: str = "inferno") -> np.ndarray:
-    """A 0..1 depth index (``stream.normalize``) -> BGR image; 1 (near) is bright."""
+    """A 0..1 depth index (``stream.view.normalize``) -> BGR image; 1 (near) is bright."""
     return colour_grey(cv2.convertScaleAbs(index, alpha=255.0), colormap)
 
 
@@ -65,7 +65,7 @@ def half_size(width: int, height: int, max_width: int | None) -> tuple[int, int]
 
 def compose_view(frame_bgr: np.ndarray, index: np.ndarray, colormap: str,
                  max_width: int | None = None) -> tuple[np.ndarray, dict[str, float]]:
-    """Picture | coloured depth index (0..1, ``stream.normalize``), scaled down when wider than ``max_width``.
+    """Picture | coloured depth index (0..1, ``stream.view.normalize``), scaled down when wider than ``max_width``.
 
     A 4K source would give a 7680-pixel-wide video that many players refuse; scaling before
     colouring also keeps the per-frame work and memory of the display stage small. The

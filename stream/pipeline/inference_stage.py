@@ -3,7 +3,7 @@
 Live mode runs one engine (the newest frame, soonest). File mode runs one per core: each
 worker takes the next frame together with its turn number, and ``InOrder`` lets it hand
 its depth on only when every earlier frame has been handed on, so the display thread sees
-source order whichever engine finished first. Kept apart from ``stream.pipeline`` so the
+source order whichever engine finished first. Kept apart from ``stream.pipeline.stages`` so the
 ordering can be read (and tested) on its own.
 """
 
@@ -14,11 +14,11 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from stream.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
+from stream.core.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
 
 if TYPE_CHECKING:
-    from stream.pipeline import Estimator, PipelineStats
-    from stream.workers import Workers
+    from stream.pipeline.stages import Estimator, PipelineStats
+    from stream.pipeline.workers import Workers
 
 POLL_SECONDS = 0.05
 

@@ -13,8 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from stream.errors import ConfigError
-from stream.render import COLORMAPS
+from stream.core.errors import ConfigError
+from stream.view.render import COLORMAPS
 
 
 class Section(BaseModel):
@@ -114,7 +114,7 @@ class ServeSettings(Section):
     def host_and_port(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from stream.web.address import parse_address
+        from stream.config.address import parse_address
 
         host, port = parse_address(value)
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

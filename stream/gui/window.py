@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from stream.display import require_display, screen_size
-from stream.errors import OutputError
-from stream.frames import ChannelClosed, Closing, Frame, FrameChannel
-from stream.probe import Probes
+from stream.core.errors import OutputError
+from stream.core.frames import ChannelClosed, Closing, Frame, FrameChannel
+from stream.gui.display import require_display, screen_size
+from stream.view.probe import Probes
 
 log = logging.getLogger(__name__)
 

@@ -20,17 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stream.config import Settings
-from stream.errors import DepthStreamError, OutputError, SourceError
-from stream.pipeline import Estimator, PipelineStats
+from stream.config.settings import Settings
+from stream.core.errors import DepthStreamError, OutputError, SourceError
+from stream.core.staging import make_writable_folder
+from stream.pipeline.stages import Estimator, PipelineStats
 from stream.sinks.image import IMAGE_EXTENSIONS
 from stream.sinks.paths import VIDEO_EXTENSIONS
 from stream.sources.av_open import is_url
 from stream.sources.still import is_photo, looks_like_image
-from stream.staging import make_writable_folder
 
 if TYPE_CHECKING:
-    from stream.app import RunResult
+    from stream.runtime.app import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def short_reason(error: DepthStreamError, photo: Path) -> str:
 
 def run_batch(settings: Settings, estimator: Estimator | None = None) -> RunResult:
     """Every photo of the folder or glob through one model; a failed photo is reported and skipped."""
-    from stream.app import RunResult, make_estimator
+    from stream.runtime.app import RunResult, make_estimator
 
     inputs = find_images(settings.source)  # a bad --source is named before a bad --output
     check_batch_extras(settings)
@@ -168,7 +168,7 @@ def run_batch(settings: Settings, estimator: Estimator | None = None) -> RunResu
 
 def check_batch_extras(settings: Settings) -> None:
     """Per-photo extras need per-photo names: depth and point clouds go to folders; probes need one source."""
-    from stream.errors import ConfigError
+    from stream.core.errors import ConfigError
 
     if settings.probe.points:
         raise ConfigError("--probe reads one source; run it on one photo or video, not a folder of photos")
@@ -192,11 +192,11 @@ def run_each(settings: Settings, estimator: Estimator, pairs: list[tuple[Path, P
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from stream.app import run
+    from stream.runtime.app import run
 
     report, stats = BatchReport(), PipelineStats()
     display = settings.display.model_copy(update={"progress": False})
-    quiet_app = logging.getLogger("stream.app")
+    quiet_app = logging.getLogger("stream.runtime.app")
     level = quiet_app.level
     quiet_app.setLevel(logging.ERROR)  # no "source: ..." nor "exists" line per photo: said once above
     try:

@@ -17,22 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stream.config import Settings
-from stream.errors import ConfigError, DepthStreamError, OutputError, StageError
-from stream.mode import decide
-from stream.normalize import make_normaliser
-from stream.pipeline import Estimator, FrameSink, Pipeline, PipelineOptions, PipelineStats
+from stream.config.settings import Settings
+from stream.core.errors import ConfigError, DepthStreamError, OutputError, StageError
+from stream.pipeline.mode import decide
+from stream.pipeline.stages import Estimator, FrameSink, Pipeline, PipelineOptions, PipelineStats
 from stream.sinks.paths import same_file
+from stream.view.normalize import make_normaliser
 
 if TYPE_CHECKING:
+    from stream.engines.estimators import BaseEstimator
     from stream.export.snapshot import LatestCloud
-    from stream.inference import BaseEstimator
-    from stream.probe import Probes
+    from stream.gui.window import MailboxSink, Window
     from stream.sinks import ImageFileSink, VideoFileSink
     from stream.sinks.probe_csv import ProbeCsvSink
     from stream.sources import Source, SourceInfo
+    from stream.view.probe import Probes
     from stream.web.server import LiveWeb, WebServer
-    from stream.window import MailboxSink, Window
 
 log = logging.getLogger(__name__)
 
@@ -237,13 +237,13 @@ def run(settings: Settings, estimator: Estimator | None = None, stop: threading.
     ``on_serve`` is called with the web server once it listens (``--serve``; tests learn its port).
     ``on_frame`` is called after each frame is written (the web page's video jobs report progress with it).
     """
-    from stream.batch_images import is_image_batch, run_batch
     from stream.engines import check_choice
     from stream.export import make_depth_sinks
-    from stream.probe import check_points_fit
+    from stream.gui.window import MailboxSink
+    from stream.runtime.photos import is_image_batch, run_batch
     from stream.sinks import NullSink
     from stream.sources import PacedSource, SourceKind
-    from stream.window import MailboxSink
+    from stream.view.probe import check_points_fit
 
     stop = stop or threading.Event()
     if is_image_batch(settings):
@@ -320,8 +320,8 @@ def make_viewer(settings: Settings, gui: Any) -> tuple[Probes | None, LatestClou
     With ``--serve`` the page is the window (a server has no screen): no window opens.
     """
     from stream.export.snapshot import LatestCloud
-    from stream.probe import Probes
-    from stream.window import Window
+    from stream.gui.window import Window
+    from stream.view.probe import Probes
 
     serving = settings.serve.address is not None
     probes = Probes(settings.probe.points) if settings.probe.points or not settings.headless or serving else None
@@ -338,7 +338,7 @@ def start_web(stack: ExitStack, settings: Settings, probes: Probes | None,
     """With ``--serve``: the web server, listening, stopped when ``stack`` closes; else None."""
     if settings.serve.address is None:
         return None
-    from stream.probe import Probes
+    from stream.view.probe import Probes
     from stream.web.server import serve_live
 
     return stack.enter_context(serve_live(settings, probes if probes is not None else Probes(), lambda: make_estimator(settings), on_serve))

@@ -1,6 +1,6 @@
 """The three threads: capture -> (bounded channel) -> inference -> (channel) -> display.
 
-Live mode (decided once, by ``stream.mode``): both channels are one-slot
+Live mode (decided once, by ``stream.pipeline.mode``): both channels are one-slot
 "latest wins" mailboxes, so inference always takes the newest frame and the display
 always shows the newest depth; stale frames are dropped and counted and memory never
 grows however slow inference is. File mode: both channels are small bounded FIFOs whose
@@ -12,7 +12,7 @@ thread with a timeout and re-raises that first error with its stage named. Sinks
 always closed, so an output video is finalized whatever happened.
 
 The pipeline never touches a GUI: a window is a sink that hands the newest composed frame
-to the main thread (``stream.window``), which owns every HighGUI call. ``start`` and
+to the main thread (``stream.gui.window``), which owns every HighGUI call. ``start`` and
 ``finish`` let the main thread run that window loop while the workers run.
 """
 
@@ -28,15 +28,15 @@ from typing import Protocol
 
 import numpy as np
 
-from stream.compose import ViewComposer
-from stream.errors import StageError
-from stream.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
-from stream.inference import StageTimes
-from stream.inference_stage import InferenceStage
-from stream.normalize import Normalised, Normaliser, make_normaliser
-from stream.probe import Probes
-from stream.view import ViewSettings
-from stream.workers import Workers
+from stream.core.errors import StageError
+from stream.core.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
+from stream.engines.estimators import StageTimes
+from stream.pipeline.compose import ViewComposer
+from stream.pipeline.inference_stage import InferenceStage
+from stream.pipeline.workers import Workers
+from stream.view.normalize import Normalised, Normaliser, make_normaliser
+from stream.view.probe import Probes
+from stream.view.settings import ViewSettings
 
 log = logging.getLogger(__name__)
 

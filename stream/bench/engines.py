@@ -1,7 +1,7 @@
 """Benchmark figures per engine: every engine x precision side by side, the ``auto`` choice, idle CPU cost.
 
-Kept apart from ``stream.bench`` (which times stages and the seed baseline) so each module has
-one job; ``stream.bench`` calls these with its own model, frames and live-pipeline runner.
+Kept apart from ``stream.bench.main`` (which times stages and the seed baseline) so each module has
+one job; ``stream.bench.main`` calls these with its own model, frames and live-pipeline runner.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def auto_choice(model: Path, cache: Path, threads: int, net_size: int, budget: f
 def engine_rows(choice: Choice, model: Path, cache: Path, threads: int, frame: np.ndarray, repeats: int,
                 live: Any) -> list[dict[str, Any]]:
     """Standalone and live-pipeline FPS for every candidate that runs, with its accuracy vs ORT fp32."""
-    from stream.bench import standalone_fps
+    from stream.bench.main import standalone_fps
 
     rows = []
     for row in choice.rows:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from stream.normalize import Normalised, Normaliser, make_normaliser
-from stream.render import COLORMAPS
+from stream.view.normalize import Normalised, Normaliser, make_normaliser
+from stream.view.render import COLORMAPS
 
 NORMALISE_MODES = ("stable", "frame", "fixed")
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-from stream.errors import OutputError
+from stream.core.errors import OutputError
 
 # when the screen cannot be asked (no Xlib, another platform), fit the window to this
 FALLBACK_SCREEN = (1280, 720)

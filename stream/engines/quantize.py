@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.errors import ModelError
+from stream.core.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def quantize_model(source: Path, output: Path, frames: Iterable[np.ndarray]) -> 
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from stream.inference import DepthEstimator
+    from stream.engines.estimators import DepthEstimator
 
     estimator = DepthEstimator(source)
     tensors = [estimator.preprocess(frame) for frame in frames]

@@ -1,6 +1,6 @@
 """The display stage's picture: coloured depth beside the frame, the status overlay, probe markers.
 
-Kept apart from the threads (``stream.pipeline``) so the pipeline code holds no pixels and
+Kept apart from the threads (``stream.pipeline.stages``) so the pipeline code holds no pixels and
 this can be tried on one frame alone. It reads the run's counters for the overlay.
 """
 
@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stream.frames import DepthFrame
-from stream.normalize import Normalised
-from stream.probe import Probes, annotate
-from stream.render import compose_view, draw_overlay
-from stream.view import View, ViewSettings
+from stream.core.frames import DepthFrame
+from stream.view.normalize import Normalised
+from stream.view.probe import Probes, annotate
+from stream.view.render import compose_view, draw_overlay
+from stream.view.settings import View, ViewSettings
 
 if TYPE_CHECKING:
-    from stream.pipeline import PipelineOptions, PipelineStats
+    from stream.pipeline.stages import PipelineOptions, PipelineStats
 
 
 class ViewComposer:

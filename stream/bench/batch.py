@@ -1,9 +1,9 @@
-"""``python -m stream.bench_batch``: what the batch on Ray costs and gives, on generated clips.
+"""``python -m stream.bench.batch``: what the batch on Ray costs and gives, on generated clips.
 
 Offline, with seeded random weights of the real network (exported through the same path as
 the official ones). On one set of generated 640x480 H.264 clips, in interleaved rounds:
 
-* plain: the single run (``stream.app.run``) once per clip in one process, the model made
+* plain: the single run (``stream.runtime.app.run``) once per clip in one process, the model made
   once: what a shell loop over the files would do at best, without Ray;
 * batch: ``run_batch`` with 1 actor (all cores as its threads), and with the other actor
   counts worth trying on this machine (one per 2 cores, one per core);
@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stream.bench import log, machine_facts, synthetic_frames, write_report, write_video
-from stream.config import Settings
+from stream.bench.main import log, machine_facts, synthetic_frames, write_report, write_video
+from stream.config.settings import Settings
 
 
 def make_clips(folder: Path, count: int, frames: int) -> list[Path]:
@@ -45,8 +45,8 @@ def make_clips(folder: Path, count: int, frames: int) -> list[Path]:
 
 
 def base_settings(model: Path, engine: str, precision: str, threads: int) -> Settings:
-    from stream.cli import PROJECT_CONFIG
-    from stream.config import load_settings
+    from stream.cli.main import PROJECT_CONFIG
+    from stream.config.settings import load_settings
 
     config = PROJECT_CONFIG if PROJECT_CONFIG.is_file() else None
     return load_settings(config, {"model": {"onnx": model, "engine": engine, "precision": precision, "threads": threads},
@@ -55,7 +55,7 @@ def base_settings(model: Path, engine: str, precision: str, threads: int) -> Set
 
 def plain_runs(settings: Settings, clips: list[Path], out: Path) -> dict[str, float]:
     """The single run per clip, one model for all (its load is timed too: a batch pays its own)."""
-    from stream.app import make_estimator, run
+    from stream.runtime.app import make_estimator, run
 
     out.mkdir(parents=True)
     started = time.perf_counter()
@@ -170,7 +170,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stream.bench_batch",
+    parser = argparse.ArgumentParser(prog="python -m stream.bench.batch",
                                      description="Benchmark the batch on Ray against plain single runs (offline, random weights).")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--clips", type=int, default=6, help="generated clips in the set")

@@ -14,7 +14,7 @@ the speed figures are those of the real network. Reported:
   min-max -> Inferno -> hstack per frame) and the ratios against it;
 * INT8 (static QDQ) speed ratio and accuracy cost; ONNX Runtime thread settings;
 * colour flicker of ``frame`` and ``stable`` normalisation and ``stable``'s recovery from a
-  cut, on synthetic MiDaS-like depth clips (``stream.flicker``; not on the random network,
+  cut, on synthetic MiDaS-like depth clips (``stream.view.flicker``; not on the random network,
   whose own frame-to-frame noise no normalisation can hide).
 
 Timings are wall-clock on a shared machine: compare ratios from the same run.
@@ -95,7 +95,7 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> floa
     """
     from fractions import Fraction
 
-    from stream.frames import Frame
+    from stream.core.frames import Frame
     from stream.sinks import VideoFileSink
 
     started = time.perf_counter()
@@ -122,8 +122,8 @@ def decode_times(path: Path) -> list[float]:
 def stage_medians(estimator, frames: list[np.ndarray], video: Path, scratch: Path, repeats: int) -> dict[str, float]:
     """Each stage alone on the same 640x480 frames; encode = the 1280x480 side-by-side output; depth_export = FFV1 16-bit."""
     from stream.export.video import mean_write_ms
-    from stream.normalize import to_index
-    from stream.render import colourise, draw_overlay, side_by_side
+    from stream.view.normalize import to_index
+    from stream.view.render import colourise, draw_overlay, side_by_side
 
     frame = frames[len(frames) // 2]
     tensor = estimator.preprocess(frame)
@@ -147,8 +147,8 @@ def stage_medians(estimator, frames: list[np.ndarray], video: Path, scratch: Pat
 
 def normalise_ms(repeats: int) -> float:
     """Median cost of ``stable`` normalisation per 640x480 frame, fed a moving clip (its state matters)."""
-    from stream.flicker import Clip, clip_frames
-    from stream.normalize import Stable
+    from stream.view.flicker import Clip, clip_frames
+    from stream.view.normalize import Stable
 
     depths = clip_frames(Clip(frames=30, width=WIDTH, height=HEIGHT))
     normaliser = Stable()
@@ -158,8 +158,8 @@ def normalise_ms(repeats: int) -> float:
 
 def flicker_report(picture: Path | None) -> dict[str, float]:
     """The flicker figures at 640x480 (and the picture of them, when asked for)."""
-    from stream.flicker import Clip, flicker_figures, flicker_picture
-    from stream.normalize import make_normaliser
+    from stream.view.flicker import Clip, flicker_figures, flicker_picture
+    from stream.view.normalize import make_normaliser
 
     clip = Clip(width=WIDTH, height=HEIGHT)
     figures = flicker_figures(make_normaliser, clip)
@@ -191,11 +191,11 @@ def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = F
     ``window``: composed frames go to a real OpenCV window run by this (the main) thread,
     as in the app; otherwise nowhere. Needs a display (the benchmark starts Xvfb).
     """
-    from stream.normalize import make_normaliser
-    from stream.pipeline import Pipeline, PipelineOptions
+    from stream.gui.window import MailboxSink, Window
+    from stream.pipeline.stages import Pipeline, PipelineOptions
     from stream.sinks import NullSink
     from stream.sources import PacedSource, SyntheticSource
-    from stream.window import MailboxSink, Window
+    from stream.view.normalize import make_normaliser
 
     stop = threading.Event()
     mailbox = MailboxSink() if window else None
@@ -237,10 +237,10 @@ def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = F
 
 def file_pipeline(estimators: list, video: Path, output: Path, preset: str = "superfast") -> dict[str, float]:
     """Real pipeline, file mode: every frame decoded, inferred (by each of ``estimators`` in turn), composed, encoded."""
-    from stream.normalize import make_normaliser
-    from stream.pipeline import Pipeline, PipelineOptions
+    from stream.pipeline.stages import Pipeline, PipelineOptions
     from stream.sinks import VideoFileSink
     from stream.sources import open_source
+    from stream.view.normalize import make_normaliser
 
     with open_source(str(video)) as source:
         info = source.info
@@ -253,10 +253,10 @@ def file_pipeline(estimators: list, video: Path, output: Path, preset: str = "su
 
 
 def file_mode_engines(model: Path, engine: str, precision: str, threads: int, cache: Path) -> list:
-    """The engines the app runs a file with (``stream.app.inference_streams``: one single-threaded engine per core)."""
-    from stream.app import inference_streams
-    from stream.config import load_settings
+    """The engines the app runs a file with (``stream.runtime.app.inference_streams``: one single-threaded engine per core)."""
+    from stream.config.settings import load_settings
     from stream.engines import make_engine
+    from stream.runtime.app import inference_streams
 
     settings = load_settings(None, {"model": {"threads": threads}})
     copies, each = inference_streams(settings, live=False, single_frame=False)
@@ -269,7 +269,7 @@ class SeedBaseline:
     def __init__(self, weights: Path) -> None:
         import torch
 
-        from stream.inference import IMAGENET_MEAN, IMAGENET_STD, network_size
+        from stream.engines.estimators import IMAGENET_MEAN, IMAGENET_STD, network_size
         from stream.model.checkpoint import network_from_file
 
         self.model = network_from_file(weights)
@@ -303,8 +303,8 @@ class SeedBaseline:
 
 def int8_accuracy(fp32: Any, int8: Any) -> dict[str, float]:
     """Mean |difference| of min-max-normalised depth (0..1), fp32 vs int8, on varied scenes."""
-    from stream.model.quantize import varied_frames
-    from stream.render import normalise_depth
+    from stream.engines.quantize import varied_frames
+    from stream.view.render import normalise_depth
 
     diffs = []
     for frame in varied_frames(12, seed=12345):
@@ -315,7 +315,7 @@ def int8_accuracy(fp32: Any, int8: Any) -> dict[str, float]:
 
 
 def thread_sweep(model: Path, frame: np.ndarray, repeats: int) -> dict[str, float]:
-    from stream.inference import DepthEstimator
+    from stream.engines.estimators import DepthEstimator
 
     results = {}
     for threads in (1, 2, 3, 4):
@@ -335,7 +335,7 @@ PIPELINE_VARIANTS = {
 
 def pipeline_settings_sweep(model: Path, seconds: float, camera_fps: float, warmup: float, passes: int = 2) -> dict[str, float]:
     """Live depth FPS of the real pipeline under each thread setting, interleaved passes."""
-    from stream.inference import DepthEstimator
+    from stream.engines.estimators import DepthEstimator
 
     results: dict[str, list[float]] = {name: [] for name in PIPELINE_VARIANTS}
     for _ in range(passes):
@@ -352,12 +352,12 @@ def median_round(rounds: list[dict[str, float]], key: str) -> dict[str, float]:
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    from stream.bench_engines import auto_choice
+    from stream.bench.engines import auto_choice
     from stream.engines import make_engine
-    from stream.inference import NET_SIZE, DepthEstimator, network_size
+    from stream.engines.estimators import NET_SIZE, DepthEstimator, network_size
+    from stream.engines.quantize import int8_for_model
     from stream.model.checkpoint import save_random_checkpoint
     from stream.model.export import onnx_for_weights
-    from stream.model.quantize import int8_for_model
 
     report: dict[str, Any] = {
         "machine": machine_facts(),
@@ -463,7 +463,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 def engine_section(args: argparse.Namespace, choice: Any, model: Path, cache: Path, frame: np.ndarray) -> dict[str, Any]:
     """Every engine x precision side by side, the auto choice, and CPU seconds per frame at a 30 fps source."""
-    from stream.bench_engines import engine_rows, idle_report
+    from stream.bench.engines import engine_rows, idle_report
 
     def live(estimator: Any, seconds: float = args.seconds, camera_fps: float = args.camera_fps) -> dict[str, float]:
         return live_pipeline(estimator, seconds, camera_fps, warmup=args.warmup)
@@ -486,7 +486,7 @@ def window_display(wanted: bool) -> Iterator[str | None]:
     if os.environ.get("DISPLAY"):
         yield os.environ["DISPLAY"]
         return
-    from stream.display import virtual_display
+    from stream.gui.display import virtual_display
 
     with virtual_display(1280, 720) as display:
         if display is None:
@@ -512,7 +512,7 @@ def log(message: str) -> None:
 
 
 def format_table(report: dict[str, Any]) -> str:
-    from stream.bench_engines import engine_lines
+    from stream.bench.engines import engine_lines
 
     m = report["machine"]
     lines = [

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from stream.errors import StageError
+from stream.core.errors import StageError
 
 log = logging.getLogger(__name__)
 

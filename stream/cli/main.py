@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from stream import __version__
 
 if TYPE_CHECKING:
-    from stream.config import Settings
+    from stream.config.settings import Settings
 
 PROJECT_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
 
@@ -117,7 +117,7 @@ def add_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> None:
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """Flags given on the command line as a nested override dict (``--set`` first, flags win)."""
-    from stream.config import deep_merge, parse_assignment, set_dotted
+    from stream.config.settings import deep_merge, parse_assignment, set_dotted
 
     result: dict[str, Any] = {}
     for assignment in args.assignments:
@@ -131,7 +131,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """``--config`` (else the project's config.yaml, else defaults) with the flags on top, validated."""
-    from stream.config import load_settings
+    from stream.config.settings import load_settings
 
     config = args.config if args.config is not None else (PROJECT_CONFIG if PROJECT_CONFIG.is_file() else None)
     return load_settings(config, overrides_from(args))
@@ -167,8 +167,8 @@ def with_our_logging(args: argparse.Namespace, body: Callable[[argparse.Namespac
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from stream.app import run, summary
-    from stream.errors import DepthStreamError
+    from stream.core.errors import DepthStreamError
+    from stream.runtime.app import run, summary
 
     try:
         result = run(settings_from(args))

@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stream.normalize import RANGE_PERCENTILES, Fixed, Normaliser
-from stream.render import colour_index
+from stream.view.normalize import RANGE_PERCENTILES, Fixed, Normaliser
+from stream.view.render import colour_index
 
 
 @dataclass(frozen=True)
