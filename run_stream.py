@@ -7,7 +7,7 @@ installing the package.
 
 import sys
 
-from stream.cli.main import main
+from stream.launch import main
 
 if __name__ == "__main__":
     sys.exit(main())

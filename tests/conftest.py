@@ -70,7 +70,7 @@ def private_model_cache(model_cache: Path):
     """Engine decisions and int8 copies made by app runs (also in subprocesses) stay in the session's model cache."""
     import os
 
-    from stream.model.weights import CACHE_ENV
+    from stream.core.cache import CACHE_ENV
 
     old = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(model_cache)

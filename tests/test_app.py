@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from stream.config.settings import load_settings
-from stream.runtime.app import run
+from stream.runtime.run import run
 from tests.media import make_video, read_video, serve_directory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,12 +161,12 @@ def test_existing_output_is_replaced_after_a_notice(tmp_path, random_onnx) -> No
 def test_summary_never_claims_an_output_that_was_not_written(tmp_path, random_onnx) -> None:
     import threading
 
-    from stream.runtime.app import summary
+    from stream.runtime.result import summary
 
     stop = threading.Event()
     stop.set()  # stopped before the first frame
     out = tmp_path / "never.mp4"
-    result = run(settings_for("synthetic:64x48", random_onnx, output=out), stop=stop)
+    result = run(settings_for("synthetic:64x48", random_onnx, output=out), cancel=stop)
     assert result.output is None and "wrote" not in summary(result)
     assert not out.exists()
     import signal
@@ -239,7 +239,7 @@ def test_mkv_without_frame_count_gets_a_progress_total(tmp_path, random_onnx) ->
     (8, {"streams": 2, "threads": 3}, False, False, (2, 1)),
 ])
 def test_file_mode_splits_the_cores_into_single_threaded_engines(monkeypatch, cores, model, live, single, expected) -> None:
-    from stream.runtime import app
+    from stream.runtime import estimators as app
 
     monkeypatch.setattr(app, "usable_cores", lambda: cores)
     settings = load_settings(ROOT / "config.yaml", {"model": model})

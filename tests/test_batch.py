@@ -26,7 +26,7 @@ import pytest
 
 from stream.batch.lock import only_batch_in
 from stream.batch.partial import PATTERN
-from stream.cli.main import main
+from stream.launch import main
 from tests.media import make_video, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ def local_ray(model_cache: Path):
     """One local Ray for the session's batches: in-process ones reuse it, a subprocess joins it by its address."""
     import ray
 
-    from stream.model.weights import CACHE_ENV
+    from stream.core.cache import CACHE_ENV
 
     context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 1024 * 1024,
                        runtime_env={"env_vars": {CACHE_ENV: str(model_cache)}})

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from stream import launch
 from stream.cli import main as cli
 from stream.config.settings import Settings, load_settings
 from stream.core.errors import ConfigError
@@ -54,7 +55,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:
-    code = cli.main(list(argv))
+    code = launch.main(list(argv))
     return code, capsys.readouterr().err.strip().splitlines()
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from stream.cli import main as cli
+from stream import launch
 from stream.core.errors import ModelError
 from stream.engines import choose, make_engine
 from stream.engines.choose import Row, decide, normalised_diff, pick
@@ -33,7 +33,7 @@ def test_openvino_fp32_matches_onnxruntime(random_onnx, reference, model_cache) 
         got = ov.predict(frame)
         assert got.shape == expected.shape == frame.shape[:2] and got.dtype == np.float32
         assert np.abs(got - expected).max() <= 1e-3 * np.abs(expected).max()
-    assert ov.times.inference > 0 and ov.input_size(160, 120) == (256, 192)
+    assert ov.estimate(FRAMES[0]).times.inference > 0 and ov.input_size(160, 120) == (256, 192)
 
 
 @pytest.mark.parametrize("engine, precision", [("openvino", "bf16"), ("onnxruntime", "int8"), ("openvino", "int8")])
@@ -123,7 +123,7 @@ def test_a_set_precision_is_kept_when_auto_picks_the_engine(random_onnx, model_c
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:
-    code = cli.main(["--source", "synthetic", "--headless", "--max-frames", "1", *argv])
+    code = launch.main(["--source", "synthetic", "--headless", "--max-frames", "1", *argv])
     return code, capsys.readouterr().err.strip().splitlines()
 
 
@@ -140,7 +140,7 @@ def test_bf16_on_a_cpu_without_it_is_refused(capsys, random_onnx, monkeypatch) -
 
 
 def test_an_impossible_engine_choice_is_refused_before_the_source_opens(capsys, random_onnx, monkeypatch) -> None:
-    monkeypatch.setattr("stream.sources.open_source", lambda *a, **k: pytest.fail("source opened"))
+    monkeypatch.setattr("stream.runtime.single.open_source", lambda *a, **k: pytest.fail("source opened"))
     code, lines = run_cli(capsys, "--model", str(random_onnx), "--engine", "onnxruntime", "--precision", "bf16")
     assert code == 2 and len(lines) == 1 and "--engine openvino" in lines[0]
     monkeypatch.setattr("stream.engines.openvino.has_bf16", lambda: False)
@@ -172,7 +172,8 @@ def test_openvino_engines_compiling_together_leave_the_process_locale_alone(rand
     """File mode meets a new input size in every engine at once; OpenVINO's compile flips the locale to C and back."""
     import locale
 
-    from stream.pipeline.stages import Pipeline, PipelineOptions
+    from stream.pipeline.stages import Pipeline
+    from stream.pipeline.stats import PipelineOptions
     from stream.sources import SyntheticSource
 
     before = locale.getpreferredencoding(False)

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from stream.core.errors import OutputWriteError
-from stream.core.frames import DepthFrame, Frame
+from stream.core.frames import DepthFrame, Frame, Normalised
 from stream.export import make_depth_sink, read_pfm
 from stream.export.images import png16_bytes
 from stream.export.sequence import NpzDepthSink
 from stream.export.sidecar import to_uint16
-from stream.view.normalize import Normalised, make_normaliser, to_index
+from stream.view.normalize import make_normaliser, to_index
 
 # The README's three lines (run as written, in the folder holding the files).
 README_RECOVERY = """

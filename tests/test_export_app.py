@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from plyfile import PlyData
 
-from stream.engines.estimators import DepthEstimator
-from stream.runtime.app import run
+from stream.engines.onnxruntime import OnnxRuntimeEstimator
+from stream.runtime.run import run
 from stream.sources import SourceOptions, open_source
 from tests.media import make_video
 from tests.test_app import cli, settings_for
@@ -52,7 +52,7 @@ def test_photo_like_run_keeps_the_raw_model_depth_and_its_point_cloud(tmp_path, 
     settings = settings_for(str(clip), random_onnx, export={"depth_output": raw, "pointcloud": cloud, "drop_flying_pixels": False})
     assert run(settings).exit_code == 0
     image = first_frame(clip)
-    expected = DepthEstimator(random_onnx, threads=2).predict(image)
+    expected = OnnxRuntimeEstimator(random_onnx, threads=2).predict(image)
     got = np.load(raw)
     assert got.dtype == np.float32 and got.shape == (60, 80)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from stream.config.settings import load_settings
-from stream.runtime.app import run
+from stream.runtime.run import run
 from tests.footage import colour_clip, image_sequence, patch_centres, rotated_clip, upright
 from tests.media import make_video, pattern_frame, read_video, serve_directory
 

@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 from stream.core.errors import OutputError, OutputWriteError
-from stream.runtime.app import run, summary
+from stream.gui.frontend import WindowFrontend
+from stream.runtime.result import summary
+from stream.runtime.run import run
 from stream.sinks import ImageFileSink, check_output_path
 from stream.sources import SourceKind, open_source
 from stream.sources.still import read_image
@@ -218,13 +220,13 @@ def test_folder_with_a_broken_image_cli(tmp_path, random_onnx) -> None:
 
 
 def test_glob_loads_the_model_once(tmp_path, random_onnx, monkeypatch) -> None:
-    import stream.runtime.app
+    import stream.runtime.estimators
 
     photos = photo_folder(tmp_path / "photos", count=4, broken=False)
     (photos / "skip.png").write_bytes(cv2.imencode(".png", photo())[1].tobytes())
     loads: list[int] = []
-    real = stream.runtime.app.make_estimator
-    monkeypatch.setattr("stream.runtime.app.make_estimator", lambda settings: loads.append(1) or real(settings))
+    real = stream.runtime.estimators.make_estimator
+    monkeypatch.setattr("stream.runtime.estimators.make_estimator", lambda settings: loads.append(1) or real(settings))
     out = tmp_path / "out"
     result = run(settings_for(str(photos / "p*.jpg"), random_onnx, output=out))
     assert result.exit_code == 0 and loads == [1]
@@ -235,7 +237,7 @@ def test_glob_loads_the_model_once(tmp_path, random_onnx, monkeypatch) -> None:
 def test_output_on_top_of_the_inputs_is_refused_before_work(tmp_path, random_onnx, monkeypatch) -> None:
     photos = photo_folder(tmp_path / "photos", broken=False)
     before = {p.name: p.read_bytes() for p in photos.iterdir()}
-    monkeypatch.setattr("stream.runtime.app.make_estimators", lambda *a: pytest.fail("model loaded"))
+    monkeypatch.setattr("stream.runtime.estimators.make_estimators", lambda *a: pytest.fail("model loaded"))
     for source in (str(photos), str(photos / "*.jpg"), str(photos / "p0.jpg")):
         with pytest.raises(OutputError, match="would overwrite the input"):
             run(settings_for(source, random_onnx, output=photos))
@@ -262,7 +264,7 @@ def test_bad_batches_fail_before_work(tmp_path, random_onnx, monkeypatch, case, 
         "no-images": (str(tmp_path / "empty"), tmp_path / "out"),
         "glob-matches-nothing": (str(tmp_path / "a" / "*.png"), tmp_path / "out"),
     }[case]
-    monkeypatch.setattr("stream.runtime.app.make_estimators", lambda *a: pytest.fail("model loaded"))
+    monkeypatch.setattr("stream.runtime.estimators.make_estimators", lambda *a: pytest.fail("model loaded"))
     with pytest.raises(InputError, match=needle) as caught:
         run(settings_for(source, random_onnx, output=output))
     assert caught.value.exit_code == 2 and "\n" not in str(caught.value)
@@ -276,7 +278,7 @@ def test_window_stays_open_on_a_photo_until_the_user_quits(tmp_path) -> None:
     polls = 40  # a video would close the window at its end; a photo waits for the user
     gui = FakeGui(keys=[-1] * polls + [ord("q")])
     settings = settings_for(str(source), Path("unused.onnx"), headless=False)
-    result = run(settings, estimator=EchoDepth(), gui=gui)
+    result = run(settings, estimator=EchoDepth(), frontend=WindowFrontend(gui))
     assert result.exit_code == 0 and result.stats.displayed == 1
     assert len(gui.shown) >= 1 and gui.shown[0].shape == (120, 320, 3)
     assert not gui.keys  # every key was read: the window was still up when "q" came

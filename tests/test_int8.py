@@ -7,10 +7,10 @@ import pytest
 
 import stream.engines.quantize as quantize_mod
 from stream.config.settings import load_settings
-from stream.engines.estimators import DepthEstimator
+from stream.engines.onnxruntime import OnnxRuntimeEstimator
 from stream.engines.quantize import varied_frames
 from stream.model.resolve import resolve_model
-from stream.runtime.app import run
+from stream.runtime.run import run
 from stream.view.render import normalise_depth
 from tests.media import make_video, read_video
 
@@ -29,7 +29,7 @@ def test_int8_is_made_once_cached_and_close_to_fp32(cache, random_onnx, monkeypa
     assert resolve_model(random_onnx, None, cache, precision="int8", progress=False) == int8
     assert calls == []
 
-    fp32_estimator, int8_estimator = DepthEstimator(random_onnx, threads=2), DepthEstimator(int8, threads=2)
+    fp32_estimator, int8_estimator = OnnxRuntimeEstimator(random_onnx, threads=2), OnnxRuntimeEstimator(int8, threads=2)
     diffs = []
     for frame in varied_frames(3, 320, 240, seed=99):
         a = normalise_depth(fp32_estimator.predict(frame)).astype(np.float32) / 255

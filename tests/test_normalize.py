@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream.cli import main as cli
+from stream import launch
 from stream.config.settings import Settings, load_settings
 from stream.core.errors import ConfigError
+from stream.core.frames import Normalised
 from stream.view.flicker import Clip, clip_frames, flicker_figures, recovery_frames
-from stream.view.normalize import Fixed, Normalised, PerFrame, Stable, make_normaliser
+from stream.view.normalize import Fixed, PerFrame, Stable, make_normaliser
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = Clip(width=160, height=120)
@@ -133,19 +134,20 @@ def test_default_is_stable() -> None:
 
 def test_settings_choose_the_normaliser(monkeypatch, random_onnx) -> None:
     """The app hands the pipeline the normaliser the settings name (and the fixed range)."""
-    from stream.runtime import app
+    from stream.runtime import single
+    from stream.runtime.run import run
 
     seen = []
-    real = app.Pipeline
+    real = single.Pipeline
 
     def recording(*args, **kwargs):
         seen.append(kwargs["normaliser"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(app, "Pipeline", recording)
+    monkeypatch.setattr(single, "Pipeline", recording)
     base = {"source": "synthetic:64x48", "headless": True, "max_frames": 2, "model": {"onnx": random_onnx}}
-    app.run(load_settings(None, {**base, "display": {"progress": False}}))
-    app.run(load_settings(None, {**base, "display": {"progress": False, "normalize": "fixed", "range": [1, 9]}}))
+    run(load_settings(None, {**base, "display": {"progress": False}}))
+    run(load_settings(None, {**base, "display": {"progress": False, "normalize": "fixed", "range": [1, 9]}}))
     assert isinstance(seen[0], Stable)
     assert isinstance(seen[1], Fixed) and (seen[1].lo, seen[1].hi) == (1.0, 9.0)
 
@@ -162,7 +164,7 @@ def test_settings_choose_the_normaliser(monkeypatch, random_onnx) -> None:
     ids=["fixed-without-range", "lo-not-below-hi", "infinite", "three-numbers", "unknown-kind"],
 )
 def test_bad_settings_are_one_line_exit_2(capsys, argv: list[str], expected: list[str]) -> None:
-    code = cli.main(["--source", "synthetic", "--headless", "--max-frames", "1", *argv])
+    code = launch.main(["--source", "synthetic", "--headless", "--max-frames", "1", *argv])
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ")
     for text in expected:

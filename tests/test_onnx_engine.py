@@ -1,4 +1,4 @@
-"""ONNX export and the DepthEstimator: parity with torch, dynamic shapes, sizes, caching."""
+"""ONNX export and the OnnxRuntimeEstimator: parity with torch, dynamic shapes, sizes, caching."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from stream.core.errors import ModelError
-from stream.engines.estimators import DepthEstimator, network_size
+from stream.engines.base import network_size
+from stream.engines.onnxruntime import OnnxRuntimeEstimator
 from stream.model import export as export_mod
 from stream.model.checkpoint import network_from_file
 from stream.model.export import onnx_for_weights
@@ -24,7 +25,7 @@ def torch_model(random_weights):
 
 @pytest.fixture(scope="module")
 def estimator(random_onnx):
-    return DepthEstimator(random_onnx, threads=2)
+    return OnnxRuntimeEstimator(random_onnx, threads=2)
 
 
 @pytest.mark.parametrize("height,width", [(256, 256), (192, 256), (256, 192)])
@@ -88,7 +89,7 @@ def test_preprocess_follows_manifest(manifest, estimator) -> None:
 def test_upsample_matches_torch_bicubic() -> None:
     depth = np.random.default_rng(3).random((96, 128), dtype=np.float32)
     expected = torch.nn.functional.interpolate(torch.from_numpy(depth)[None, None], size=(240, 320), mode="bicubic", align_corners=False)[0, 0].numpy()
-    got = DepthEstimator.upsample(depth, 320, 240)
+    got = OnnxRuntimeEstimator.upsample(depth, 320, 240)
     inner = (slice(4, -4), slice(4, -4))  # border handling differs by a clamp
     np.testing.assert_allclose(got[inner], expected[inner], atol=1e-4)
 
@@ -115,7 +116,7 @@ def test_foreign_model_with_fixed_size_runs(tmp_path) -> None:
 
     path = tmp_path / "tiny.onnx"
     torch.onnx.export(Tiny(), (torch.zeros(1, 3, 64, 96),), str(path), dynamo=False, opset_version=17, input_names=["x"], output_names=["y"])
-    est = DepthEstimator(path)
+    est = OnnxRuntimeEstimator(path)
     depth = est.predict(np.zeros((100, 150, 3), np.uint8))
     assert depth.shape == (100, 150)
     assert est.preprocess(np.zeros((100, 150, 3), np.uint8)).shape == (1, 3, 64, 96)
@@ -130,7 +131,7 @@ def test_model_with_wrong_input_is_rejected(tmp_path, shape, match) -> None:
     path = tmp_path / "bad.onnx"
     torch.onnx.export(Identity(), (torch.zeros(*shape),), str(path), dynamo=False, opset_version=17)
     with pytest.raises(ModelError, match=match) as err:
-        DepthEstimator(path)
+        OnnxRuntimeEstimator(path)
     assert "bad.onnx" in str(err.value) and "\n" not in str(err.value)
 
 
@@ -139,9 +140,9 @@ def test_corrupt_or_missing_onnx_is_rejected(tmp_path, content) -> None:
     path = tmp_path / "broken.onnx"
     path.write_bytes(content)
     with pytest.raises(ModelError, match="broken.onnx"):
-        DepthEstimator(path)
+        OnnxRuntimeEstimator(path)
     with pytest.raises(ModelError, match="not found"):
-        DepthEstimator(tmp_path / "nope.onnx")
+        OnnxRuntimeEstimator(tmp_path / "nope.onnx")
 
 
 def test_cached_run_never_imports_torch(random_weights, random_onnx, model_cache) -> None:

@@ -9,10 +9,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from stream.core.channels import ChannelClosed, FrameChannel
 from stream.core.errors import SourceError, StageError
-from stream.core.frames import ChannelClosed, Frame, FrameChannel
-from stream.engines.estimators import StageTimes
-from stream.pipeline.stages import Pipeline, PipelineOptions
+from stream.core.frames import Frame
+from stream.core.protocols import DepthResult
+from stream.pipeline.stages import Pipeline
+from stream.pipeline.stats import PipelineOptions
 
 
 class ListSource:
@@ -42,7 +44,9 @@ class ListSource:
 class FakeEstimator:
     """Depth = the frame's grey level; optionally slow, optionally failing or hanging."""
 
-    times = StageTimes()
+    def estimate(self, image):
+
+        return DepthResult(self.predict(image))
 
     def __init__(self, delay: float = 0.0, fail_at: int | None = None, hang: bool = False, source=None,
                  wait_for_frames: int = 0) -> None:
@@ -229,7 +233,7 @@ def test_hung_worker_does_not_hang_shutdown() -> None:
     stop = threading.Event()
     sink = RecordingSink()
     estimator = FakeEstimator(hang=True)
-    pipeline = Pipeline(ListSource(10_000, interval=0.001), estimator, [sink], PipelineOptions(live=True), stop=stop)
+    pipeline = Pipeline(ListSource(10_000, interval=0.001), estimator, [sink], PipelineOptions(live=True), cancel=stop)
     threading.Timer(0.3, stop.set).start()
     started = time.monotonic()
     try:
@@ -243,7 +247,7 @@ def test_hung_worker_does_not_hang_shutdown() -> None:
 def test_stop_event_ends_file_mode_quickly_with_output_closed() -> None:
     stop = threading.Event()
     sink = RecordingSink()
-    pipeline = Pipeline(ListSource(100_000), FakeEstimator(delay=0.001), [sink], PipelineOptions(live=False), stop=stop)
+    pipeline = Pipeline(ListSource(100_000), FakeEstimator(delay=0.001), [sink], PipelineOptions(live=False), cancel=stop)
     threading.Timer(0.2, stop.set).start()
     started = time.monotonic()
     stats = pipeline.run()

@@ -23,12 +23,13 @@ import numpy as np
 import pytest
 
 from stream.core.errors import ConfigError
-from stream.core.frames import DepthFrame, Frame
-from stream.engines.estimators import StageTimes
+from stream.core.frames import DepthFrame, Frame, Normalised
+from stream.core.protocols import DepthResult
 from stream.gui.window import MailboxSink, Window
-from stream.pipeline.stages import Pipeline, PipelineOptions
-from stream.runtime.app import run
-from stream.view.normalize import Normalised, PerFrame
+from stream.pipeline.stages import Pipeline
+from stream.pipeline.stats import PipelineOptions
+from stream.runtime.run import run
+from stream.view.normalize import PerFrame
 from stream.view.probe import MAX_PROBES, Probes, ViewGeometry
 from tests.media import make_video, pattern_frame
 from tests.test_app import settings_for
@@ -48,7 +49,9 @@ def known_depth(width: int, height: int, call: int) -> np.ndarray:
 class KnownDepth:
     """An estimator whose output is ``known_depth`` (frames arrive in order in file mode)."""
 
-    times = StageTimes()
+    def estimate(self, image):
+
+        return DepthResult(self.predict(image))
 
     def __init__(self, stop_after: int | None = None, stop: threading.Event | None = None) -> None:
         self.calls = 0
@@ -128,7 +131,7 @@ def test_a_stopped_live_run_keeps_its_rows_under_the_final_name(tmp_path: Path) 
     stop = threading.Event()
     csv_path = tmp_path / "live.csv"
     settings = settings_for("synthetic:64x48", NO_MODEL, mode="live", probe={"points": [[5, 5]], "csv": csv_path})
-    result = run(settings, estimator=KnownDepth(stop_after=8, stop=stop), stop=stop)
+    result = run(settings, estimator=KnownDepth(stop_after=8, stop=stop), cancel=stop)
     _, rows = read_csv(csv_path)
     assert len(rows) == result.stats.displayed >= 1
     assert [int(row[0]) for row in rows] == sorted(int(row[0]) for row in rows)
@@ -243,7 +246,7 @@ def test_clicks_and_c_through_the_running_window() -> None:
     window = Window("test", gui=gui, screen=(1920, 1080), probes=probes)
     mailbox = MailboxSink()
     pipeline = Pipeline(LockstepSource(60, gui), KnownDepth(), [mailbox], PipelineOptions(live=False, overlay=False),
-                        stop=stop, probes=probes)
+                        cancel=stop, probes=probes)
     clicked_at: list[int] = []
     cleared_at: list[int] = []
     wait_key = gui.waitKey

@@ -34,13 +34,14 @@ import numpy as np
 import pytest
 
 import stream.sources
-from stream.cli import main as run_stream
+from stream import launch
 from stream.config.settings import load_settings
 from stream.core.errors import DepthStreamError
 from stream.core.frames import Frame
-from stream.engines.estimators import StageTimes
-from stream.pipeline.stages import Pipeline, PipelineOptions
-from stream.runtime.app import run
+from stream.core.protocols import DepthResult
+from stream.pipeline.stages import Pipeline
+from stream.pipeline.stats import PipelineOptions
+from stream.runtime.run import run
 from stream.sinks import NullSink, VideoFileSink
 from stream.sources import PacedSource, SyntheticSource, open_source
 from tests.media import AUDIO_RATE, make_video, nearest_pattern, pattern_frame, read_video, run_bounded
@@ -58,7 +59,9 @@ FRAGMENTED = {"movflags": "frag_keyframe+empty_moov"}
 class GreyDepth:
     """Stands in for the model: depth = the blue channel; optionally slow, failing or hanging."""
 
-    times = StageTimes()
+    def estimate(self, image):
+
+        return DepthResult(self.predict(image))
 
     def __init__(self, delay: float = 0.0, fail_after: int | None = None, hang_after: int | None = None) -> None:
         self.delay, self.fail_after, self.hang_after = delay, fail_after, hang_after
@@ -82,7 +85,7 @@ class GreyDepth:
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> GreyDepth:
     """The app's model, replaced; tests may tune it (``fake_model.fail_after = 3``)."""
     estimator = GreyDepth()
-    monkeypatch.setattr("stream.runtime.app.make_estimators", lambda _settings, _copies, _threads: [estimator])
+    monkeypatch.setattr("stream.runtime.estimators.make_estimators", lambda _settings, _copies, _threads: [estimator])
     return estimator
 
 
@@ -96,13 +99,13 @@ def video_sinks(monkeypatch: pytest.MonkeyPatch) -> list:
             super().__init__(*args, **kwargs)
             made.append(self)
 
-    monkeypatch.setattr("stream.sinks.VideoFileSink", Recorded)
+    monkeypatch.setattr("stream.runtime.outputs.VideoFileSink", Recorded)
     return made
 
 
 def cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, list[str]]:
     """``run_stream.py ARGS`` in-process: (exit code, stderr lines). No overlay, so pictures compare."""
-    code = run_stream.main([*argv, "--headless", "-q", "--set", "display.overlay=false", "--set", "display.progress=false"])
+    code = launch.main([*argv, "--headless", "-q", "--set", "display.overlay=false", "--set", "display.progress=false"])
     return code, capsys.readouterr().err.strip().splitlines()
 
 
@@ -466,13 +469,14 @@ def test_signal_during_live_recording_finalizes_the_recording(tmp_path, random_o
 
 HUNG_MODEL_SCRIPT = textwrap.dedent("""
     import sys, threading
-    import stream.runtime.app
-    from stream.cli import main as cli
-    from stream.engines.estimators import StageTimes
+    import stream.runtime.estimators
+    from stream import launch
+    from stream.core.protocols import DepthResult
 
     class HangsAfterTen:
         calls = 0
-        times = StageTimes()
+        def estimate(self, image):
+            return DepthResult(self.predict(image))
         def predict(self, image):
             self.calls += 1
             if self.calls > 10:
@@ -480,8 +484,8 @@ HUNG_MODEL_SCRIPT = textwrap.dedent("""
                 threading.Event().wait()
             return image[:, :, 0].astype("float32")
 
-    stream.runtime.app.make_estimators = lambda settings, copies, threads: [HangsAfterTen()]
-    sys.exit(cli.main(sys.argv[1:]))
+    stream.runtime.estimators.make_estimators = lambda settings, copies, threads: [HangsAfterTen()]
+    sys.exit(launch.main(sys.argv[1:]))
 """)
 
 
@@ -593,8 +597,8 @@ def test_bad_model_file_is_one_line_naming_file_and_fix(tmp_path, capsys, reques
 ])
 def test_bad_output_path_fails_before_any_processing(tmp_path, capsys, monkeypatch, case, needle) -> None:
     started: list[str] = []
-    monkeypatch.setattr("stream.sources.open_source", lambda *a, **k: started.append("source") or pytest.fail("source opened"))
-    monkeypatch.setattr("stream.runtime.app.make_estimators", lambda *a: started.append("model") or pytest.fail("model loaded"))
+    monkeypatch.setattr("stream.runtime.single.open_source", lambda *a, **k: started.append("source") or pytest.fail("source opened"))
+    monkeypatch.setattr("stream.runtime.estimators.make_estimators", lambda *a: started.append("model") or pytest.fail("model loaded"))
     (tmp_path / "plain.txt").write_text("x")
     (tmp_path / "dir.mp4").mkdir()
     locked = tmp_path / "locked"
@@ -717,7 +721,7 @@ def before_source_read(monkeypatch, at_frame: int, action: Callable[[], None]) -
         source.read = read_after_action
         return source
 
-    monkeypatch.setattr("stream.sources.open_source", open_patched)
+    monkeypatch.setattr("stream.runtime.single.open_source", open_patched)
 
 
 def before_sink_write(monkeypatch, at_frame: int, action: Callable[[], None]) -> None:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from stream.core.frames import DepthFrame, Frame
-from stream.pipeline.stages import Pipeline, PipelineOptions
+from stream.pipeline.stages import Pipeline
+from stream.pipeline.stats import PipelineOptions
 from stream.view.render import compose_view, draw_overlay, half_size
 
 LINES = ["capture  30.0 fps  depth  24.1 fps", "dropped 12  latency   41 ms"]

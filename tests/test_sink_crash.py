@@ -187,21 +187,22 @@ def test_full_disk_mid_run_says_disk_full_and_the_file_plays(small_disk: Path, s
 
 CLI_WITH_SIZE_LIMIT = textwrap.dedent("""
     import resource, signal, sys
-    import stream.runtime.app
-    from stream.cli import main as cli
-    from stream.engines.estimators import StageTimes
+    import stream.runtime.estimators
+    from stream import launch
+    from stream.core.protocols import DepthResult
 
     class GreyDepth:
-        times = StageTimes()
+        def estimate(self, image):
+            return DepthResult(self.predict(image))
 
         def predict(self, image):
             return image[:, :, 0].astype("float32")
 
-    stream.runtime.app.make_estimators = lambda settings, copies, threads: [GreyDepth()]
+    stream.runtime.estimators.make_estimators = lambda settings, copies, threads: [GreyDepth()]
     limit = int(sys.argv.pop(1))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
-    sys.exit(cli.main(sys.argv[1:]))
+    sys.exit(launch.main(sys.argv[1:]))
 """)
 
 

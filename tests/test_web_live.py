@@ -1,6 +1,6 @@
 """The browser page's server, over real HTTP on 127.0.0.1: the page, frames, counters, controls, limits, TLS.
 
-Each test runs the real app (``stream.runtime.app.run`` with ``--serve 127.0.0.1:0``) on the
+Each test runs the real app (``stream.runtime.run.run`` with ``--serve 127.0.0.1:0``) on the
 synthetic source played live; depth comes from a stand-in estimator (the picture's grey
 level) so a test costs a second or two and the pictures are predictable.
 """
@@ -27,11 +27,14 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.cli.main import build_parser, main, overrides_from
+from stream.cli.main import build_parser, overrides_from
 from stream.config.settings import load_settings
 from stream.core.errors import ConfigError
-from stream.engines.base import StageTimes
-from stream.runtime.app import RunResult, run
+from stream.core.protocols import DepthResult
+from stream.launch import main
+from stream.runtime.result import RunResult
+from stream.runtime.run import run
+from stream.web.frontend import WebFrontend
 from stream.web.handlers import STATE
 from stream.web.server import ServeError, WebServer
 
@@ -41,11 +44,8 @@ DEADLINE_S = 10.0
 class GreyDepth:
     """Depth = the picture's grey level: instant, and the depth half follows the picture."""
 
-    def __init__(self) -> None:
-        self.times = StageTimes()
-
-    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
-        return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    def estimate(self, frame_bgr: np.ndarray) -> DepthResult:
+        return DepthResult(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32))
 
 
 class App:
@@ -101,7 +101,7 @@ def serving(source: str = "synthetic:160x120", first_frames: bool = True, **serv
 
     def body() -> None:
         try:
-            outcome["result"] = run(settings, GreyDepth(), stop, on_serve=ready.put)
+            outcome["result"] = run(settings, GreyDepth(), stop, frontend=WebFrontend(on_serve=ready.put))
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             outcome["error"] = exc
             ready.put(None)

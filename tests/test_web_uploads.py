@@ -26,7 +26,7 @@ import pytest
 from aiohttp import web
 from plyfile import PlyData
 
-from stream.runtime.app import make_estimator
+from stream.runtime.estimators import make_estimator
 from stream.web.uploads import UPLOADS, Uploads, add_upload_routes
 from tests.media import make_video, pattern_frame, read_video
 from tests.test_app import settings_for
@@ -133,15 +133,11 @@ class GatedEstimator:
         self.inner = make_estimator(settings)
         self.gates = [gate]
 
-    @property
-    def times(self):
-        return self.inner.times
-
-    def predict(self, frame):
+    def estimate(self, frame):
         deadline = time.monotonic() + WAIT
         while not any(gate.is_set() for gate in self.gates) and time.monotonic() < deadline:
             time.sleep(0.005)
-        return self.inner.predict(frame)
+        return self.inner.estimate(frame)
 
 
 def test_photo_upload_gives_side_by_side_depth16_and_pointcloud(tmp_path, random_onnx) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from stream.cli import main as run_stream
+from stream import launch
 from stream.core.errors import DownloadError, ModelError
 from stream.model import checkpoint
 from stream.model import weights as weights_mod
@@ -328,7 +328,7 @@ def test_resolve_model_offline_raises_and_never_uses_random_weights(offline, tmp
 
 def test_cli_offline_exits_1_with_one_line_error(offline, tmp_path, capsys) -> None:
     cache = tmp_path / "cache"
-    code = run_stream.main(["--source", "synthetic", "--headless", "--max-frames", "1", "--cache-dir", str(cache)])
+    code = launch.main(["--source", "synthetic", "--headless", "--max-frames", "1", "--cache-dir", str(cache)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert len(err) == 1 and err[0].startswith("error:")

@@ -21,9 +21,10 @@ import pytest
 
 from stream.core.errors import OutputError
 from stream.core.frames import Frame
-from stream.engines.estimators import StageTimes
+from stream.core.protocols import DepthResult
 from stream.gui.window import MailboxSink, Window, fit_to_screen
-from stream.pipeline.stages import Pipeline, PipelineOptions
+from stream.pipeline.stages import Pipeline
+from stream.pipeline.stats import PipelineOptions
 from tests.media import pattern_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +94,8 @@ class PatternSource:
 
 
 class EchoDepth:
-    times = StageTimes()
+    def estimate(self, image):
+        return DepthResult(self.predict(image))
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         return image[:, :, 1].astype(np.float32)
@@ -105,7 +107,7 @@ def run_with_window(gui: FakeGui, source: PatternSource, stop: threading.Event |
     stop = stop or threading.Event()
     window = Window("test", gui=gui, screen=(1920, 1080))
     mailbox = MailboxSink()
-    pipeline = Pipeline(source, EchoDepth(), [mailbox], PipelineOptions(live=False, overlay=False), stop=stop,
+    pipeline = Pipeline(source, EchoDepth(), [mailbox], PipelineOptions(live=False, overlay=False), cancel=stop,
                         on_display=watch)
     pipeline.run(foreground=lambda: window.run(mailbox.mailbox, stop, lambda: pipeline.running))
     return window, mailbox, pipeline
@@ -241,7 +243,7 @@ def test_p_key_saves_the_frame_on_screen_as_a_point_cloud(tmp_path: Path) -> Non
     stop = threading.Event()
     window = Window("test", gui=gui, screen=(1920, 1080), save_cloud=cloud.save)
     mailbox = MailboxSink()
-    pipeline = Pipeline(PatternSource(100_000), EchoDepth(), [mailbox], PipelineOptions(live=True, overlay=False), stop=stop,
+    pipeline = Pipeline(PatternSource(100_000), EchoDepth(), [mailbox], PipelineOptions(live=True, overlay=False), cancel=stop,
                         depth_sinks=[cloud])
     pipeline.run(foreground=lambda: window.run(mailbox.mailbox, stop, lambda: pipeline.running))
     assert len(cloud.saved) == 1 and cloud.saved[0].parent == tmp_path / "shots" and cloud.saved[0].suffix == ".ply"

@@ -1,6 +1,6 @@
 """The Ray worker: one model per actor, loaded once, then one input file per call through the single run.
 
-A file is processed by exactly the code a single run uses (``stream.runtime.app.run`` with the
+A file is processed by exactly the code a single run uses (``stream.runtime.run.run`` with the
 job's settings), so an output is the same made alone or in a batch. The model is made in
 ``__init__`` through ``make_estimator``, the app's own path, and kept for every later file:
 loading it costs more than a short clip. The actor is threaded (two calls at once) so the
@@ -21,8 +21,7 @@ from stream.batch.partial import commit, discard
 from stream.batch.summary import FileResult
 from stream.config.settings import Settings
 from stream.core.errors import DepthStreamError
-from stream.engines.base import StageTimes
-from stream.pipeline.stages import Estimator
+from stream.core.protocols import DepthResult, Estimator
 
 
 class CountingEstimator:
@@ -31,13 +30,11 @@ class CountingEstimator:
     def __init__(self, inner: Estimator) -> None:
         self.inner = inner
         self.count = 0
-        self.times: StageTimes = inner.times
 
-    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
-        depth = self.inner.predict(frame_bgr)
-        self.times = self.inner.times
+    def estimate(self, image: np.ndarray) -> DepthResult:
+        result = self.inner.estimate(image)
         self.count += 1
-        return depth
+        return result
 
 
 def one_line(exc: BaseException) -> str:
@@ -48,7 +45,7 @@ def one_line(exc: BaseException) -> str:
 
 def process_file(settings: Settings, job: Job, workdir: Path, estimator: Estimator) -> FileResult:
     """Run one job in ``workdir`` and rename its outputs to their final names; a failure is returned, never raised."""
-    from stream.runtime.app import run
+    from stream.runtime.run import run
 
     node = platform.node()
     start = time.monotonic()
@@ -69,7 +66,7 @@ class DepthWorker:
     """Ray actor body (made remote by the driver with its CPUs): the model in hand, one file per ``process`` call."""
 
     def __init__(self, settings: Settings) -> None:
-        from stream.runtime.app import make_estimator
+        from stream.runtime.estimators import make_estimator
 
         self.settings = settings
         self.error: tuple[str, int] | None = None

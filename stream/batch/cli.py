@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stream import __version__
-from stream.cli.main import FLAGS, add_flags, is_quiet, settings_from, with_our_logging
+from stream.config.flags import FLAGS, add_flags, settings_from
+from stream.core.logs import is_quiet, with_our_logging
 
 SHARED_FLAGS = ("--model", "--weights", "--engine", "--precision", "--colormap", "--normalize", "--max-frames",
                 "--cache-dir", "--probe", "-q")  # the single run's flags that mean the same for every file

@@ -47,7 +47,7 @@ def size_actors(cores: float, actors: int | None, threads: int | None) -> Sizing
 
 def worker_env() -> dict[str, str]:
     """Variables the workers need to find what this machine has cached."""
-    from stream.model.weights import CACHE_ENV
+    from stream.core.cache import CACHE_ENV
 
     return {CACHE_ENV: os.environ[CACHE_ENV]} if os.environ.get(CACHE_ENV) else {}
 

@@ -75,14 +75,14 @@ def run_planned(settings: Settings, folder: Path, jobs: list[Job], options: Batc
 def check_model(settings: Settings) -> None:
     """A local run makes the model once here: a bad model is one line before Ray starts, and the
     workers find the exported ONNX file and the engine decision already in the cache."""
-    from stream.runtime.app import make_estimator
+    from stream.runtime.estimators import make_estimator
 
     make_estimator(settings)
 
 
 def run_on_ray(settings: Settings, todo: list[Job], options: BatchOptions, manifest: Manifest,
                results: dict[str, FileResult], files_total: int) -> tuple[Sizing, int | None]:
-    from stream.runtime.app import StopOnSignal
+    from stream.runtime.signals import StopOnSignal
 
     def on_result(job: Job, result: FileResult) -> None:
         result.outputs = [Path(path).relative_to(manifest.folder).as_posix() for path in result.outputs]

@@ -3,7 +3,7 @@
 Offline, with seeded random weights of the real network (exported through the same path as
 the official ones). On one set of generated 640x480 H.264 clips, in interleaved rounds:
 
-* plain: the single run (``stream.runtime.app.run``) once per clip in one process, the model made
+* plain: the single run (``stream.runtime.run.run``) once per clip in one process, the model made
   once: what a shell loop over the files would do at best, without Ray;
 * batch: ``run_batch`` with 1 actor (all cores as its threads), and with the other actor
   counts worth trying on this machine (one per 2 cores, one per core);
@@ -45,8 +45,7 @@ def make_clips(folder: Path, count: int, frames: int) -> list[Path]:
 
 
 def base_settings(model: Path, engine: str, precision: str, threads: int) -> Settings:
-    from stream.cli.main import PROJECT_CONFIG
-    from stream.config.settings import load_settings
+    from stream.config.settings import PROJECT_CONFIG, load_settings
 
     config = PROJECT_CONFIG if PROJECT_CONFIG.is_file() else None
     return load_settings(config, {"model": {"onnx": model, "engine": engine, "precision": precision, "threads": threads},
@@ -55,7 +54,8 @@ def base_settings(model: Path, engine: str, precision: str, threads: int) -> Set
 
 def plain_runs(settings: Settings, clips: list[Path], out: Path) -> dict[str, float]:
     """The single run per clip, one model for all (its load is timed too: a batch pays its own)."""
-    from stream.runtime.app import make_estimator, run
+    from stream.runtime.estimators import make_estimator
+    from stream.runtime.run import run
 
     out.mkdir(parents=True)
     started = time.perf_counter()

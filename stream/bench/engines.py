@@ -26,7 +26,7 @@ def auto_choice(model: Path, cache: Path, threads: int, net_size: int, budget: f
 def engine_rows(choice: Choice, model: Path, cache: Path, threads: int, frame: np.ndarray, repeats: int,
                 live: Any) -> list[dict[str, Any]]:
     """Standalone and live-pipeline FPS for every candidate that runs, with its accuracy vs ORT fp32."""
-    from stream.bench.main import standalone_fps
+    from stream.bench.timing import standalone_fps
 
     rows = []
     for row in choice.rows:

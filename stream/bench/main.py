@@ -27,34 +27,19 @@ import contextlib
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stream.bench.timing import median_ms, standalone_fps, time_calls
+
 WIDTH, HEIGHT = 640, 480
-
-
-def median_ms(samples: list[float]) -> float:
-    return float(statistics.median(samples)) if samples else float("nan")
-
-
-def time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> list[float]:
-    """Per-call wall times in ms, after a few warm-up calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return times
 
 
 def machine_facts() -> dict[str, Any]:
@@ -169,11 +154,6 @@ def flicker_report(picture: Path | None) -> dict[str, float]:
     return figures
 
 
-def standalone_fps(estimator, frame: np.ndarray, repeats: int) -> float:
-    tensor = estimator.preprocess(frame)
-    return 1e3 / median_ms(time_calls(lambda: estimator.infer(tensor), repeats, warmup=3))
-
-
 IO_THREADS = ("depth-capture", "depth-display")
 
 
@@ -192,7 +172,8 @@ def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = F
     as in the app; otherwise nowhere. Needs a display (the benchmark starts Xvfb).
     """
     from stream.gui.window import MailboxSink, Window
-    from stream.pipeline.stages import Pipeline, PipelineOptions
+    from stream.pipeline.stages import Pipeline
+    from stream.pipeline.stats import PipelineOptions
     from stream.sinks import NullSink
     from stream.sources import PacedSource, SyntheticSource
     from stream.view.normalize import make_normaliser
@@ -200,7 +181,7 @@ def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = F
     stop = threading.Event()
     mailbox = MailboxSink() if window else None
     with PacedSource(SyntheticSource(WIDTH, HEIGHT, fps=camera_fps)) as source:
-        pipeline = Pipeline(source, estimator, [mailbox or NullSink()], PipelineOptions(live=True), stop=stop,
+        pipeline = Pipeline(source, estimator, [mailbox or NullSink()], PipelineOptions(live=True), cancel=stop,
                             normaliser=make_normaliser("stable"))  # the app's default
         warm: dict[str, float] = {}
 
@@ -237,7 +218,8 @@ def live_pipeline(estimator, seconds: float, camera_fps: float, pin_io: bool = F
 
 def file_pipeline(estimators: list, video: Path, output: Path, preset: str = "superfast") -> dict[str, float]:
     """Real pipeline, file mode: every frame decoded, inferred (by each of ``estimators`` in turn), composed, encoded."""
-    from stream.pipeline.stages import Pipeline, PipelineOptions
+    from stream.pipeline.stages import Pipeline
+    from stream.pipeline.stats import PipelineOptions
     from stream.sinks import VideoFileSink
     from stream.sources import open_source
     from stream.view.normalize import make_normaliser
@@ -253,10 +235,10 @@ def file_pipeline(estimators: list, video: Path, output: Path, preset: str = "su
 
 
 def file_mode_engines(model: Path, engine: str, precision: str, threads: int, cache: Path) -> list:
-    """The engines the app runs a file with (``stream.runtime.app.inference_streams``: one single-threaded engine per core)."""
+    """The engines the app runs a file with (``stream.runtime.estimators.inference_streams``: one single-threaded engine per core)."""
     from stream.config.settings import load_settings
     from stream.engines import make_engine
-    from stream.runtime.app import inference_streams
+    from stream.runtime.estimators import inference_streams
 
     settings = load_settings(None, {"model": {"threads": threads}})
     copies, each = inference_streams(settings, live=False, single_frame=False)
@@ -269,7 +251,7 @@ class SeedBaseline:
     def __init__(self, weights: Path) -> None:
         import torch
 
-        from stream.engines.estimators import IMAGENET_MEAN, IMAGENET_STD, network_size
+        from stream.engines.base import IMAGENET_MEAN, IMAGENET_STD, network_size
         from stream.model.checkpoint import network_from_file
 
         self.model = network_from_file(weights)
@@ -315,11 +297,11 @@ def int8_accuracy(fp32: Any, int8: Any) -> dict[str, float]:
 
 
 def thread_sweep(model: Path, frame: np.ndarray, repeats: int) -> dict[str, float]:
-    from stream.engines.estimators import DepthEstimator
+    from stream.engines.onnxruntime import OnnxRuntimeEstimator
 
     results = {}
     for threads in (1, 2, 3, 4):
-        results[str(threads)] = standalone_fps(DepthEstimator(model, threads=threads), frame, repeats)
+        results[str(threads)] = standalone_fps(OnnxRuntimeEstimator(model, threads=threads), frame, repeats)
     return results
 
 
@@ -335,12 +317,12 @@ PIPELINE_VARIANTS = {
 
 def pipeline_settings_sweep(model: Path, seconds: float, camera_fps: float, warmup: float, passes: int = 2) -> dict[str, float]:
     """Live depth FPS of the real pipeline under each thread setting, interleaved passes."""
-    from stream.engines.estimators import DepthEstimator
+    from stream.engines.onnxruntime import OnnxRuntimeEstimator
 
     results: dict[str, list[float]] = {name: [] for name in PIPELINE_VARIANTS}
     for _ in range(passes):
         for name, (threads, spin, pin) in PIPELINE_VARIANTS.items():
-            estimator = DepthEstimator(model, threads=threads, spin=spin)
+            estimator = OnnxRuntimeEstimator(model, threads=threads, spin=spin)
             results[name].append(live_pipeline(estimator, seconds, camera_fps, pin_io=pin, warmup=warmup)["depth_fps"])
     return {name: float(np.median(values)) for name, values in results.items()}
 
@@ -354,7 +336,8 @@ def median_round(rounds: list[dict[str, float]], key: str) -> dict[str, float]:
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from stream.bench.engines import auto_choice
     from stream.engines import make_engine
-    from stream.engines.estimators import NET_SIZE, DepthEstimator, network_size
+    from stream.engines.base import NET_SIZE, network_size
+    from stream.engines.onnxruntime import OnnxRuntimeEstimator
     from stream.engines.quantize import int8_for_model
     from stream.model.checkpoint import save_random_checkpoint
     from stream.model.export import onnx_for_weights
@@ -373,7 +356,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         log(f"building random-weights model (seed {args.seed}) and exporting to ONNX")
         weights = save_random_checkpoint(cache / "random.pt", args.seed)
         model = onnx_for_weights(weights, cache)
-        estimator = DepthEstimator(model, threads=args.threads)
+        estimator = OnnxRuntimeEstimator(model, threads=args.threads)
         frames = synthetic_frames(args.frames)
         video = cache / "input.mp4"
         write_video(video, frames)
@@ -385,7 +368,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         if not args.skip_int8:
             log("int8 quantisation (static QDQ, 8 calibration frames)")
             int8_model = int8_for_model(model, cache)  # the same cached copy the engines below use
-            int8_estimator = DepthEstimator(int8_model, threads=args.threads)
+            int8_estimator = OnnxRuntimeEstimator(int8_model, threads=args.threads)
             report["int8_accuracy"] = int8_accuracy(estimator, int8_estimator)
         baseline = SeedBaseline(weights)
         log("engines: the auto choice (each engine x precision timed on calibration frames)")

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from stream.core.errors import ConfigError
 from stream.view.render import COLORMAPS
+
+PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"  # the repository's, when run from a checkout
+BROWSER_SOURCE = "browser"  # --source browser: the page's camera (needs --serve)
 
 
 class Section(BaseModel):
@@ -156,6 +159,12 @@ class Settings(Section):
     @classmethod
     def source_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def browser_needs_the_page(self) -> Settings:
+        if self.source == BROWSER_SOURCE and self.serve.address is None:
+            raise ValueError("--source browser is the camera of the browser page: add --serve [HOST:]PORT and open the page")
+        return self
 
     def for_one_file(self, source: Path, output: Path, **update: Any) -> Settings:
         """These settings for one file run inside another tool (an upload, a batch): headless, every

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stream.core.errors import ModelError
-from stream.engines.base import NET_SIZE, BaseEstimator, StageTimes
+from stream.engines.base import NET_SIZE, BaseEstimator
 
 ENGINES = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -40,8 +40,8 @@ def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_
     check_choice(engine, precision)
     path = model
     if precision == "int8":
+        from stream.core.cache import default_cache_dir
         from stream.engines.quantize import int8_for_model
-        from stream.model.weights import default_cache_dir
 
         path = int8_for_model(model, cache_dir if cache_dir is not None else default_cache_dir())
     if engine == "onnxruntime":
@@ -55,4 +55,4 @@ def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_
     raise ModelError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)} or auto")
 
 
-__all__ = ["ENGINES", "PRECISIONS", "BaseEstimator", "StageTimes", "check_choice", "make_engine"]
+__all__ = ["ENGINES", "PRECISIONS", "BaseEstimator", "check_choice", "make_engine"]

@@ -10,13 +10,13 @@ NCHW float32.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from stream.core.errors import ModelError
+from stream.core.protocols import DepthResult, StageTimes
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -38,16 +38,6 @@ def network_size(width: int, height: int, net_size: int = NET_SIZE) -> tuple[int
     return (constrain_to_multiple(scale * width, net_size), constrain_to_multiple(scale * height, net_size))
 
 
-@dataclass
-class StageTimes:
-    """Last call's per-stage wall times in milliseconds (read by the benchmark)."""
-
-    preprocess: float = 0.0
-    inference: float = 0.0
-    upsample: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
-
-
 class BaseEstimator:
     """Shared pre/post-processing and timing; an engine subclass loads the model and implements ``infer``.
 
@@ -64,7 +54,6 @@ class BaseEstimator:
             raise ModelError(f"model file not found: {self.model_path}; check --model or omit it to use MiDaS v2.1 small")
         self.net_size = net_size
         self.fixed_size: tuple[int, int] | None = None
-        self.times = StageTimes()
         self._scale = (1.0 / (255.0 * IMAGENET_STD)).astype(np.float32)
         self._offset = (IMAGENET_MEAN / IMAGENET_STD).astype(np.float32)
 
@@ -117,15 +106,22 @@ class BaseEstimator:
         """Bicubic resize to the frame size (half-pixel centres, like torch align_corners=False)."""
         return cv2.resize(depth, (width, height), interpolation=cv2.INTER_CUBIC)
 
-    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """Frame -> relative inverse depth (larger = nearer), float32, frame height x width."""
+    def estimate(self, image: np.ndarray) -> DepthResult:
+        """BGR picture -> ``DepthResult``: relative inverse depth (larger = nearer), float32, at the picture's size.
+
+        The stage times come back with the result, so threads sharing an engine never read
+        each other's (the engine keeps no per-call state).
+        """
         t0 = time.perf_counter()
-        tensor = self.preprocess(frame_bgr)
+        tensor = self.preprocess(image)
         t1 = time.perf_counter()
         depth = self.infer(tensor)
         t2 = time.perf_counter()
-        height, width = frame_bgr.shape[:2]
+        height, width = image.shape[:2]
         result = self.upsample(depth, width, height)
         t3 = time.perf_counter()
-        self.times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
-        return result
+        return DepthResult(result, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3))
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Only the depth of ``estimate`` (the benchmark and calibration need no timings)."""
+        return self.estimate(image).depth

@@ -134,7 +134,7 @@ def library_versions() -> dict[str, str]:
 
 def fingerprint(model: Path, engine: str, precision: str, threads: int, net_size: int) -> dict:
     """Everything that could change the decision."""
-    from stream.model.weights import sha256_of
+    from stream.core.cache import sha256_of
 
     return {"model_sha256": sha256_of(model), "cpu": cpu_identity(), "versions": library_versions(),
             "net_size": net_size, "threads": threads, "engine": engine, "precision": precision}

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.core.errors import ModelError
-
 log = logging.getLogger(__name__)
 
 QUANT_SETTINGS_VERSION = "qdq-u8s8-perchannel-minmax-v1"
@@ -48,25 +46,6 @@ def varied_frames(count: int, width: int = 640, height: int = 480, seed: int = 0
     return frames
 
 
-def video_frames(path: Path, count: int) -> list[np.ndarray]:
-    """``count`` frames spread over a video file, for calibrating on the user's own footage."""
-    from stream.sources import open_source
-
-    with open_source(str(path)) as source:
-        total = source.info.frame_count
-        step = max(1, total // count) if total else 1  # keep only what is used: a long video must not fill memory
-        frames = []
-        index = 0
-        while (frame := source.read()) is not None:
-            if index % step == 0:
-                frames.append(frame.image)
-            index += 1
-    if not frames:
-        raise ModelError(f"{path} gave no frames to calibrate on; pass another --calibration video")
-    step = max(1, len(frames) // count)
-    return frames[::step][:count]
-
-
 class _Reader:
     """ONNX Runtime CalibrationDataReader over preprocessed frames."""
 
@@ -85,9 +64,9 @@ def quantize_model(source: Path, output: Path, frames: Iterable[np.ndarray]) -> 
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from stream.engines.estimators import DepthEstimator
+    from stream.engines.onnxruntime import OnnxRuntimeEstimator
 
-    estimator = DepthEstimator(source)
+    estimator = OnnxRuntimeEstimator(source)
     tensors = [estimator.preprocess(frame) for frame in frames]
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,6 @@ before any work.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from stream.export.base import DepthFileSink
 from stream.export.checks import check_paths, check_source
 from stream.export.factory import DEPTH_FORMATS, PointCloudSink, depth_format, make_depth_sink
@@ -21,21 +19,7 @@ from stream.export.pfm import read_pfm
 from stream.export.pointcloud import point_cloud, write_pointcloud
 from stream.export.sidecar import RECOVER, sidecar_path
 
-if TYPE_CHECKING:
-    from stream.config.settings import ExportSettings
-
-
-def make_depth_sinks(export: ExportSettings, fps: float) -> list[DepthFileSink]:
-    """The writers ``export.depth_output`` and ``export.pointcloud`` ask for (none if neither is set)."""
-    sinks: list[DepthFileSink] = []
-    if export.depth_output is not None:
-        sinks.append(make_depth_sink(export.depth_output, fps))
-    if export.pointcloud is not None:
-        sinks.append(PointCloudSink(export.pointcloud, export.fov_deg, export.drop_flying_pixels, export.pointcloud_step))
-    return sinks
-
-
 __all__ = [
     "DEPTH_FORMATS", "RECOVER", "DepthFileSink", "PointCloudSink", "check_paths", "check_source", "depth_format",
-    "make_depth_sink", "make_depth_sinks", "point_cloud", "read_pfm", "sidecar_path", "write_pointcloud",
+    "make_depth_sink", "point_cloud", "read_pfm", "sidecar_path", "write_pointcloud",
 ]

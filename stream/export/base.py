@@ -12,9 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from stream.core.errors import OutputWriteError
-from stream.core.frames import Closing, DepthFrame
+from stream.core.frames import Closing, DepthFrame, Normalised
 from stream.core.staging import Staged
-from stream.view.normalize import Normalised
 
 
 class DepthFileSink(Closing):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stream.core.frames import DepthFrame
+from stream.core.frames import DepthFrame, Normalised
 from stream.export.base import DepthFileSink
 from stream.export.images import ImageDepthSink
 from stream.export.pointcloud import ply_bytes, point_cloud
 from stream.export.sequence import NpzDepthSink, PngFolderDepthSink
 from stream.export.video import Ffv1DepthSink
-from stream.view.normalize import Normalised
 
 ONE_FRAME_FORMATS = (".png", ".npy", ".pfm")
 VIDEO_FORMATS = (".mkv", ".npz")

@@ -12,11 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stream.core.frames import DepthFrame
+from stream.core.frames import DepthFrame, Normalised
 from stream.export.base import DepthFileSink
 from stream.export.pfm import pfm_bytes
 from stream.export.sidecar import frame_entry, sidecar_path, sidecar_text, to_uint16
-from stream.view.normalize import Normalised
 
 
 def png16_bytes(index: np.ndarray) -> bytes:

@@ -18,12 +18,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from stream.core.frames import DepthFrame
+from stream.core.frames import DepthFrame, Normalised
 from stream.core.staging import Staged
 from stream.export.base import DepthFileSink
 from stream.export.images import png16_bytes
 from stream.export.sidecar import frame_entry, sidecar_path, sidecar_text
-from stream.view.normalize import Normalised
 
 CHUNK = 1 << 22
 

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from stream.core.frames import DepthFrame
-from stream.view.normalize import Normalised
+from stream.core.frames import DepthFrame, Normalised
 
 LEVELS = 65535
 RECOVER = "raw = (lo + v / 65535 * (hi - lo) - shift) / scale"

@@ -11,9 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from stream.core.frames import DepthFrame
+from stream.core.frames import DepthFrame, Normalised
 from stream.export.pointcloud import write_pointcloud
-from stream.view.normalize import Normalised
 
 log = logging.getLogger(__name__)
 

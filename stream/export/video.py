@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from stream.core.frames import DepthFrame, Frame
+from stream.core.frames import DepthFrame, Frame, Normalised
 from stream.export.base import DepthFileSink
 from stream.export.sidecar import frame_entry, sidecar_path, sidecar_text, to_uint16
-from stream.view.normalize import Normalised
 
 
 class Ffv1DepthSink(DepthFileSink):

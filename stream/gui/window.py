@@ -24,8 +24,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from stream.core.channels import ChannelClosed, FrameChannel
 from stream.core.errors import OutputError
-from stream.core.frames import ChannelClosed, Closing, Frame, FrameChannel
+from stream.core.frames import Closing, Frame
 from stream.gui.display import require_display, screen_size
 from stream.view.probe import Probes
 

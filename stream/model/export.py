@@ -87,7 +87,7 @@ def onnx_for_weights(weights_path: Path, cache_dir: Path, sha256: str | None = N
     ``sha256``: the checkpoint's digest when the caller has just verified it (the official
     weights), so an 85 MB file is not hashed twice on every start.
     """
-    from stream.model.weights import sha256_of
+    from stream.core.cache import sha256_of
 
     weights_path = Path(weights_path)
     if not weights_path.is_file():

@@ -17,7 +17,7 @@ the size: ``k - 2`` pixels in total, ``(k - 2) // 2`` before and the rest after 
 0 before / 1 after, k=5 -> 1 / 2). ``TFSameStridedConv2d`` applies exactly that fixed
 padding, which is what the original exports, and which also lets the ONNX graph keep
 dynamic height and width. Callers must feed sides that are multiples of 32; the
-preprocessing in ``stream.engines.estimators`` guarantees it.
+preprocessing in ``stream.engines.base`` guarantees it.
 """
 
 from __future__ import annotations

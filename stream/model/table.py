@@ -38,7 +38,7 @@ def format_table(choice: Choice) -> list[str]:
 
 
 def print_engines(args: argparse.Namespace, budget: float = BUDGET) -> None:
-    from stream.model.weights import default_cache_dir
+    from stream.core.cache import default_cache_dir
 
     cache = args.cache_dir or default_cache_dir()
     model = model_for(args, cache)

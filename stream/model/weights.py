@@ -17,32 +17,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from stream.core.cache import CACHE_ENV, default_cache_dir, sha256_of
 from stream.core.errors import DownloadError, ModelError
 
 OFFICIAL_URL = "https://github.com/isl-org/MiDaS/releases/download/v2_1/midas_v21_small_256.pt"
 OFFICIAL_SHA256 = "70d6b9c891758c67f974a6097fb0c608c7ee67fb81ac3e5588847d5596d56fca"
 OFFICIAL_SIZE = 85761505
 WEIGHTS_FILENAME = "midas_v21_small_256.pt"
-CACHE_ENV = "DEPTH_STREAM_CACHE"
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
-
-
-def default_cache_dir() -> Path:
-    """$DEPTH_STREAM_CACHE, else $XDG_CACHE_HOME/depth-stream, else ~/.cache/depth-stream."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME")
-    root = Path(base).expanduser() if base else Path.home() / ".cache"
-    return root / "depth-stream"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download_file(url: str, dest: Path, sha256: str, size: int | None, progress: bool = True, timeout: float = 30.0) -> Path:

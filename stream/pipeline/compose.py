@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stream.core.frames import DepthFrame
-from stream.view.normalize import Normalised
+from stream.core.frames import DepthFrame, Normalised
 from stream.view.probe import Probes, annotate
 from stream.view.render import compose_view, draw_overlay
 from stream.view.settings import View, ViewSettings
 
 if TYPE_CHECKING:
-    from stream.pipeline.stages import PipelineOptions, PipelineStats
+    from stream.pipeline.stats import PipelineOptions, PipelineStats
 
 
 class ViewComposer:

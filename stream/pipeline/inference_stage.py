@@ -14,10 +14,12 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from stream.core.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
+from stream.core.channels import ChannelClosed, FrameChannel
+from stream.core.frames import DepthFrame, Frame
 
 if TYPE_CHECKING:
-    from stream.pipeline.stages import Estimator, PipelineStats
+    from stream.core.protocols import Estimator, StageTimes
+    from stream.pipeline.stats import PipelineStats
     from stream.pipeline.workers import Workers
 
 POLL_SECONDS = 0.05
@@ -80,12 +82,11 @@ class InferenceStage:
         try:
             while (taken := self.take()) is not None:
                 turn, frame = taken
-                depth = estimator.predict(frame.image)
-                times = estimator.times
+                result = estimator.estimate(frame.image)
                 if not self._order.wait_for(turn, self.stop):
                     break
                 try:
-                    if not self.hand_on(DepthFrame(frame, depth), times.preprocess, times.inference, times.upsample):
+                    if not self.hand_on(DepthFrame(frame, result.depth), result.times):
                         break
                 finally:
                     self._order.done(turn)
@@ -96,11 +97,11 @@ class InferenceStage:
             if last:
                 self.depths.close()
 
-    def hand_on(self, item: DepthFrame, preprocess_ms: float, inference_ms: float, upsample_ms: float) -> bool:
+    def hand_on(self, item: DepthFrame, times: StageTimes) -> bool:
         """Count the frame and pass it to the display thread (in turn: no two threads here at once)."""
-        self.stats.stage_ms["preprocess"].append(preprocess_ms)
-        self.stats.stage_ms["inference"].append(inference_ms)
-        self.stats.stage_ms["upsample"].append(upsample_ms)
+        self.stats.stage_ms["preprocess"].append(times.preprocess)
+        self.stats.stage_ms["inference"].append(times.inference)
+        self.stats.stage_ms["upsample"].append(times.upsample)
         self.stats.inferred += 1
         self.stats.depth_rate.tick()
         if not self.depths.put(item, self.stop):

@@ -6,9 +6,13 @@ always shows the newest depth; stale frames are dropped and counted and memory n
 grows however slow inference is. File mode: both channels are small bounded FIFOs whose
 writers block, so every frame is processed in order and nothing is dropped.
 
-One ``threading.Event`` stops everything. Each worker catches its own exception, records
-it as the run's error if it is the first, and sets the event; ``Pipeline.run`` joins every
-thread with a timeout and re-raises that first error with its stage named. Sinks are
+Two signals, never one: ``cancelled`` is the user's (Ctrl-C, ``q``, SIGTERM, an API caller
+leaving its loop) and comes from outside; ``finished`` says the source ended and every frame
+went through. A frontend that outlives the source (the web page keeps showing the last
+frame) waits for ``cancelled`` alone. The workers themselves stop on ``halt``, which
+cancelling, finishing or the first error sets. Each worker catches its own exception,
+records it as the run's error if it is the first, and sets ``halt``; ``Pipeline.run`` joins
+every thread with a timeout and re-raises that first error with its stage named. Sinks are
 always closed, so an output video is finalized whatever happened.
 
 The pipeline never touches a GUI: a window is a sink that hands the newest composed frame
@@ -18,23 +22,22 @@ to the main thread (``stream.gui.window``), which owns every HighGUI call. ``sta
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
+from stream.core.channels import ChannelClosed, FrameChannel
 from stream.core.errors import StageError
-from stream.core.frames import ChannelClosed, DepthFrame, Frame, FrameChannel
-from stream.engines.estimators import StageTimes
+from stream.core.frames import DepthFrame, Frame, Normalised
+from stream.core.protocols import DepthSink, Estimator, FrameSink, FrameSource
 from stream.pipeline.compose import ViewComposer
 from stream.pipeline.inference_stage import InferenceStage
+from stream.pipeline.stats import PipelineOptions, PipelineStats
 from stream.pipeline.workers import Workers
-from stream.view.normalize import Normalised, Normaliser, make_normaliser
+from stream.view.normalize import Normaliser, make_normaliser
 from stream.view.probe import Probes
 from stream.view.settings import ViewSettings
 
@@ -43,94 +46,6 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05
 JOIN_TIMEOUT = 2.0
 SINK_GRACE = 0.25
-
-
-class RateMeter:
-    """Events per second over a sliding window of recent event times."""
-
-    def __init__(self, window: int = 30) -> None:
-        self._times: collections.deque[float] = collections.deque(maxlen=window)
-
-    def tick(self, now: float | None = None) -> None:
-        self._times.append(time.monotonic() if now is None else now)
-
-    @property
-    def rate(self) -> float | None:
-        """Events per second, or None until two events have been seen (a still image has no rate)."""
-        if len(self._times) < 2:
-            return None
-        span = self._times[-1] - self._times[0]
-        return (len(self._times) - 1) / span if span > 0 else None
-
-
-@dataclass
-class PipelineStats:
-    """Counters shared by the overlay, the CLI summary, the tests and the benchmark."""
-
-    captured: int = 0
-    inferred: int = 0
-    displayed: int = 0
-    dropped_capture: int = 0
-    dropped_display: int = 0
-    max_queue: int = 0
-    latencies: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=10_000))
-    stage_ms: dict[str, collections.deque[float]] = field(
-        default_factory=lambda: collections.defaultdict(lambda: collections.deque(maxlen=10_000))
-    )
-    capture_rate: RateMeter = field(default_factory=RateMeter)
-    depth_rate: RateMeter = field(default_factory=RateMeter)
-    started_at: float = field(default_factory=time.monotonic)
-    finished_at: float | None = None
-
-    @property
-    def dropped(self) -> int:
-        return self.dropped_capture + self.dropped_display
-
-    @property
-    def elapsed(self) -> float:
-        return (self.finished_at or time.monotonic()) - self.started_at
-
-    def latency_ms(self, quantile: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        return float(np.quantile(np.fromiter(self.latencies, float), quantile) * 1e3)
-
-
-class Estimator(Protocol):
-    """What the inference stage needs (``DepthEstimator`` fits): depth for a frame, and how long it took."""
-
-    times: StageTimes
-
-    def predict(self, frame_bgr: np.ndarray) -> np.ndarray: ...
-
-
-class FrameSource(Protocol):
-    def read(self) -> Frame | None: ...
-
-
-class FrameSink(Protocol):
-    def write(self, frame: Frame) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class DepthSink(Protocol):
-    """Keeps the depth itself (not the picture of it): raw values and how they were normalised."""
-
-    def write_depth(self, item: DepthFrame, normalised: Normalised) -> None: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class PipelineOptions:
-    live: bool
-    queue_size: int = 4
-    colormap: str = "inferno"
-    overlay: bool = True
-    max_frames: int | None = None
-    max_width: int | None = None  # the composed side-by-side is scaled down to this width
-    frame_numbers: bool = True  # file mode's "frame N"; False for a photo, which has one
 
 
 class Pipeline:
@@ -142,14 +57,17 @@ class Pipeline:
         estimator: Estimator,
         sinks: Sequence[FrameSink],
         options: PipelineOptions,
-        stop: threading.Event | None = None,
+        cancel: threading.Event | None = None,
         on_display: Callable[[PipelineStats], None] | None = None,
         depth_sinks: Sequence[DepthSink] = (),
         normaliser: Normaliser | None = None,
         probes: Probes | None = None,
         extra_estimators: Sequence[Estimator] = (),
         view: ViewSettings | None = None,
+        halt: threading.Event | None = None,
     ) -> None:
+        """``cancel``: the caller's "stop now" (set by it, never by the pipeline). ``halt``: the
+        event the workers and a blocking source stop on (made here unless the source needed it first)."""
         self.source = source
         self.estimator = estimator
         # file mode only: more engines infer further frames at once (live mode wants the newest frame, not more of them)
@@ -159,20 +77,22 @@ class Pipeline:
         self.normaliser = normaliser or make_normaliser("frame")
 
         self.options = options
-        self.stop = stop or threading.Event()
+        self.cancelled = cancel or threading.Event()
+        self.halt = halt or threading.Event()
+        self.finished = threading.Event()
         self.on_display = on_display
         capacity = 1 if options.live else options.queue_size
         self.frames: FrameChannel[Frame] = FrameChannel(capacity, latest=options.live)
         self.depths: FrameChannel[DepthFrame] = FrameChannel(capacity, latest=options.live)
         self.stats = PipelineStats()
         self.composer = ViewComposer(options, self.stats, probes, view)
-        self.workers = Workers(self.stop)
+        self.workers = Workers(self.halt)
         self._sink_lock = threading.Lock()
 
     # -- stages ----------------------------------------------------------------------
     def _capture(self) -> None:
         try:
-            while not self.stop.is_set():
+            while not self.halt.is_set():
                 if self.options.max_frames is not None and self.stats.captured >= self.options.max_frames:
                     break
                 t0 = time.perf_counter()
@@ -182,7 +102,7 @@ class Pipeline:
                 self.stats.stage_ms["capture"].append((time.perf_counter() - t0) * 1e3)
                 self.stats.captured += 1
                 self.stats.capture_rate.tick(frame.captured_at)
-                if not self.frames.put(frame, self.stop):
+                if not self.frames.put(frame, self.halt):
                     break
                 self.stats.dropped_capture = self.frames.dropped
                 self.stats.max_queue = max(self.stats.max_queue, self.frames.max_seen)
@@ -190,7 +110,7 @@ class Pipeline:
             self.frames.close()
 
     def _display(self) -> None:
-        while not self.stop.is_set():
+        while not self.halt.is_set():
             try:
                 item = self.depths.get(timeout=POLL_SECONDS)
             except ChannelClosed:
@@ -226,7 +146,7 @@ class Pipeline:
 
     # -- orchestration ---------------------------------------------------------------
     def run(self, foreground: Callable[[], None] | None = None) -> PipelineStats:
-        """Run to the end of the source, ``stop`` or the first error.
+        """Run to the end of the source, ``cancel`` or the first error.
 
         ``foreground`` is what the calling (main) thread does meanwhile, such as the window
         loop; it should return once ``running`` is false. Without it the thread just waits.
@@ -236,7 +156,7 @@ class Pipeline:
             if foreground is not None:
                 foreground()
             while self.running:
-                self.stop.wait(POLL_SECONDS)
+                self.halt.wait(POLL_SECONDS)
         finally:
             stats = self.finish()
         return stats
@@ -245,27 +165,33 @@ class Pipeline:
         """Start the three workers; the caller must call ``finish`` (in a ``finally``)."""
         # a source failing mid-stream still lets the frames already read reach the output
         self.workers.add("capture", self._capture, drain=True)
-        InferenceStage(self.estimators, self.frames, self.depths, self.stats, self.stop).add_to(self.workers)
+        InferenceStage(self.estimators, self.frames, self.depths, self.stats, self.halt).add_to(self.workers)
         self.workers.add("display", self._display)
         self.workers.start()
 
     @property
     def running(self) -> bool:
-        """Workers are still going and nobody asked them to stop."""
-        return self.workers.alive and not self.stop.is_set()
+        """Workers are still going, nothing failed and nobody cancelled."""
+        return self.workers.alive and not self.halt.is_set() and not self.cancelled.is_set()
 
     @property
     def error(self) -> StageError | None:
         return self.workers.error
 
     def finish(self) -> PipelineStats:
-        """Stop and join the workers, close the sinks, then raise the run's first error if any."""
-        self.stop.set()
+        """Stop and join the workers, close the sinks, then raise the run's first error if any.
+
+        ``finished`` is set only when the source really ended: not on a cancel, not on an error.
+        """
+        ended = not self.cancelled.is_set() and self.error is None and not self.workers.alive
+        self.halt.set()
         self.frames.close()
         self.depths.close()
         self.shutdown()
         if self.error is not None:
             raise self.error
+        if ended:
+            self.finished.set()
         return self.stats
 
     def shutdown(self) -> None:

@@ -15,22 +15,24 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from stream.config.settings import Settings
 from stream.core.errors import DepthStreamError, OutputError, SourceError
+from stream.core.protocols import Estimator
 from stream.core.staging import make_writable_folder
-from stream.pipeline.stages import Estimator, PipelineStats
+from stream.pipeline.stats import PipelineStats
+from stream.runtime import estimators
+from stream.runtime.frontend import Frontend
+from stream.runtime.result import RunResult
+from stream.runtime.single import run_source
 from stream.sinks.image import IMAGE_EXTENSIONS
 from stream.sinks.paths import VIDEO_EXTENSIONS
 from stream.sources.av_open import is_url
 from stream.sources.still import is_photo, looks_like_image
-
-if TYPE_CHECKING:
-    from stream.runtime.app import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +143,8 @@ def short_reason(error: DepthStreamError, photo: Path) -> str:
     return reason.removeprefix("is ").strip() or type(error).__name__
 
 
-def run_batch(settings: Settings, estimator: Estimator | None = None) -> RunResult:
+def run_photo_folder(settings: Settings, frontend: Frontend, estimator: Estimator | None, cancel: threading.Event) -> RunResult:
     """Every photo of the folder or glob through one model; a failed photo is reported and skipped."""
-    from stream.runtime.app import RunResult, make_estimator
-
     inputs = find_images(settings.source)  # a bad --source is named before a bad --output
     check_batch_extras(settings)
     pairs = plan_outputs(inputs, prepare_folder(settings), settings.images.format)
@@ -157,8 +157,9 @@ def run_batch(settings: Settings, estimator: Estimator | None = None) -> RunResu
     if existing:
         log.warning("note: %d of the outputs exist in %s and will be replaced", existing, folder)
     if estimator is None:
-        estimator = make_estimator(settings)
-    report, stats = run_each(settings, estimator, pairs)
+        estimator = estimators.make_estimator(settings)
+    shown = frontend if frontend.shows_photo_folders else Frontend()
+    report, stats = run_each(settings, estimator, pairs, shown, cancel)
     stats.finished_at = time.monotonic()
     code = SOME_FAILED_EXIT_CODE if report.failed else 0
     if report.stopped_by is not None:
@@ -187,27 +188,25 @@ def per_photo_exports(settings: Settings, photo: Path) -> dict[str, Path | None]
     }
 
 
-def run_each(settings: Settings, estimator: Estimator, pairs: list[tuple[Path, Path]]) -> tuple[BatchReport, PipelineStats]:
-    """One app run per photo (headless, file mode, no per-photo bar), under one bar over the photos."""
+def run_each(settings: Settings, estimator: Estimator, pairs: list[tuple[Path, Path]], frontend: Frontend,
+             cancel: threading.Event) -> tuple[BatchReport, PipelineStats]:
+    """One run per photo (file mode, no per-photo bar, the one frontend), under one bar over the photos."""
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from stream.runtime.app import run
-
     report, stats = BatchReport(), PipelineStats()
-    display = settings.display.model_copy(update={"progress": False})
-    quiet_app = logging.getLogger("stream.runtime.app")
-    level = quiet_app.level
-    quiet_app.setLevel(logging.ERROR)  # no "source: ..." nor "exists" line per photo: said once above
+    quiet = [logging.getLogger(name) for name in ("stream.runtime.single", "stream.runtime.checks")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.ERROR)  # no "source: ..." nor "exists" line per photo: said once above
     try:
         with logging_redirect_tqdm(), tqdm(pairs, unit="image", desc="images", file=sys.stderr, leave=False,
                                             dynamic_ncols=True, disable=not settings.display.progress) as bar:
             for photo, target in bar:
                 export = settings.export.model_copy(update=per_photo_exports(settings, photo))
-                one = settings.model_copy(update={"source": str(photo), "output": target, "headless": True,
-                                                  "mode": "file", "display": display, "export": export})
+                one = settings.for_one_file(photo, target, export=export)
                 try:
-                    result = run(one, estimator)
+                    result = run_source(one, frontend, estimator, cancel)
                 except DepthStreamError as exc:
                     log.warning("warning: %s failed: %s", photo.name, exc)
                     report.failed.append((photo, short_reason(exc, photo)))
@@ -223,6 +222,9 @@ def run_each(settings: Settings, estimator: Estimator, pairs: list[tuple[Path, P
                     break
                 if result.output is not None:
                     report.written.append(result.output)
+                if cancel.is_set():
+                    break
     finally:
-        quiet_app.setLevel(level)
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
     return report, stats

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import TextIO
 
 from stream.core.errors import ConfigError, OutputError, OutputWriteError
-from stream.core.frames import Closing, DepthFrame
+from stream.core.frames import Closing, DepthFrame, Normalised
 from stream.core.staging import temporary_for
 from stream.sinks.paths import same_file
-from stream.view.normalize import Normalised
 from stream.view.probe import Point, read_probes
 
 DEFAULT_NAME = "probe.csv"

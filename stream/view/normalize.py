@@ -9,35 +9,12 @@ depth exports write into their sidecar so nothing is lost by normalising.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Normalised:
-    """Depth as a 0..1 index (1 = near), with the mapping back to the model's values.
-
-    ``aligned = scale * raw + shift`` puts a frame on the run's common footing (1 and 0
-    when frames are not aligned); ``index = (aligned - lo) / (hi - lo)``, clipped.
-    """
-
-    index: np.ndarray
-    lo: float
-    hi: float
-    scale: float = 1.0
-    shift: float = 0.0
-
-    def raw(self, index: np.ndarray | float) -> np.ndarray | float:
-        """Model values for index values (exact inside the [lo, hi] range, clipped outside it)."""
-        aligned = self.lo + np.asarray(index, np.float64) * (self.hi - self.lo)
-        return (aligned - self.shift) / self.scale
-
-    def sidecar(self) -> dict[str, float]:
-        """The numbers a depth file needs beside it to recover raw values."""
-        return {"lo": self.lo, "hi": self.hi, "scale": self.scale, "shift": self.shift}
+from stream.core.frames import Normalised
 
 
 class Normaliser(Protocol):

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from stream.view.normalize import Normalised, Normaliser, make_normaliser
+from stream.core.frames import Normalised
+from stream.view.normalize import Normaliser, make_normaliser
 from stream.view.render import COLORMAPS
 
 NORMALISE_MODES = ("stable", "frame", "fixed")

@@ -1,7 +1,7 @@
 """Video jobs: one at a time per server, the rest queued in order with a visible position.
 
 A video is processed like ``--source clip.mp4 --output depth.mp4 --headless --mode file``:
-every frame, audio kept, by the app's own run (``stream.runtime.app.run``) with a copy of the
+every frame, audio kept, by the app's own run (``stream.runtime.run.run``) with a copy of the
 server's settings. One worker thread (``depth-web-jobs``) takes jobs from a FIFO: the CPU
 is the bottleneck, so two jobs at once would each take twice as long and neither would
 finish sooner. A job's progress is the frames written so far (the app's ``on_frame``
@@ -22,7 +22,8 @@ from pathlib import Path
 
 from stream.config.settings import ProbeSettings, Settings
 from stream.core.errors import DepthStreamError
-from stream.pipeline.stages import Estimator, PipelineStats
+from stream.core.protocols import Estimator
+from stream.pipeline.stats import PipelineStats
 from stream.web.sniff import UploadRejected, VideoFacts
 from stream.web.store import Entry, Stored, UploadStore, download_name
 
@@ -71,7 +72,7 @@ def video_settings(settings: Settings, source: Path, output: Path) -> Settings:
 
 def run_video(job: Job, settings: Settings, store: UploadStore, estimator: Estimator) -> None:
     """Process one job to its end state; its output is offered for download only if it completed."""
-    from stream.runtime.app import run
+    from stream.runtime.run import run
 
     output = job.entry.path(OUTPUT_NAME)
 
@@ -79,7 +80,7 @@ def run_video(job: Job, settings: Settings, store: UploadStore, estimator: Estim
         job.frames_done = stats.displayed
 
     try:
-        result = run(video_settings(settings, job.source, output), estimator, stop=job.stop, on_frame=progressed)
+        result = run(video_settings(settings, job.source, output), estimator, job.stop, on_frame=progressed)
         written = result.output
     except DepthStreamError as exc:
         job.error, written = str(exc), None

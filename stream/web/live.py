@@ -22,10 +22,9 @@ from stream.web.camera import BrowserFeed
 from stream.web.relay import FrameRelay, Viewers
 
 if TYPE_CHECKING:
-    from stream.core.frames import DepthFrame
-    from stream.pipeline.stages import PipelineStats
+    from stream.core.frames import DepthFrame, Normalised
+    from stream.pipeline.stats import PipelineStats
     from stream.sources import SourceInfo
-    from stream.view.normalize import Normalised
 
 RECENT = 30  # the latency shown is the median of this many last frames: current, yet not jumpy
 

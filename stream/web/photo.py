@@ -1,7 +1,7 @@
 """An uploaded photo -> the side-by-side PNG, the 16-bit depth PNG and the PLY point cloud.
 
 Exactly what ``--source photo.jpg --output side.png --depth-output depth.png --pointcloud
-cloud.ply --headless`` makes: the app's own run (``stream.runtime.app.run``) with a copy of the
+cloud.ply --headless`` makes: the app's own run (``stream.runtime.run.run``) with a copy of the
 server's settings pointed at the upload's folder, so the page's result is the CLI's result
 (same composition, colours, overlay, normalisation, export writers and sidecar). Blocking:
 the route runs it in the uploads' executor.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stream.config.settings import ProbeSettings, Settings
-from stream.pipeline.stages import Estimator
+from stream.core.protocols import Estimator
 from stream.web.store import Entry, Stored, download_name
 
 # result name (in URLs and in the entry's folder) -> the download name's ending
@@ -33,7 +33,7 @@ def photo_settings(settings: Settings, source: Path, folder: Path) -> Settings:
 def process_photo(settings: Settings, entry: Entry, source: Path, client_name: str | None,
                   estimator: Estimator) -> dict[str, Stored]:
     """Run the app on the photo; the results, named for download after the client's file."""
-    from stream.runtime.app import run
+    from stream.runtime.run import run
 
     run(photo_settings(settings, source, entry.folder), estimator)
     source.unlink(missing_ok=True)  # the upload itself is not offered back

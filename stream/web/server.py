@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import web
 
 from stream.config.address import is_loopback, parse_address
-from stream.config.settings import Settings
+from stream.config.settings import BROWSER_SOURCE, Settings
 from stream.core.errors import InputError
 from stream.view.probe import Probes
 from stream.view.settings import LiveNormaliser, View, ViewSettings
@@ -36,12 +36,12 @@ from stream.web.live import LiveState
 from stream.web.relay import FrameRelay, RelaySink, Viewers
 
 if TYPE_CHECKING:
-    from stream.pipeline.stages import Estimator, PipelineStats
+    from stream.core.protocols import Estimator
+    from stream.pipeline.stats import PipelineStats
     from stream.sources import SourceInfo
 
 log = logging.getLogger(__name__)
 
-BROWSER_SOURCE = "browser"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 3.0
 SHUTDOWN_TIMEOUT = 1.0  # open connections (a stalled viewer) get this long once the server stops
@@ -223,13 +223,6 @@ class LiveWeb:
             raise ServeError("--source browser needs the page's camera feed")
         capture = settings.capture
         return BrowserSource(self.state.feed, capture.width or 640, capture.height or 480, capture.fps, stop)
-
-    def linger(self, stop: threading.Event) -> None:
-        """The source has ended: keep serving its last frame (and uploads) until Ctrl-C / SIGTERM."""
-        if stop.is_set():
-            return
-        log.info("the source has ended; still serving its last frame at %s (Ctrl-C to stop)", self.server.url)
-        stop.wait()
 
 
 @contextmanager

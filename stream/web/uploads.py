@@ -34,7 +34,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from stream.config.settings import Settings
 from stream.core.errors import DepthStreamError, DownloadError, InputError, ModelError
-from stream.pipeline.stages import Estimator
+from stream.core.protocols import Estimator
 from stream.web.jobs import Job, JobQueue, JobState, run_video
 from stream.web.photo import process_photo
 from stream.web.shared_model import SharedEstimator

@@ -1,0 +1,72 @@
+"""What the layers promise each other: estimators, sources and sinks as protocols, and a depth result.
+
+The pipeline knows these shapes, never the kinds behind them (a webcam, an OpenVINO engine,
+a 16-bit PNG writer), so a new kind is one module and one registry entry. An estimator
+returns its stage timings *with* its result, never as state on itself: two threads can share
+one estimator (the web page's uploads, a batch actor) without each reading the other's times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from stream.core.frames import DepthFrame, Frame, Normalised
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """One estimate's wall times per stage, in milliseconds."""
+
+    preprocess: float = 0.0
+    inference: float = 0.0
+    upsample: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DepthResult:
+    """Depth for one picture: what ``Estimator.estimate`` returns and ``stream.DepthStream`` yields.
+
+    ``depth`` is the model's raw output (float32, H x W at the picture's size; for MiDaS
+    relative inverse depth, larger = nearer). ``frame`` is the BGR picture it came from;
+    ``index`` and ``pts`` (seconds) place it in its stream; ``normalized`` is the 0..1 view of
+    the depth that is coloured (stable over time in a stream), None from a bare estimate.
+    """
+
+    depth: np.ndarray
+    times: StageTimes = field(default_factory=StageTimes)
+    frame: np.ndarray | None = None
+    index: int = 0
+    pts: float | None = None
+    normalized: np.ndarray | None = None
+
+
+class Estimator(Protocol):
+    """BGR picture in (H x W x 3 uint8, OpenCV's order), depth at the picture's size out."""
+
+    def estimate(self, image: np.ndarray) -> DepthResult: ...
+
+
+class FrameSource(Protocol):
+    """``read`` returns the next frame, or None at the end of the stream."""
+
+    def read(self) -> Frame | None: ...
+
+
+class FrameSink(Protocol):
+    """Takes composed pictures (the side-by-side view); ``close`` leaves its output usable."""
+
+    def write(self, frame: Frame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class DepthSink(Protocol):
+    """Keeps the depth itself (not the picture of it): raw values and how they were normalised."""
+
+    def write_depth(self, item: DepthFrame, normalised: Normalised) -> None: ...
+
+    def close(self) -> None: ...

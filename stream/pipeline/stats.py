@@ -1,0 +1,75 @@
+"""The run's counters and options, read by every stage, the overlay, the summary and the benchmark.
+
+Apart from ``stream.pipeline.stages`` so the composer and the inference stage can name them
+without importing the module that wires them together.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class RateMeter:
+    """Events per second over a sliding window of recent event times."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._times: collections.deque[float] = collections.deque(maxlen=window)
+
+    def tick(self, now: float | None = None) -> None:
+        self._times.append(time.monotonic() if now is None else now)
+
+    @property
+    def rate(self) -> float | None:
+        """Events per second, or None until two events have been seen (a still image has no rate)."""
+        if len(self._times) < 2:
+            return None
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else None
+
+
+@dataclass
+class PipelineStats:
+    """Counters shared by the overlay, the CLI summary, the tests and the benchmark."""
+
+    captured: int = 0
+    inferred: int = 0
+    displayed: int = 0
+    dropped_capture: int = 0
+    dropped_display: int = 0
+    max_queue: int = 0
+    latencies: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=10_000))
+    stage_ms: dict[str, collections.deque[float]] = field(
+        default_factory=lambda: collections.defaultdict(lambda: collections.deque(maxlen=10_000))
+    )
+    capture_rate: RateMeter = field(default_factory=RateMeter)
+    depth_rate: RateMeter = field(default_factory=RateMeter)
+    started_at: float = field(default_factory=time.monotonic)
+    finished_at: float | None = None
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_capture + self.dropped_display
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished_at or time.monotonic()) - self.started_at
+
+    def latency_ms(self, quantile: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        return float(np.quantile(np.fromiter(self.latencies, float), quantile) * 1e3)
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    live: bool
+    queue_size: int = 4
+    colormap: str = "inferno"
+    overlay: bool = True
+    max_frames: int | None = None
+    max_width: int | None = None  # the composed side-by-side is scaled down to this width
+    frame_numbers: bool = True  # file mode's "frame N"; False for a photo, which has one

@@ -1,0 +1,71 @@
+"""Everything a user can get wrong about outputs, checked before any thread starts.
+
+A bad output path costs no work and leaves no half-written file: each check names the flag
+and the fix in one line. Replacing an existing file is said once, before the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from stream.config.settings import Settings
+from stream.core.errors import OutputError
+from stream.export import check_paths, check_source
+from stream.runtime.estimators import one_picture
+from stream.sinks import check_output_path
+from stream.sinks.paths import same_file
+from stream.sinks.probe_csv import check_probe_csv, probe_csv_path
+from stream.sources.base import SourceInfo
+from stream.sources.still import is_photo
+
+log = logging.getLogger(__name__)
+
+
+def check_output(settings: Settings) -> None:
+    """Before anything opens: the output can be written, is no input, and replacing a file is said."""
+    output = settings.output
+    if output is None:
+        return
+    check_output_path(output, image_source=is_photo(settings.source))
+    refuse_input(settings, output, "--output")
+    announce_replacement(output)
+
+
+def announce_replacement(path: Path) -> None:
+    """An existing file is replaced only after one line saying so (folders were refused before)."""
+    if path.is_file():
+        log.warning("note: %s exists and will be replaced", path)
+
+
+def refuse_input(settings: Settings, output: Path, flag: str) -> None:
+    """An output path that is one of the inputs (through any spelling) is refused: writing it would destroy it."""
+    for role, given in (("--source", settings.source), ("--model", settings.model.onnx), ("--weights", settings.model.weights)):
+        if given is not None and same_file(output, given):
+            raise OutputError(f"{flag} {output} is the same file as {role} {given}; writing it would destroy the input, "
+                              f"so choose another {flag}")
+
+
+def check_exports(settings: Settings) -> None:
+    """Before anything opens: the depth and point-cloud paths have known extensions, writable folders, are no input."""
+    export = settings.export
+    check_paths(export.depth_output, export.pointcloud)
+    for flag, path in (("--depth-output", export.depth_output), ("--pointcloud", export.pointcloud)):
+        if path is not None:
+            refuse_input(settings, path, flag)
+            announce_replacement(path)
+
+
+def check_export_source(settings: Settings, info: SourceInfo) -> None:
+    """Once the source is open, before the model loads: one-picture exports (PNG/NPY/PFM, PLY) need one picture."""
+    check_source(settings.export.depth_output, settings.export.pointcloud, one_picture(settings, info))
+
+
+def plan_probe_csv(settings: Settings) -> Path | None:
+    """Where the ``--probe`` rows go (None: no probe), checked before anything opens."""
+    path = probe_csv_path(settings.probe.points, settings.probe.csv, settings.output)
+    if path is None:
+        return None
+    check_probe_csv(path, (settings.source, settings.model.onnx, settings.model.weights, settings.output))
+    announce_replacement(path)
+    return path

@@ -1,0 +1,62 @@
+"""The engines a run infers with: one for live mode and photos, one per core for a file."""
+
+from __future__ import annotations
+
+import os
+
+from stream.config.settings import Settings
+from stream.engines.base import BaseEstimator
+from stream.sources.base import SourceInfo, SourceKind
+
+MAX_AUTO_STREAMS = 4
+
+
+def make_estimator(settings: Settings) -> BaseEstimator:
+    """One engine with the configured threads (live mode, photos, batches of photos)."""
+    return make_estimators(settings, 1, settings.model.threads)[0]
+
+
+def make_estimators(settings: Settings, copies: int, threads: int) -> list[BaseEstimator]:
+    """``copies`` engines of the chosen kind, ``threads`` each (the choice itself is made at the configured threads)."""
+    from stream.core.cache import default_cache_dir
+    from stream.engines.choose import engines_for
+    from stream.model.resolve import resolve_model
+
+    model = settings.model
+    model_path = resolve_model(model.onnx, model.weights, model.cache_dir, "fp32", progress=settings.display.progress)
+    cache = model.cache_dir if model.cache_dir is not None else default_cache_dir()
+    return engines_for(model_path, model.engine, model.precision, model.threads, model.net_size, cache,
+                       copies=copies, copy_threads=threads)
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def inference_streams(settings: Settings, live: bool, single_frame: bool) -> tuple[int, int]:
+    """How many frames are inferred at once, and with how many threads each.
+
+    Live mode wants the newest frame soonest: one engine with every thread. File mode wants
+    throughput: one single-threaded engine per core keeps the cores busy while decoding and
+    encoding take their share (one engine's threads wait for each other at every layer when
+    a core is taken away). ``model.streams`` and ``model.threads`` override the split.
+    """
+    model = settings.model
+    cores = usable_cores()
+    streams = model.streams or max(1, min(cores, MAX_AUTO_STREAMS))
+    if live or single_frame or streams == 1:
+        return 1, model.threads
+    return streams, max(1, (model.threads or cores) // streams)
+
+
+def one_picture(settings: Settings, info: SourceInfo) -> bool:
+    """The run has a single frame: a photo, a one-frame file, or ``--max-frames 1``."""
+    return info.kind is SourceKind.IMAGE or settings.max_frames == 1 or info.frame_count == 1
+
+
+def engines_for_run(settings: Settings, info: SourceInfo, live: bool) -> list[BaseEstimator]:
+    """The engines this run infers with: one in live mode or for one picture, one per core for a file."""
+    return make_estimators(settings, *inference_streams(settings, live, one_picture(settings, info)))

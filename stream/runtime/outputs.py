@@ -1,0 +1,101 @@
+"""Where a run's results go: the side-by-side file, depth files, probe rows, and the progress bar."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from stream.config.settings import ExportSettings, Settings
+from stream.export import DepthFileSink, PointCloudSink, make_depth_sink
+from stream.pipeline.stats import PipelineOptions, PipelineStats
+from stream.sinks import IMAGE_EXTENSIONS, ImageFileSink, VideoFileSink
+from stream.sinks.probe_csv import ProbeCsvSink
+from stream.sources.base import SourceInfo
+
+log = logging.getLogger(__name__)
+
+
+def make_output(settings: Settings, info: SourceInfo) -> VideoFileSink | ImageFileSink | None:
+    if settings.output is None:
+        return None
+    if settings.output.suffix.lower() in IMAGE_EXTENSIONS:
+        return ImageFileSink(settings.output)
+    return VideoFileSink(
+        settings.output,
+        fps=info.fps,
+        time_base=info.time_base,
+        audio_from=info.audio_path if settings.video.copy_audio else None,
+        codec=settings.video.codec,
+        crf=settings.video.crf,
+        preset=settings.video.preset,
+    )
+
+
+def make_depth_sinks(export: ExportSettings, fps: float) -> list[DepthFileSink]:
+    """The writers ``export.depth_output`` and ``export.pointcloud`` ask for (none if neither is set)."""
+    sinks: list[DepthFileSink] = []
+    if export.depth_output is not None:
+        sinks.append(make_depth_sink(export.depth_output, fps))
+    if export.pointcloud is not None:
+        sinks.append(PointCloudSink(export.pointcloud, export.fov_deg, export.drop_flying_pixels, export.pointcloud_step))
+    return sinks
+
+
+def make_probe_sink(path: Path | None, settings: Settings) -> ProbeCsvSink | None:
+    if path is None:
+        return None
+    log.info("probe: depth at %s written to %s", " ".join(f"{x},{y}" for x, y in settings.probe.points), path)
+    return ProbeCsvSink(path, settings.probe.points)
+
+
+def pipeline_options(settings: Settings, live: bool, photo: bool) -> PipelineOptions:
+    return PipelineOptions(
+        live=live,
+        queue_size=settings.capture.queue_size,
+        colormap=settings.display.colormap,
+        overlay=settings.display.overlay,
+        max_frames=settings.max_frames,
+        max_width=settings.video.max_width,
+        frame_numbers=not photo,  # a photo has one frame: no "frame 1"
+    )
+
+
+def written(output: VideoFileSink | ImageFileSink | None) -> Path | None:
+    """The output file, only if a frame reached it (the summary never claims a file that is not there)."""
+    if output is None or output.frames_written == 0 or not output.path.exists():
+        return None
+    return output.path
+
+
+@contextmanager
+def progress_bar(settings: Settings, info: SourceInfo, live: bool) -> Iterator[Any]:
+    """A tqdm bar over the file's frames in file mode; log lines print above it, never glued to it."""
+    if live or not settings.display.progress:
+        yield None
+        return
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    total = info.frame_count
+    if settings.max_frames is not None:
+        total = min(total, settings.max_frames) if total else settings.max_frames
+    with logging_redirect_tqdm(), tqdm(total=total, unit="frame", desc="depth", file=sys.stderr, leave=False,
+                                        dynamic_ncols=True) as bar:
+        yield bar
+
+
+def frame_callback(progress: Any, on_frame: Callable[[PipelineStats], None] | None) -> Callable[[PipelineStats], None] | None:
+    """What the display thread calls per frame: the progress bar's step, then ``on_frame`` (either may be absent)."""
+    if progress is None:
+        return on_frame
+
+    def step(stats: PipelineStats) -> None:
+        progress.update(1)
+        if on_frame is not None:
+            on_frame(stats)
+
+    return step

@@ -1,0 +1,45 @@
+"""What a run gives back, and the one line that sums it up for the command line."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from stream.pipeline.stats import PipelineStats
+
+
+@dataclass
+class RunResult:
+    stats: PipelineStats
+    exit_code: int
+    output: Path | None  # the video written, None if none was (or no frame reached it)
+    interrupted_by: int | None = None
+    live: bool = False
+    window_replaced: int = 0
+    text: str | None = None  # a summary of its own (a folder of photos)
+
+
+def summary(result: RunResult) -> str:
+    """One line: throughput for a file (every frame went through), rates, drops and latency when live."""
+    if result.text is not None:
+        return result.text
+    stats = result.stats
+    seconds = stats.elapsed
+    if result.live:
+        depth_fps = stats.inferred / seconds if seconds > 0 else 0.0
+        text = (f"done: {stats.captured} captured, {stats.inferred} inferred, {stats.displayed} shown/written, "
+                f"{stats.dropped} dropped, depth {depth_fps:.1f} fps, latency p50 {stats.latency_ms(0.5):.0f} ms "
+                f"p95 {stats.latency_ms(0.95):.0f} ms")
+    else:
+        fps = stats.displayed / seconds if seconds > 0 else 0.0
+        text = (f"done: {stats.captured} captured, {stats.displayed} shown/written in {seconds:.1f} s "
+                f"({fps:.1f} frames/s)")
+    if result.window_replaced:
+        text += f"; {result.window_replaced} not shown (the window was busy)"
+    if result.output is not None:
+        text += f"; wrote {result.output}"
+    if result.interrupted_by is not None:
+        finalized = "; output finalized" if result.output is not None else ""
+        text += f" (stopped by {signal.Signals(result.interrupted_by).name}{finalized})"
+    return text
