@@ -190,6 +190,8 @@ def describe_error(error: ValidationError, origin: str) -> str:
         valid = ", ".join(parent.model_fields)
         return f"{origin}: unknown key '{key}'; valid keys here: {valid}"
     message = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:  # a rule across keys (``browser_needs_the_page``): its message names the fix
+        return message
     got = first.get("input")
     got_text = "" if isinstance(got, dict) else f" (got {got!r})"
     fix = "change that flag" if origin == "command line" else f"fix it in {origin}"
