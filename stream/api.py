@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from stream.config.settings import Settings, deep_merge, load_settings, set_dott
 from stream.core.channels import ChannelClosed, FrameChannel
 from stream.core.errors import StageError
 from stream.core.frames import DepthFrame, Normalised
-from stream.core.protocols import DepthResult, Estimator, StageTimes
+from stream.core.protocols import DepthResult, Estimator
 from stream.engines import check_choice
 from stream.pipeline.mode import decide
 from stream.pipeline.stages import Pipeline
@@ -160,61 +159,19 @@ def estimate(image: np.ndarray, model: str | Path | None = None, *, weights: str
 
 
 # -- a stream ------------------------------------------------------------------------------------------------------
-class _TimesBook:
-    """Each result's stage times, kept by the stream between the inference and display threads.
-
-    The pipeline hands the depth on without its times; this book notes them against the
-    depth array (the same object reaches the sink) and the sink takes them back. Entries of
-    frames dropped on the way (live mode) are pruned once their array is gone.
-    """
-
-    PRUNE_AT = 64
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._times: dict[int, tuple[weakref.ref[np.ndarray], StageTimes]] = {}
-
-    def note(self, depth: np.ndarray, times: StageTimes) -> None:
-        with self._lock:
-            if len(self._times) >= self.PRUNE_AT:
-                self._times = {key: entry for key, entry in self._times.items() if entry[0]() is not None}
-            self._times[id(depth)] = (weakref.ref(depth), times)
-
-    def take(self, depth: np.ndarray) -> StageTimes:
-        with self._lock:
-            entry = self._times.pop(id(depth), None)
-        if entry is None or entry[0]() is not depth:
-            return StageTimes()
-        return entry[1]
-
-
-class _Timed:
-    """An engine whose results' times go in the stream's book (the engine itself keeps none)."""
-
-    def __init__(self, engine: Estimator, book: _TimesBook) -> None:
-        self.engine = engine
-        self.book = book
-
-    def estimate(self, image: np.ndarray) -> DepthResult:
-        result = self.engine.estimate(image)
-        self.book.note(result.depth, result.times)
-        return result
-
-
 class _ResultSink:
     """The pipeline's depth sink: each frame's ``DepthResult`` goes into the channel the iterator reads."""
 
-    def __init__(self, channel: FrameChannel[DepthResult], halt: threading.Event, book: _TimesBook, fps: float) -> None:
+    def __init__(self, channel: FrameChannel[DepthResult], halt: threading.Event, fps: float) -> None:
         self.channel = channel
         self.halt = halt
-        self.book = book
         self.fps = fps if fps > 0 else 1.0
 
     def write_depth(self, item: DepthFrame, normalised: Normalised) -> None:
         frame = item.frame
         seconds = frame.seconds
         pts = float(seconds) if seconds is not None else frame.index / self.fps
-        result = DepthResult(item.depth, self.book.take(item.depth), frame.image, frame.index, pts, normalised.index)
+        result = DepthResult(item.depth, item.times, frame.image, frame.index, pts, normalised.index)
         # file mode: waits for the caller to take one (every frame, in order); live mode: replaces the unread one
         self.channel.put(result, self.halt)
 
@@ -281,8 +238,6 @@ class DepthStream:
                 engines: list[Estimator] = [estimator.wrapped if isinstance(estimator, CheckedEstimator) else estimator]
             else:
                 engines = list(estimators.engines_for_run(self.settings, self.info, policy.live))
-            book = _TimesBook()
-            timed: list[Estimator] = [_Timed(engine, book) for engine in engines]
             if policy.live:
                 self._results: FrameChannel[DepthResult] = FrameChannel(1, latest=True)
             else:
@@ -290,10 +245,10 @@ class DepthStream:
             display = self.settings.display
             options = dataclasses.replace(pipeline_options(self.settings, policy.live, self.info.kind is SourceKind.IMAGE),
                                           overlay=False)  # nobody sees the composed view: no text to draw
-            sink = _ResultSink(self._results, self._halt, book, self.info.fps)
-            self._pipeline = Pipeline(self._source, timed[0], [NullSink()], options, cancel=self._cancel,
+            sink = _ResultSink(self._results, self._halt, self.info.fps)
+            self._pipeline = Pipeline(self._source, engines[0], [NullSink()], options, cancel=self._cancel,
                                       depth_sinks=[sink], normaliser=make_normaliser(display.normalize, display.range),
-                                      extra_estimators=timed[1:], halt=self._halt)
+                                      extra_estimators=engines[1:], halt=self._halt)
         except BaseException:
             self._source.close()
             self._source = None

@@ -45,11 +45,22 @@ class Frame:
 
 
 @dataclass(frozen=True)
+class StageTimes:
+    """One estimate's wall times per stage, in milliseconds."""
+
+    preprocess: float = 0.0
+    inference: float = 0.0
+    upsample: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DepthFrame:
-    """A frame with its depth map (float32, frame height x width, larger = nearer)."""
+    """A frame with its depth map (float32, frame height x width, larger = nearer) and how long it took."""
 
     frame: Frame
     depth: np.ndarray
+    times: StageTimes = field(default_factory=StageTimes)
     inferred_at: float = field(default_factory=time.monotonic)
 
 

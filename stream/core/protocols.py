@@ -13,17 +13,9 @@ from typing import Protocol
 
 import numpy as np
 
-from stream.core.frames import DepthFrame, Frame, Normalised
+from stream.core.frames import DepthFrame, Frame, Normalised, StageTimes
 
-
-@dataclass(frozen=True)
-class StageTimes:
-    """One estimate's wall times per stage, in milliseconds."""
-
-    preprocess: float = 0.0
-    inference: float = 0.0
-    upsample: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
+__all__ = ["DepthResult", "DepthSink", "Estimator", "FrameSink", "FrameSource", "StageTimes"]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from stream.core.channels import ChannelClosed, FrameChannel
 from stream.core.frames import DepthFrame, Frame
 
 if TYPE_CHECKING:
-    from stream.core.protocols import Estimator, StageTimes
+    from stream.core.protocols import Estimator
     from stream.pipeline.stats import PipelineStats
     from stream.pipeline.workers import Workers
 
@@ -86,7 +86,7 @@ class InferenceStage:
                 if not self._order.wait_for(turn, self.stop):
                     break
                 try:
-                    if not self.hand_on(DepthFrame(frame, result.depth), result.times):
+                    if not self.hand_on(DepthFrame(frame, result.depth, result.times)):
                         break
                 finally:
                     self._order.done(turn)
@@ -97,8 +97,9 @@ class InferenceStage:
             if last:
                 self.depths.close()
 
-    def hand_on(self, item: DepthFrame, times: StageTimes) -> bool:
+    def hand_on(self, item: DepthFrame) -> bool:
         """Count the frame and pass it to the display thread (in turn: no two threads here at once)."""
+        times = item.times
         self.stats.stage_ms["preprocess"].append(times.preprocess)
         self.stats.stage_ms["inference"].append(times.inference)
         self.stats.stage_ms["upsample"].append(times.upsample)
