@@ -6,7 +6,7 @@ one. So the display worker never calls the GUI: it drops each composed frame int
 one-slot mailbox (``MailboxSink``; a newer frame replaces an unshown one and is counted),
 and the main thread runs ``Window.run``: show the newest frame, pump events, handle keys
 (``q``/Esc quit, ``s`` snapshot, ``c`` clear probes; a left click adds a depth probe, a
-right click clears them), and set the shared stop event when the user quits or
+right click clears them), and set "cancelled" when the user quits or
 closes the window. Nothing waits for the screen, so a stalled desktop costs the frames
 it missed and nothing more.
 """

@@ -1,7 +1,7 @@
-"""Threads that stop together: one stop event, the first error kept, joins with a deadline.
+"""Threads that stop together: one halt event, the first error kept, joins with a deadline.
 
 The pipeline's three stages run as ``Workers``: a worker that raises records the run's
-first error (named by its stage) and sets the shared stop event, unless it is allowed to
+first error (named by its stage) and sets the run's halt event, unless it is allowed to
 ``drain`` (a source failing mid-stream still lets the frames already read reach the
 output). ``join`` waits for all of them within one deadline and names any that hung, so a
 stuck thread is abandoned (daemon) rather than waited for.
