@@ -16,12 +16,29 @@ _LAZY = {
     "DepthResult": "stream.core.protocols",
     "StageError": "stream.core.errors",
     "run": "stream.runtime.run",
+    "ENGINES": "stream.api",
+    "SOURCES": "stream.api",
+    "DEPTH_FORMATS": "stream.api",
+    "Engine": "stream.api",
+    "SourceKindEntry": "stream.api",
+    "DepthFormat": "stream.api",
 }
 
-__all__ = ["DepthResult", "DepthStream", "StageError", "__version__", "estimate", "load_estimator", "run"]
+__all__ = ["DEPTH_FORMATS", "ENGINES", "SOURCES", "DepthFormat", "DepthResult", "DepthStream", "Engine", "SourceKindEntry",
+           "StageError", "__version__", "estimate", "load_estimator", "run"]
 
 if TYPE_CHECKING:
-    from stream.api import DepthStream, estimate, load_estimator
+    from stream.api import (
+        DEPTH_FORMATS,
+        ENGINES,
+        SOURCES,
+        DepthFormat,
+        DepthStream,
+        Engine,
+        SourceKindEntry,
+        estimate,
+        load_estimator,
+    )
     from stream.core.errors import StageError
     from stream.core.protocols import DepthResult
     from stream.runtime.run import run

@@ -6,6 +6,10 @@ app would (the same download, export and engine choice); ``DepthStream`` runs th
 pipeline (capture, inference and display threads, live or file mode) and hands each
 result to the caller's ``for`` loop instead of a window.
 
+``ENGINES``, ``SOURCES`` and ``DEPTH_FORMATS`` are the registries where things vary: register
+an ``Engine``, a ``SourceKindEntry`` or a ``DepthFormat`` there and the app, its settings and
+its command line take it (README "Architecture").
+
 Nothing here installs signal handlers or needs the main thread, so it works in notebooks,
 in worker threads and inside other applications. Stage timings come back inside each
 ``DepthResult`` (``times``), never as state on the estimator, so one estimator can be shared
@@ -28,6 +32,8 @@ from stream.core.errors import StageError
 from stream.core.frames import DepthFrame, Normalised
 from stream.core.protocols import DepthResult, Estimator
 from stream.engines import check_choice
+from stream.engines.registry import ENGINES, Engine
+from stream.export.registry import DEPTH_FORMATS, DepthFormat
 from stream.pipeline.mode import decide
 from stream.pipeline.stages import Pipeline
 from stream.pipeline.stats import PipelineStats
@@ -37,9 +43,11 @@ from stream.runtime.outputs import pipeline_options
 from stream.runtime.single import open_configured_source
 from stream.sinks import NullSink
 from stream.sources import PacedSource, Source, SourceInfo, SourceKind
+from stream.sources.registry import SOURCES, SourceKindEntry
 from stream.view.normalize import make_normaliser
 
-__all__ = ["CheckedEstimator", "DepthResult", "DepthStream", "check_image", "estimate", "load_estimator"]
+__all__ = ["DEPTH_FORMATS", "ENGINES", "SOURCES", "CheckedEstimator", "DepthFormat", "DepthResult", "DepthStream", "Engine",
+           "SourceKindEntry", "check_image", "estimate", "load_estimator"]
 
 POLL_SECONDS = 0.05
 CACHED_ESTIMATORS = 4  # estimate()'s loaded models, one per distinct set of arguments
@@ -122,7 +130,7 @@ def load_estimator(model: str | Path | None = None, weights: str | Path | None =
     ``model``: an ONNX depth model to run (torch is not imported); ``weights``: a local MiDaS v2.1
     small ``.pt`` checkpoint, exported to ONNX once and cached; neither: the official weights,
     downloaded and verified once into the cache (``$DEPTH_STREAM_CACHE``). ``engine`` ``auto``,
-    ``onnxruntime`` or ``openvino``; ``precision`` ``auto``, ``fp32``, ``bf16`` or ``int8`` (``auto``
+    ``onnxruntime``, ``openvino`` or another in ``ENGINES``; ``precision`` ``auto``, ``fp32``, ``bf16`` or ``int8`` (``auto``
     measures the engines once per machine and remembers the choice); ``threads`` 0 = one per core.
 
     The returned object's ``estimate(image)`` takes an H x W x 3 uint8 **BGR** picture (OpenCV's

@@ -190,7 +190,8 @@ def test_every_flag_sets_a_real_config_key() -> None:
             argv = [flag.names[0]]
             expected = flag.const
         else:
-            value = flag.choices[-1] if flag.choices else samples[flag.type or str]
+            allowed = flag.allowed()
+            value = allowed[-1] if allowed else samples[flag.type or str]
             value = "Magma" if flag.key == "display.colormap" else value
             value = "127.0.0.1:9000" if flag.key == "serve.address" else value
             argv, expected = [flag.names[0], str(value)], value

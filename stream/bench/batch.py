@@ -29,6 +29,7 @@ from typing import Any
 
 from stream.bench.main import log, machine_facts, synthetic_frames, write_report, write_video
 from stream.config.settings import Settings
+from stream.engines.registry import ENGINES
 
 
 def make_clips(folder: Path, count: int, frames: int) -> list[Path]:
@@ -176,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clips", type=int, default=6, help="generated clips in the set")
     parser.add_argument("--frames", type=int, default=60, help="frames per clip (640x480)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of plain and batch runs")
-    parser.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "openvino"), help="engine for every run")
+    parser.add_argument("--engine", default="onnxruntime", choices=ENGINES.names(), help="engine for every run")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"), help="precision for every run")
     parser.add_argument("--seed", type=int, default=0, help="random-weights seed")
     return parser

@@ -8,12 +8,13 @@ other. In config, not in a frontend, so the two commands share it without import
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stream.config.settings import PROJECT_CONFIG, Settings, deep_merge, load_settings, parse_assignment, set_dotted
+from stream.engines.registry import engine_choices
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,15 @@ class Flag:
     key: str | None
     help: str
     type: Any = None
-    choices: tuple[str, ...] | None = None
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None  # a callable: read when a parser is built
     const: Any = None  # a switch that sets ``key`` to this value
     metavar: str | None = None
     repeat: bool = False  # may be given several times; the key gets the list
     bare: Any = None  # the value when the flag is given without one (``--serve`` alone)
+
+    def allowed(self) -> tuple[str, ...] | None:
+        """The choices now (a registry's names are read when the parser is built, not at import)."""
+        return self.choices() if callable(self.choices) else self.choices
 
 
 def probe_point(text: str) -> list[int]:
@@ -53,7 +58,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--realtime",), "mode", "same as --mode live: play a file like a camera, dropping stale frames", const="live"),
     Flag(("--fps",), "capture.fps", "frame rate: requested from a webcam, of an image sequence (default 25)", float, metavar="N"),
     Flag(("--threads",), "model.threads", "engine threads, 0 = one per core (a file: shared out among model.streams engines)", int, metavar="N"),
-    Flag(("--engine",), "model.engine", "auto = fastest measured on this CPU (cached)", choices=("auto", "onnxruntime", "openvino")),
+    Flag(("--engine",), "model.engine", "auto = fastest measured on this CPU (cached)", choices=engine_choices),
     Flag(("--precision",), "model.precision", "auto = fastest within 0.01 of fp32; bf16 = OpenVINO", choices=("auto", "fp32", "bf16", "int8")),
     Flag(("--colormap",), "display.colormap", "inferno, magma, plasma, viridis, turbo, jet or gray", metavar="NAME"),
     Flag(("--normalize",), "display.normalize", "depth colours: stable (aligned over time, no flicker), fixed (display.range, "
@@ -88,7 +93,7 @@ def add_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> None:
             parser.add_argument(*flag.names, dest=dest, type=flag.type, metavar=flag.metavar, nargs="?", const=flag.bare,
                                 help=flag.help + where)
         else:
-            parser.add_argument(*flag.names, dest=dest, type=flag.type, choices=flag.choices, metavar=flag.metavar,
+            parser.add_argument(*flag.names, dest=dest, type=flag.type, choices=flag.allowed(), metavar=flag.metavar,
                                 action="append" if flag.repeat else "store", help=flag.help + where)
     parser.add_argument("--config", type=Path, default=None, metavar="PATH",
                         help="YAML settings file (default: config.yaml in the project, else built-in defaults)")

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from stream.core.errors import ConfigError
+from stream.engines.registry import engine_choices
 from stream.view.render import COLORMAPS
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"  # the repository's, when run from a checkout
@@ -28,11 +29,19 @@ class ModelSettings(Section):
     onnx: Path | None = None
     weights: Path | None = None
     cache_dir: Path | None = None
-    engine: Literal["auto", "onnxruntime", "openvino"] = "auto"
+    engine: str = "auto"  # "auto" or a registered engine (stream.engines.registry.ENGINES)
     precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
     threads: int = Field(0, ge=0, le=256)
     streams: int = Field(0, ge=0, le=64)
     net_size: int = Field(256, ge=32, le=2048, multiple_of=32)
+
+    @field_validator("engine")
+    @classmethod
+    def known_engine(cls, value: str) -> str:
+        choices = engine_choices()  # read now: an engine registered after import counts
+        if value not in choices:
+            raise ValueError(f"unknown engine {value!r}; choose one of {', '.join(choices)}")
+        return value
 
 
 class CaptureSettings(Section):

@@ -1,7 +1,8 @@
-"""Depth engines behind one interface (``BaseEstimator``): ONNX Runtime and OpenVINO.
+"""Depth engines behind one interface (``BaseEstimator``): ONNX Runtime and OpenVINO, and any registered.
 
-``make_engine`` builds one engine at one precision; ``stream.engines.choose`` picks which
-one (``auto``) by measuring each candidate once per model, CPU and library versions.
+``ENGINES`` (``registry``) names each engine and the precisions it runs; ``make_engine``
+builds one engine at one precision; ``stream.engines.choose`` picks which one (``auto``) by
+measuring each registered candidate once per model, CPU and library versions.
 """
 
 from __future__ import annotations
@@ -10,18 +11,24 @@ from pathlib import Path
 
 from stream.core.errors import ModelError
 from stream.engines.base import NET_SIZE, BaseEstimator
+from stream.engines.registry import ENGINES, Engine, engine_choices
 
-ENGINES = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def check_choice(engine: str, precision: str) -> None:
     """Refuse an engine x precision that cannot run here, before a source opens or a model loads."""
+    if engine != "auto":
+        if engine not in ENGINES:
+            raise ModelError(f"unknown engine {engine!r}; use one of {', '.join(engine_choices())}")
+        own = ENGINES.get(engine).precisions
+        if precision != "auto" and precision not in own:
+            others = [entry.name for entry in ENGINES if precision in entry.precisions]
+            instead = f"use --engine {others[0]} (or auto), or " if others else "use "
+            where = f"runs on {' and '.join(others)} only, not {engine}" if others else f"is not one of {engine}'s"
+            raise ModelError(f"--precision {precision} {where}; {instead}--precision {'/'.join(own)}")
     if precision != "bf16":
         return
-    if engine not in ("openvino", "auto"):
-        raise ModelError(f"--precision bf16 runs on OpenVINO only, not {engine}; use --engine openvino (or auto), "
-                         "or --precision fp32/int8")
     from stream.engines.openvino import has_bf16
 
     if not has_bf16():
@@ -38,21 +45,14 @@ def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_
     measures both; OpenVINO does not busy-wait).
     """
     check_choice(engine, precision)
+    entry = ENGINES.get(engine)
     path = model
     if precision == "int8":
         from stream.core.cache import default_cache_dir
         from stream.engines.quantize import int8_for_model
 
         path = int8_for_model(model, cache_dir if cache_dir is not None else default_cache_dir())
-    if engine == "onnxruntime":
-        from stream.engines.onnxruntime import OnnxRuntimeEstimator
-
-        return OnnxRuntimeEstimator(path, threads=threads, net_size=net_size, spin=spin, precision=precision)
-    if engine == "openvino":
-        from stream.engines.openvino import OpenVinoEstimator
-
-        return OpenVinoEstimator(path, threads=threads, net_size=net_size, precision=precision, cache_dir=cache_dir)
-    raise ModelError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)} or auto")
+    return entry.make(path, threads, net_size, precision, cache_dir, spin)
 
 
-__all__ = ["ENGINES", "PRECISIONS", "BaseEstimator", "check_choice", "make_engine"]
+__all__ = ["ENGINES", "PRECISIONS", "BaseEstimator", "Engine", "check_choice", "engine_choices", "make_engine"]

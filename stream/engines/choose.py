@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from stream.core.errors import ModelError
-from stream.engines import ENGINES, PRECISIONS, BaseEstimator, check_choice, make_engine
+from stream.engines import ENGINES, BaseEstimator, check_choice, make_engine
 
 log = logging.getLogger("stream")
 TOLERANCE = 0.01
@@ -68,8 +68,8 @@ def normalised_diff(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def candidates(engine: str, precision: str, bf16: bool) -> list[tuple[str, str]]:
-    """Engine x precision pairs allowed by the settings (``auto`` = all); bf16 only where the CPU has it."""
-    pairs = [(e, p) for e in ENGINES for p in PRECISIONS if not (p == "bf16" and (e != "openvino" or not bf16))]
+    """Registered engine x precision pairs allowed by the settings (``auto`` = all); bf16 only where the CPU has it."""
+    pairs = [(e.name, p) for e in ENGINES for p in e.precisions if not (p == "bf16" and not bf16)]
     return [(e, p) for e, p in pairs if engine in ("auto", e) and precision in ("auto", p)]
 
 
@@ -207,6 +207,8 @@ def engines_for(model: Path, engine: str, precision: str, threads: int, net_size
     with ``copy_threads`` (default ``threads``): file mode's frames in flight at once.
     """
     each = threads if copy_threads is None else copy_threads
+    if engine != "auto" and precision == "auto" and engine in ENGINES and len(ENGINES.get(engine).precisions) == 1:
+        precision = ENGINES.get(engine).precisions[0]  # nothing to measure: the engine runs one precision
     if engine != "auto" and precision != "auto":
         chosen, why = engine, "as set"
     else:

@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 from stream.core.errors import OutputError
-from stream.export.factory import DEPTH_FORMATS, ONE_FRAME_FORMATS, depth_format
+from stream.export.factory import depth_format
+from stream.export.registry import DEPTH_FORMATS, FOLDER, one_frame_formats, video_formats
 
 
 def check_writable_folder(folder: Path, flag: str) -> None:
@@ -29,14 +30,14 @@ def check_writable_folder(folder: Path, flag: str) -> None:
 
 def check_depth_output(path: Path) -> None:
     kind = depth_format(path)
-    if kind == "folder":
+    if kind == FOLDER:
         if path.exists() and not path.is_dir():
             raise OutputError(f"--depth-output {path} is a file, not a folder; give a folder DIR/ or a file name with an extension")
         check_writable_folder(path if path.is_dir() else path.parent, "--depth-output")
         return
     if kind not in DEPTH_FORMATS:
-        raise OutputError(f"--depth-output {path}: unknown extension {path.suffix!r}; use .png .npy .pfm (a photo), "
-                          ".mkv .npz or a folder DIR/ (a video)")
+        raise OutputError(f"--depth-output {path}: unknown extension {path.suffix!r}; use {' '.join(one_frame_formats())} "
+                          f"(a photo), {' '.join(video_formats())} or a folder DIR/ (a video)")
     check_writable_folder(path.parent, "--depth-output")
 
 
@@ -58,9 +59,9 @@ def check_source(depth_output: Path | None, pointcloud: Path | None, single_pict
     """One-frame outputs need one picture: a photo, a one-frame file or ``--max-frames 1``."""
     if single_picture:
         return
-    if depth_output is not None and depth_format(Path(depth_output)) in ONE_FRAME_FORMATS:
+    if depth_output is not None and depth_format(Path(depth_output)) in one_frame_formats():
         raise OutputError(f"--depth-output {depth_output} holds one picture but the source is a video; "
-                          "use .mkv, .npz or a folder DIR/ (or --max-frames 1 for the first frame only)")
+                          f"use {', '.join(video_formats())} or a folder DIR/ (or --max-frames 1 for the first frame only)")
     if pointcloud is not None:
         raise OutputError(f"--pointcloud {pointcloud} needs a photo but the source is a video; give an image as --source, "
                           "add --max-frames 1 for the first frame, or press p in the window to save the frame shown")

@@ -1,4 +1,4 @@
-"""From ``export.*`` settings to depth writers: which writer a path asks for, and the point-cloud sink."""
+"""From ``export.*`` settings to depth writers: which ``DEPTH_FORMATS`` entry a path asks for, and the point-cloud sink."""
 
 from __future__ import annotations
 
@@ -6,21 +6,16 @@ from pathlib import Path
 
 from stream.core.frames import DepthFrame, Normalised
 from stream.export.base import DepthFileSink
-from stream.export.images import ImageDepthSink
 from stream.export.pointcloud import ply_bytes, point_cloud
-from stream.export.sequence import NpzDepthSink, PngFolderDepthSink
-from stream.export.video import Ffv1DepthSink
-
-ONE_FRAME_FORMATS = (".png", ".npy", ".pfm")
-VIDEO_FORMATS = (".mkv", ".npz")
-DEPTH_FORMATS = ONE_FRAME_FORMATS + VIDEO_FORMATS
+from stream.export.registry import DEPTH_FORMATS, FOLDER
 
 
 def depth_format(path: Path) -> str:
-    """``.png`` ``.npy`` ``.pfm`` ``.mkv`` ``.npz``, or ``"folder"`` (an existing folder or a name without extension)."""
+    """The path's lower-case extension (a ``DEPTH_FORMATS`` key if known), or ``"folder"`` (an existing
+    folder or a name without extension)."""
     path = Path(path)
     if path.is_dir() or not path.suffix:
-        return "folder"
+        return FOLDER
     return path.suffix.lower()
 
 
@@ -40,11 +35,4 @@ class PointCloudSink(DepthFileSink):
 
 def make_depth_sink(path: Path, fps: float) -> DepthFileSink:
     """The writer for ``--depth-output PATH`` (the path was checked before the run)."""
-    kind = depth_format(path)
-    if kind == "folder":
-        return PngFolderDepthSink(path)
-    if kind == ".mkv":
-        return Ffv1DepthSink(path, fps)
-    if kind == ".npz":
-        return NpzDepthSink(path)
-    return ImageDepthSink(path)
+    return DEPTH_FORMATS.get(depth_format(path)).make(Path(path), fps)
