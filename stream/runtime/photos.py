@@ -10,7 +10,6 @@ top of an input, the output folder writable.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import signal
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from stream.config.settings import Settings
 from stream.core.errors import DepthStreamError, OutputError, SourceError
+from stream.core.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, has_glob, is_url
 from stream.core.protocols import Estimator
 from stream.core.staging import make_writable_folder
 from stream.pipeline.stats import PipelineStats
@@ -29,14 +29,11 @@ from stream.runtime import estimators
 from stream.runtime.frontend import Frontend
 from stream.runtime.result import RunResult
 from stream.runtime.single import run_source
-from stream.sinks.image import IMAGE_EXTENSIONS
-from stream.sinks.paths import VIDEO_EXTENSIONS
-from stream.sources.av_open import is_url
+from stream.sources.expand import expand
 from stream.sources.still import is_photo, looks_like_image
 
 log = logging.getLogger(__name__)
 
-GLOB_CHARACTERS = "*?["
 SOME_FAILED_EXIT_CODE = 2  # like any bad input: the user has files to look at
 
 
@@ -70,7 +67,7 @@ def is_image_batch(settings: Settings) -> bool:
     path = Path(spec)
     if path.is_dir():
         return True
-    if not path.exists() and any(char in spec for char in GLOB_CHARACTERS):
+    if not path.exists() and has_glob(spec):
         return True
     return is_photo(spec) and settings.output is not None and settings.output.is_dir()
 
@@ -78,23 +75,17 @@ def is_image_batch(settings: Settings) -> bool:
 def find_images(spec: str) -> list[Path]:
     """The photos a folder holds (not its subfolders) or a glob matches, by name; files that are no picture are skipped."""
     path = Path(spec)
-    if path.is_dir():
-        candidates = list(path.iterdir())
-    elif path.is_file():
-        candidates = [path]
-    else:
-        candidates = [Path(name) for name in glob.glob(spec)]
-        if not candidates:
-            raise SourceError(f"nothing matches {spec}; check --source (a photo, a folder or glob of images, a video)")
-    found = sorted(p for p in candidates if looks_like_image(p))
+    expanded = expand(spec, looks_like_image)
+    if not expanded.matched:
+        raise SourceError(f"nothing matches {spec}; check --source (a photo, a folder or glob of images, a video)")
+    found = expanded.files
     if not found and path.is_dir():
         raise SourceError(f"{spec} is a folder with no images in it (looked for {' '.join(IMAGE_EXTENSIONS)}); "
                           "pass a video file, a photo or a folder of images to --source")
     if not found:
         raise SourceError(f"no images in {spec} (looked for {' '.join(IMAGE_EXTENSIONS)}); check --source")
-    skipped = sum(1 for p in candidates if p.is_file()) - len(found)
-    if skipped:
-        log.info("note: %d file(s) in %s are not images and were skipped", skipped, spec)
+    if expanded.skipped:
+        log.info("note: %d file(s) in %s are not images and were skipped", expanded.skipped, spec)
     return found
 
 

@@ -8,8 +8,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from stream.core.errors import OutputError
-
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
+from stream.core.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 
 def check_output_path(path: Path, image_source: bool = False) -> None:
@@ -18,8 +17,6 @@ def check_output_path(path: Path, image_source: bool = False) -> None:
     A photo (``image_source``) may be written as an image or as a one-frame video; a video
     cannot be written as one image, which would silently keep a single frame of it.
     """
-    from stream.sinks.image import IMAGE_EXTENSIONS
-
     path = Path(path)
     suffix = path.suffix.lower()
     if path.is_dir():

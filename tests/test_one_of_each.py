@@ -1,0 +1,94 @@
+"""One of each: where two or three copies used to decide the same thing, one does, and every user agrees.
+
+Each test here would fail if a second copy came back or a caller stopped using the one
+there is: the extension list, the writable-folder check, the folder/glob expansion, the
+output names, per-frame scaling, the int8 choice, the spin default, snapshot names.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from stream.core import media
+from stream.core.errors import OutputError
+from stream.sinks import check_output_path
+from stream.sources.still import is_photo, looks_like_image
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "stream"
+
+
+def sources_of_package() -> dict[Path, str]:
+    return {path: path.read_text() for path in PACKAGE.rglob("*.py")}
+
+
+# -- 1. the one list of media extensions ------------------------------------------------
+
+
+def test_one_extension_list_drives_the_photo_input_check_and_the_image_output_check(tmp_path) -> None:
+    for suffix in media.IMAGE_EXTENSIONS:  # a name is enough: the content is not a picture
+        named = tmp_path / f"photo{suffix.upper()}"
+        named.write_bytes(b"not a picture")
+        assert looks_like_image(named) and is_photo(str(named)), suffix
+        check_output_path(tmp_path / f"out{suffix}", image_source=True)
+        with pytest.raises(OutputError, match="is one image"):
+            check_output_path(tmp_path / f"out{suffix}", image_source=False)
+    other = tmp_path / "photo.gif"
+    other.write_bytes(b"not a picture")
+    assert not looks_like_image(other)
+    with pytest.raises(OutputError, match="no image or video extension"):
+        check_output_path(tmp_path / "out.gif", image_source=True)
+
+
+def test_no_second_list_of_extensions_or_signatures_in_the_package() -> None:
+    home = PACKAGE / "core" / "media.py"
+    for path, text in sources_of_package().items():
+        if path == home:
+            continue
+        for group in re.findall(r'\(((?:\s*"\.\w+",?){3,})\s*\)', text):
+            listed = set(re.findall(r'"(\.\w+)"', group))
+            known = set(media.IMAGE_EXTENSIONS + media.VIDEO_INPUT_EXTENSIONS)
+            assert len(listed & known) < 3, f"{path} lists media extensions {sorted(listed)}; use stream.core.media"
+        assert "b\"\\x89PNG" not in text, f"{path} lists picture signatures; use stream.core.media.image_suffix"
+        assert not re.search(r"^(GLOB_CHARACTERS|\w*EXTENSIONS)\s*=", text, re.M), f"{path} defines its own list"
+
+
+def test_upload_sniffing_and_the_photo_source_know_the_same_pictures(tmp_path) -> None:
+    from stream.web.sniff import image_suffix
+
+    heads = [b"\xff\xd8\xff\xe0", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x00*", b"RIFF\x00\x00\x00\x00WEBP", b"GIF89a"]
+    for index, head in enumerate(heads):
+        unnamed = tmp_path / f"file{index}"
+        unnamed.write_bytes(head + b"\x00" * 16)
+        assert looks_like_image(unnamed) == (image_suffix(head) is not None), head
+
+
+# -- 3. folder and glob expansion -------------------------------------------------------
+
+
+def mixed(folder: Path) -> Path:
+    (folder / "sub").mkdir(parents=True)
+    for name in ("b.jpg", "a.png", ".hidden.png", "sub/c.jpg", "clip.mp4", "notes.txt"):
+        (folder / name).write_bytes(b"\xff\xd8\xff" if name.endswith(".jpg") else b"x")
+    return folder
+
+
+def test_photo_folders_and_batch_inputs_are_found_by_the_same_rules(tmp_path) -> None:
+    from stream.batch.inputs import find_inputs
+    from stream.runtime.photos import find_images
+
+    folder = mixed(tmp_path / "in")
+    assert [p.name for p in find_images(str(folder))] == ["a.png", "b.jpg"]  # its own files, photos only, no hidden
+    batch = [(item.path.relative_to(folder).as_posix(), item.photo) for item in find_inputs([str(folder)])]
+    assert batch == [("a.png", True), ("b.jpg", True), ("clip.mp4", False), ("sub/c.jpg", True)]  # walked, hidden skipped
+    assert [p.name for p in find_images(str(folder / "*.*"))] == ["a.png", "b.jpg"]
+    assert [item.path.name for item in find_inputs([str(folder / "**" / "*.jpg")])] == ["b.jpg", "c.jpg"]
+
+
+def test_one_expansion_function_in_sources() -> None:
+    texts = sources_of_package()
+    users = [path.relative_to(PACKAGE).as_posix() for path, text in texts.items() if "glob.glob(" in text]
+    assert users == ["sources/expand.py"]
