@@ -92,3 +92,40 @@ def test_one_expansion_function_in_sources() -> None:
     texts = sources_of_package()
     users = [path.relative_to(PACKAGE).as_posix() for path, text in texts.items() if "glob.glob(" in text]
     assert users == ["sources/expand.py"]
+
+
+# -- 2. the one writable-folder check ---------------------------------------------------
+
+
+def test_every_output_folder_is_proven_writable_by_the_one_check_naming_its_flag(tmp_path, monkeypatch) -> None:
+    import errno
+
+    from stream.batch.jobs import prepare_output_dir
+    from stream.config.settings import Settings
+    from stream.export.checks import check_paths
+    from stream.runtime.photos import prepare_folder
+
+    def refused(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("stream.core.staging.tempfile.mkstemp", refused)
+    out = tmp_path / "out"
+    calls = {
+        "--output": lambda: check_output_path(tmp_path / "x.mp4"),
+        "--depth-output": lambda: check_paths(tmp_path / "d.mkv", None),
+        "--pointcloud": lambda: check_paths(None, tmp_path / "c.ply"),
+        "--output-dir": lambda: prepare_output_dir(out, []),
+    }
+    for flag, call in calls.items():
+        with pytest.raises(OutputError) as caught:
+            call()
+        message = str(caught.value)
+        assert message.startswith(f"{flag}: folder {tmp_path}"), message
+        assert message.endswith(f"is not writable (Read-only file system); choose another {flag}"), message
+    with pytest.raises(OutputError, match=r"^--output: folder .*out is not writable \(Read-only file system\)"):
+        prepare_folder(Settings(source=str(tmp_path), output=out))
+
+
+def test_one_writable_probe_in_the_package() -> None:
+    users = [path.relative_to(PACKAGE).as_posix() for path, text in sources_of_package().items() if '".probe"' in text]
+    assert users == ["core/staging.py"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from stream.batch.inputs import InputFile, common_root
 from stream.config.settings import Settings
 from stream.core.errors import OutputError
-from stream.core.staging import make_writable_folder
+from stream.core.staging import check_writable_folder
 from stream.runtime.photos import output_name
 
 DEPTH_SUFFIXES = {("16bit", False): ".mkv", ("16bit", True): ".png", ("raw", False): ".npz", ("raw", True): ".npy"}
@@ -51,10 +51,7 @@ def prepare_output_dir(folder: Path, specs: list[str]) -> Path:
         if given.is_dir() and (real == given.resolve() or given.resolve() in real.parents):
             raise OutputError(f"--output-dir {folder} is inside the input folder {spec}; a rerun would read the outputs as inputs, "
                               "so choose an output folder outside it")
-    try:
-        make_writable_folder(folder)
-    except OSError as exc:
-        raise OutputError(f"--output-dir {folder} cannot be written ({exc.strerror}); choose another folder") from None
+    check_writable_folder(folder, "--output-dir", create=True)
     return folder
 
 

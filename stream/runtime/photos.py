@@ -23,7 +23,7 @@ from stream.config.settings import Settings
 from stream.core.errors import DepthStreamError, OutputError, SourceError
 from stream.core.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, has_glob, is_url
 from stream.core.protocols import Estimator
-from stream.core.staging import make_writable_folder
+from stream.core.staging import check_writable_folder
 from stream.pipeline.stats import PipelineStats
 from stream.runtime import estimators
 from stream.runtime.frontend import Frontend
@@ -121,10 +121,7 @@ def prepare_folder(settings: Settings) -> Path:
     if not folder.exists() and folder.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
         raise OutputError(f"--output {folder} names a file, but a folder or glob of images writes one image each; "
                           "give a folder (e.g. --output out/)")
-    try:
-        make_writable_folder(folder)
-    except OSError as exc:
-        raise OutputError(f"output folder {folder} cannot be written ({exc.strerror}); choose another --output") from None
+    check_writable_folder(folder, "--output", create=True)
     return folder
 
 
