@@ -129,3 +129,35 @@ def test_every_output_folder_is_proven_writable_by_the_one_check_naming_its_flag
 def test_one_writable_probe_in_the_package() -> None:
     users = [path.relative_to(PACKAGE).as_posix() for path, text in sources_of_package().items() if '".probe"' in text]
     assert users == ["core/staging.py"]
+
+
+# -- 4. output planning -----------------------------------------------------------------
+
+
+def test_photo_folders_and_batches_name_outputs_and_refuse_collisions_alike(tmp_path) -> None:
+    from stream.batch.inputs import InputFile
+    from stream.batch.jobs import plan_jobs
+    from stream.config.settings import Settings
+    from stream.runtime.photos import plan_outputs
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "p.JPG").write_bytes(b"\xff\xd8\xff")
+    (tmp_path / "a" / "clip.mov").write_bytes(b"x")
+    one, other, clip = tmp_path / "a" / "p.JPG", tmp_path / "b" / "p.JPG", tmp_path / "a" / "clip.mov"
+    settings = Settings(images={"format": "png"})
+    out = tmp_path / "out"
+    assert [target.name for _, target in plan_outputs([one], out, "png")] == ["p.png"]
+    jobs = plan_jobs([InputFile(one, True), InputFile(clip, False)], out, settings, "mp4", None)
+    assert [job.output.name for job in jobs] == ["p.png", "clip.mp4"]
+
+    with pytest.raises(OutputError, match=r"would both be written as .*p\.png; give --source images with distinct names"):
+        plan_outputs([one, other], out, "png")
+    with pytest.raises(OutputError, match=r"would overwrite the input .*p\.JPG; choose another --output folder"):
+        plan_outputs([one], tmp_path / "a")
+    flat = [InputFile(one, True), InputFile(tmp_path / "a" / "p.jpeg", True)]
+    (tmp_path / "a" / "p.jpeg").write_bytes(b"\xff\xd8\xff")
+    with pytest.raises(OutputError, match=r"would both be written as .*p\.png; rename one of them"):
+        plan_jobs(flat, out, settings, "mp4", None)
+    texts = sources_of_package()
+    assert [p.relative_to(PACKAGE).as_posix() for p, text in texts.items() if "would both be written" in text] == ["runtime/plan.py"]

@@ -27,6 +27,7 @@ from stream.core.staging import check_writable_folder
 from stream.pipeline.stats import PipelineStats
 from stream.runtime import estimators
 from stream.runtime.frontend import Frontend
+from stream.runtime.plan import output_name, refuse_collisions
 from stream.runtime.result import RunResult
 from stream.runtime.single import run_source
 from stream.sources.expand import expand
@@ -89,24 +90,11 @@ def find_images(spec: str) -> list[Path]:
     return found
 
 
-def output_name(photo: Path, image_format: str = "keep") -> str:
-    """The photo's name, with the extension of ``image_format`` unless that is ``keep``."""
-    return photo.name if image_format == "keep" else f"{photo.stem}.{image_format}"
-
-
 def plan_outputs(inputs: list[Path], folder: Path, image_format: str = "keep") -> list[tuple[Path, Path]]:
     """(photo, output) pairs, each output named as its photo; refused if two share a name or one is an input."""
-    originals = {p.resolve(): p for p in inputs}
     pairs = [(photo, folder / output_name(photo, image_format)) for photo in inputs]
-    by_name: dict[str, Path] = {}
-    for photo, target in pairs:
-        if target.name in by_name:
-            raise SourceError(f"{by_name[target.name]} and {photo} would both be written as {target}; "
-                              "give --source images with distinct names")
-        by_name[target.name] = photo
-        if target.resolve() in originals:
-            raise OutputError(f"--output {folder} would overwrite the input {originals[target.resolve()]}; "
-                              "choose another output folder")
+    refuse_collisions([(str(photo), photo, [target]) for photo, target in pairs],
+                      same_fix="give --source images with distinct names", input_fix="choose another --output folder")
     return pairs
 
 
