@@ -161,3 +161,37 @@ def test_photo_folders_and_batches_name_outputs_and_refuse_collisions_alike(tmp_
         plan_jobs(flat, out, settings, "mp4", None)
     texts = sources_of_package()
     assert [p.relative_to(PACKAGE).as_posix() for p, text in texts.items() if "would both be written" in text] == ["runtime/plan.py"]
+
+
+# -- 5. per-frame min-max scaling -------------------------------------------------------
+
+
+def test_the_8_bit_per_frame_depth_is_the_frame_normalisers_index_and_its_old_numbers() -> None:
+    import cv2
+    import numpy as np
+
+    from stream.view.normalize import PerFrame, make_normaliser
+    from stream.view.render import colour_index, colourise, normalise_depth
+
+    rng = np.random.default_rng(5)
+    depth = (rng.random((48, 64)) * 900 + 100).astype(np.float32)
+    grey = normalise_depth(depth)
+    index = make_normaliser("frame")(depth).index
+    assert np.array_equal(grey, cv2.convertScaleAbs(index, alpha=255.0))  # what a --normalize frame run shows
+    assert np.array_equal(colourise(depth, "gray")[..., 0], colour_index(index, "gray")[..., 0])
+    lo, hi = float(depth.min()), float(depth.max())
+    before = cv2.convertScaleAbs(depth, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))  # the old own formula
+    assert np.abs(grey.astype(int) - before.astype(int)).max() <= 1 and np.mean(grey != before) < 1e-3
+    assert grey.min() == 0 and grey.max() == 255
+    assert not normalise_depth(np.full((4, 4), 3.0, np.float32)).any()  # flat -> 0, as before
+    with_nan = depth.copy()
+    with_nan[0, 0] = np.nan
+    shown = normalise_depth(with_nan)  # one bad pixel no longer blanks the frame: far, the rest scaled as ever
+    assert shown[0, 0] == 0 and shown.max() == 255 and np.abs(shown[1:].astype(int) - grey[1:].astype(int)).max() <= 3
+    assert isinstance(make_normaliser("frame"), PerFrame)
+
+
+def test_one_min_max_in_the_view() -> None:
+    texts = sources_of_package()
+    users = [p.relative_to(PACKAGE).as_posix() for p, text in texts.items() if "convertScaleAbs(depth" in text or "np.min(depth)" in text]
+    assert users == ["view/normalize.py"]
