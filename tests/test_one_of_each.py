@@ -195,3 +195,36 @@ def test_one_min_max_in_the_view() -> None:
     texts = sources_of_package()
     users = [p.relative_to(PACKAGE).as_posix() for p, text in texts.items() if "convertScaleAbs(depth" in text or "np.min(depth)" in text]
     assert users == ["view/normalize.py"]
+
+
+# -- 6. the int8 model choice -----------------------------------------------------------
+
+
+def tiny_int8_model(path: Path) -> Path:
+    """An ONNX graph holding a QuantizeLinear node: enough for 'this model already is int8'."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["y"])
+    graph = helper.make_graph([node], "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, [1])],
+                              [helper.make_tensor("scale", TensorProto.FLOAT, [], [1.0]),
+                               helper.make_tensor("zero", TensorProto.UINT8, [], [0])])
+    onnx.save(helper.make_model(graph), str(path))
+    return path
+
+
+def test_every_int8_path_takes_an_int8_model_as_it_is_through_one_decision(tmp_path, monkeypatch, capsys) -> None:
+    import stream.engines.quantize as quantize
+    from stream.model.__main__ import main
+    from stream.model.resolve import resolve_model
+
+    model = tiny_int8_model(tmp_path / "mine-int8.onnx")
+    monkeypatch.setattr(quantize, "quantize_model", lambda *a, **k: pytest.fail("an int8 model quantised again"))
+    assert quantize.model_for_precision(model, "int8", tmp_path) == model
+    assert resolve_model(model, None, tmp_path, precision="int8", progress=False) == model
+    assert quantize.model_for_precision(model, "fp32", tmp_path) == model
+    assert main(["quantize", "--input", str(model), "--output", str(tmp_path / "again.onnx"), "--frames", "2"]) == 2
+    assert "already int8" in capsys.readouterr().err and not (tmp_path / "again.onnx").exists()
+    texts = sources_of_package()
+    assert [p.relative_to(PACKAGE).as_posix() for p, text in texts.items() if "is_quantized(" in text] == ["engines/quantize.py"]

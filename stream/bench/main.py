@@ -338,7 +338,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from stream.engines import make_engine
     from stream.engines.base import NET_SIZE, network_size
     from stream.engines.onnxruntime import OnnxRuntimeEstimator
-    from stream.engines.quantize import int8_for_model
+    from stream.engines.quantize import model_for_precision
     from stream.model.checkpoint import save_random_checkpoint
     from stream.model.export import onnx_for_weights
 
@@ -367,7 +367,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         int8_estimator = None
         if not args.skip_int8:
             log("int8 quantisation (static QDQ, 8 calibration frames)")
-            int8_model = int8_for_model(model, cache)  # the same cached copy the engines below use
+            int8_model = model_for_precision(model, "int8", cache)  # the same cached copy the engines below use
             int8_estimator = OnnxRuntimeEstimator(int8_model, threads=args.threads)
             report["int8_accuracy"] = int8_accuracy(estimator, int8_estimator)
         baseline = SeedBaseline(weights)
