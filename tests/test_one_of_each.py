@@ -228,3 +228,19 @@ def test_every_int8_path_takes_an_int8_model_as_it_is_through_one_decision(tmp_p
     assert "already int8" in capsys.readouterr().err and not (tmp_path / "again.onnx").exists()
     texts = sources_of_package()
     assert [p.relative_to(PACKAGE).as_posix() for p, text in texts.items() if "is_quantized(" in text] == ["engines/quantize.py"]
+
+
+# -- 7. the ONNX Runtime spin default ---------------------------------------------------
+
+
+def test_onnx_runtime_does_not_spin_unless_asked_and_the_default_lives_in_the_engine() -> None:
+    import inspect
+
+    from stream.engines import make_engine
+    from stream.engines.onnxruntime import SPIN, OnnxRuntimeEstimator
+
+    assert SPIN is False  # README "Engines": no spin-wait between frames
+    assert inspect.signature(OnnxRuntimeEstimator).parameters["spin"].default is SPIN
+    assert inspect.signature(make_engine).parameters["spin"].default is SPIN
+    texts = sources_of_package()
+    assert not [p for p, text in texts.items() if re.search(r"spin: bool = (True|False)", text)]

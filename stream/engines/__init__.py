@@ -10,6 +10,7 @@ from pathlib import Path
 
 from stream.core.errors import ModelError
 from stream.engines.base import NET_SIZE, BaseEstimator
+from stream.engines.onnxruntime import SPIN
 
 ENGINES = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -30,7 +31,7 @@ def check_choice(engine: str, precision: str) -> None:
 
 
 def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_size: int = NET_SIZE,
-                cache_dir: Path | None = None, spin: bool = False) -> BaseEstimator:
+                cache_dir: Path | None = None, spin: bool = SPIN) -> BaseEstimator:
     """An engine running the fp32 ONNX file ``model`` at ``precision`` (int8 uses its cached QDQ copy).
 
     ONNX Runtime does not spin by default: at a 30 fps camera spinning cost up to 1.5x the CPU per
