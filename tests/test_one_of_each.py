@@ -244,3 +244,35 @@ def test_onnx_runtime_does_not_spin_unless_asked_and_the_default_lives_in_the_en
     assert inspect.signature(make_engine).parameters["spin"].default is SPIN
     texts = sources_of_package()
     assert not [p for p, text in texts.items() if re.search(r"spin: bool = (True|False)", text)]
+
+
+# -- 8. snapshot names ------------------------------------------------------------------
+
+
+def test_window_snapshots_clouds_and_page_snapshots_share_one_name_that_never_repeats(tmp_path, monkeypatch) -> None:
+    import numpy as np
+
+    from stream.export.snapshot import LatestCloud
+    from stream.gui.window import Window
+    from tests.test_window import FakeGui
+
+    monkeypatch.setattr("stream.export.snapshot.write_pointcloud", lambda path, *a: path.write_bytes(b"ply") or 1)
+    import time
+    from types import SimpleNamespace
+
+    frozen = SimpleNamespace(time=lambda: 1_700_000_000.25, strftime=time.strftime, localtime=time.localtime)
+    monkeypatch.setattr("stream.core.media.time", frozen)  # every save in one millisecond
+    window = Window("test", snapshot_dir=tmp_path, gui=FakeGui(), screen=(320, 200))
+    window._last = np.zeros((8, 8, 3), np.uint8)
+    cloud = LatestCloud(tmp_path)
+    cloud.write_depth(SimpleNamespace(frame=SimpleNamespace(image=None), depth=None), None)  # type: ignore[arg-type]
+    saved = [window.save_snapshot(), cloud.save(), window.save_snapshot(), cloud.save()]
+    names = [path.name for path in saved if path is not None]
+    assert len(names) == 4 and len({Path(name).stem for name in names}) == 4  # a snapshot and a cloud never share a stem
+    pattern = r"depth-\d{8}-\d{6}-250-(\d{3,})\.(png|ply)"
+    assert all(re.fullmatch(pattern, name) for name in names), names
+    numbers = [int(re.fullmatch(pattern, name).group(1)) for name in names]  # type: ignore[union-attr]
+    assert numbers == sorted(numbers)
+    texts = sources_of_package()
+    assert [p.relative_to(PACKAGE).as_posix() for p, text in texts.items() if "%Y%m%d-%H%M%S" in text] == ["core/media.py"]
+    assert "snapshot_name(" in (PACKAGE / "web" / "handlers.py").read_text()

@@ -5,10 +5,13 @@ writes), which as a video container the app writes, which as a video a batch rea
 which ``--source`` text is a glob or a URL: decided here once, so the input check and the
 output check can never disagree. The picture signatures (first bytes) are here too: the
 photo source and the page's upload check recognise a photo by the same bytes.
+And the one name a picture or point cloud saved while watching gets (``snapshot_name``).
 """
 
 from __future__ import annotations
 
+import itertools
+import time
 from os import PathLike
 from pathlib import PurePath
 
@@ -59,3 +62,17 @@ def image_suffix(head: bytes) -> str | None:
             return suffix
     return None
 
+
+
+_snapshots = itertools.count()
+
+
+def snapshot_name(suffix: str, now: float | None = None) -> str:
+    """``depth-<date>-<time>-<ms>-<n><suffix>``: the one name for a picture or cloud a user saves while watching.
+
+    The window's ``s`` (PNG) and ``p`` (PLY) keys and the page's snapshot download share it;
+    ``n`` counts every name this process gave, so two saves in one millisecond, or a
+    snapshot and a cloud of the same frame, never take the same name and sort in order.
+    """
+    now = time.time() if now is None else now
+    return f"depth-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{int(now * 1000) % 1000:03d}-{next(_snapshots):03d}{suffix}"
