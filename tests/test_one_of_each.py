@@ -276,3 +276,24 @@ def test_window_snapshots_clouds_and_page_snapshots_share_one_name_that_never_re
     texts = sources_of_package()
     assert [p.relative_to(PACKAGE).as_posix() for p, text in texts.items() if "%Y%m%d-%H%M%S" in text] == ["core/media.py"]
     assert "snapshot_name(" in (PACKAGE / "web" / "handlers.py").read_text()
+
+
+# -- 9. the bench commands' ends ---------------------------------------------------------
+
+
+def test_bench_commands_share_the_json_flag_and_the_report_writing(tmp_path, capsys) -> None:
+    import json
+
+    from stream.bench import batch, main
+    from stream.bench.report import publish
+
+    for module in (main, batch):
+        args = module.build_parser().parse_args(["--json", str(tmp_path / "r.json")])
+        assert args.json == tmp_path / "r.json"
+    assert publish({"fps": 12.5}, "table", tmp_path / "r.json") == 0
+    assert capsys.readouterr().out == "table\n" and json.loads((tmp_path / "r.json").read_text()) == {"fps": 12.5}
+    assert main.main(["--flicker-only", "--json", str(tmp_path / "f.json")]) == 0
+    assert "flicker" in json.loads((tmp_path / "f.json").read_text())
+    texts = sources_of_package()
+    assert [p.relative_to(PACKAGE).as_posix() for p, text in texts.items() if "json.dumps(report" in text] == ["bench/report.py"]
+    assert [p.relative_to(PACKAGE).as_posix() for p, text in texts.items() if '"--json"' in text] == ["bench/report.py"]

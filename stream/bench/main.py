@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import sys
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from stream.bench.report import bench_parser, log, publish
 from stream.bench.timing import median_ms, standalone_fps, time_calls
 
 WIDTH, HEIGHT = 640, 480
@@ -483,17 +483,6 @@ def window_display(wanted: bool) -> Iterator[str | None]:
             del os.environ["DISPLAY"]
 
 
-def write_report(report: dict[str, Any], path: Path | None) -> None:
-    """Every figure as JSON (``--json``), for comparing runs; nothing when no path was given."""
-    if path is not None:
-        path.write_text(json.dumps(report, indent=2, default=float) + "\n")
-        log(f"wrote {path}")
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 def format_table(report: dict[str, Any]) -> str:
     from stream.bench.engines import engine_lines
 
@@ -565,8 +554,7 @@ def flicker_lines(f: dict[str, float]) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stream.bench", description="Benchmark depth stream (offline, random weights of the real network).")
-    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser = bench_parser("python -m stream.bench", "Benchmark depth stream (offline, random weights of the real network).")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = automatic)")
     parser.add_argument("--seconds", type=float, default=6.0, help="live pipeline measuring time per round")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds each live run settles before measuring")
@@ -594,12 +582,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.flicker_only:
         report: dict[str, Any] = {"flicker": flicker_report(args.flicker_picture)}
-        print("\n".join(flicker_lines(report["flicker"])))
-    else:
-        report = run_benchmark(args)
-        print(format_table(report))
-    write_report(report, args.json)
-    return 0
+        return publish(report, "\n".join(flicker_lines(report["flicker"])), args.json)
+    report = run_benchmark(args)
+    return publish(report, format_table(report), args.json)
 
 
 if __name__ == "__main__":
