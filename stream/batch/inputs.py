@@ -8,21 +8,17 @@ so a damaged or mislabelled one is reported by name instead of silently left out
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from stream.core.errors import SourceError
-from stream.runtime.photos import GLOB_CHARACTERS
-from stream.sinks.paths import VIDEO_EXTENSIONS
+from stream.core.media import VIDEO_INPUT_EXTENSIONS, is_video_name
+from stream.sources.expand import expand
 from stream.sources.still import looks_like_image
 
 log = logging.getLogger(__name__)
-
-# what FFmpeg reads as video beyond the containers the app writes
-VIDEO_INPUT_EXTENSIONS = VIDEO_EXTENSIONS + (".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv")
 
 
 @dataclass(frozen=True)
@@ -33,47 +29,9 @@ class InputFile:
     photo: bool
 
 
-def is_video_name(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_INPUT_EXTENSIONS
-
-
-def walk(folder: Path) -> tuple[list[Path], int]:
-    """Videos and pictures under ``folder`` (any depth, hidden entries skipped), and how many other files were passed over."""
-    found, skipped = [], 0
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.startswith("."):
-                continue
-            path = Path(root) / name
-            if is_video_name(path) or looks_like_image(path):
-                found.append(path)
-            else:
-                skipped += 1
-    return found, skipped
-
-
-def expand(spec: str) -> tuple[list[Path], int]:
-    """One INPUTS argument: a file as given, a folder walked, a glob's matches (folders among them walked)."""
-    path = Path(spec).expanduser()
-    if path.is_file():
-        return [path], 0
-    if path.is_dir():
-        return walk(path)
-    matches = sorted(glob.glob(str(path), recursive=True)) if any(char in spec for char in GLOB_CHARACTERS) else []
-    found: list[Path] = []
-    skipped = 0
-    for match in map(Path, matches):
-        if match.is_dir():
-            more, passed = walk(match)
-            found, skipped = found + more, skipped + passed
-        elif is_video_name(match) or looks_like_image(match):
-            found.append(match)
-        else:
-            skipped += 1
-    if matches:
-        return found, skipped
-    raise SourceError(f"{spec} does not exist and matches nothing; check the INPUTS (files, folders or quoted globs)")
+def is_input(path: Path) -> bool:
+    """A video (by extension) or a picture (by extension or first bytes, the single run's own test)."""
+    return is_video_name(path) or looks_like_image(path)
 
 
 def find_inputs(specs: list[str]) -> list[InputFile]:
@@ -81,9 +39,11 @@ def find_inputs(specs: list[str]) -> list[InputFile]:
     seen: dict[Path, InputFile] = {}
     skipped = 0
     for spec in specs:
-        paths, passed = expand(spec)
-        skipped += passed
-        for path in paths:
+        found = expand(spec, is_input, recursive=True)
+        if not found.matched:
+            raise SourceError(f"{spec} does not exist and matches nothing; check the INPUTS (files, folders or quoted globs)")
+        skipped += found.skipped
+        for path in found.files:
             real = path.resolve()
             if real not in seen:
                 seen[real] = InputFile(real, photo=not is_video_name(real) and looks_like_image(real))

@@ -15,8 +15,8 @@ from pathlib import Path
 from stream.batch.inputs import InputFile, common_root
 from stream.config.settings import Settings
 from stream.core.errors import OutputError
-from stream.core.staging import make_writable_folder
-from stream.runtime.photos import output_name
+from stream.core.staging import check_writable_folder
+from stream.runtime.plan import output_name, refuse_collisions
 
 DEPTH_SUFFIXES = {("16bit", False): ".mkv", ("16bit", True): ".png", ("raw", False): ".npz", ("raw", True): ".npy"}
 
@@ -51,10 +51,7 @@ def prepare_output_dir(folder: Path, specs: list[str]) -> Path:
         if given.is_dir() and (real == given.resolve() or given.resolve() in real.parents):
             raise OutputError(f"--output-dir {folder} is inside the input folder {spec}; a rerun would read the outputs as inputs, "
                               "so choose an output folder outside it")
-    try:
-        make_writable_folder(folder)
-    except OSError as exc:
-        raise OutputError(f"--output-dir {folder} cannot be written ({exc.strerror}); choose another folder") from None
+    check_writable_folder(folder, "--output-dir", create=True)
     return folder
 
 
@@ -65,28 +62,15 @@ def plan_jobs(inputs: list[InputFile], folder: Path, settings: Settings, ext: st
     for item in inputs:
         relative = item.path.relative_to(root)
         target = folder / relative.parent
-        name = output_name(item.path, settings.images.format) if item.photo else f"{item.path.stem}.{ext}"
-        output = target / name
+        output = target / output_name(item.path, settings.images.format, None if item.photo else ext)
         depth_path = target / f"{output.stem}.depth{DEPTH_SUFFIXES[depth, item.photo]}" if depth is not None else None
         csv_path = target / f"{output.stem}.probe.csv" if settings.probe.points else None
         stat = item.path.stat()
         jobs.append(Job(item.path, relative.as_posix(), item.photo, output, depth_path, csv_path, stat.st_size, stat.st_mtime_ns))
-    refuse_collisions(jobs)
+    # no output overwrites an input, and no two inputs write the same file (a.mov and a.mp4 -> a.mp4)
+    refuse_collisions([(job.key, job.input, job.finals()) for job in jobs],
+                      same_fix="rename one of them or process them in separate batches", input_fix="choose another --output-dir")
     return jobs
-
-
-def refuse_collisions(jobs: list[Job]) -> None:
-    """No output overwrites an input, and no two inputs write the same file (``a.mov`` and ``a.mp4`` -> ``a.mp4``)."""
-    inputs = {job.input: job for job in jobs}
-    owners: dict[Path, Job] = {}
-    for job in jobs:
-        for final in job.finals():
-            if final.resolve() in inputs:
-                raise OutputError(f"{final} would overwrite the input {inputs[final.resolve()].input}; choose another --output-dir")
-            if final in owners:
-                raise OutputError(f"{owners[final].key} and {job.key} would both be written as {final}; rename one of them "
-                                  "or process them in separate batches")
-            owners[final] = job
 
 
 def settings_for(base: Settings, job: Job, workdir: Path) -> Settings:

@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stream.bench.main import log, machine_facts, synthetic_frames, write_report, write_video
+from stream.bench.main import machine_facts, synthetic_frames, write_video
+from stream.bench.report import bench_parser, log, publish
 from stream.config.settings import Settings
 from stream.engines.registry import ENGINES
 
@@ -171,9 +172,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stream.bench.batch",
-                                     description="Benchmark the batch on Ray against plain single runs (offline, random weights).")
-    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser = bench_parser("python -m stream.bench.batch", "Benchmark the batch on Ray against plain single runs (offline, random weights).")
     parser.add_argument("--clips", type=int, default=6, help="generated clips in the set")
     parser.add_argument("--frames", type=int, default=60, help="frames per clip (640x480)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of plain and batch runs")
@@ -186,9 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     report = run_benchmark(args)
-    print(format_table(report))
-    write_report(report, args.json)
-    return 0
+    return publish(report, format_table(report), args.json)
 
 
 if __name__ == "__main__":

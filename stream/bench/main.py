@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import sys
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from stream.bench.report import bench_parser, log, publish
 from stream.bench.timing import median_ms, standalone_fps, time_calls
 
 WIDTH, HEIGHT = 640, 480
@@ -301,7 +301,7 @@ def thread_sweep(model: Path, frame: np.ndarray, repeats: int) -> dict[str, floa
 
     results = {}
     for threads in (1, 2, 3, 4):
-        results[str(threads)] = standalone_fps(OnnxRuntimeEstimator(model, threads=threads), frame, repeats)
+        results[str(threads)] = standalone_fps(OnnxRuntimeEstimator(model, threads=threads, spin=True), frame, repeats)
     return results
 
 
@@ -338,7 +338,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from stream.engines import make_engine
     from stream.engines.base import NET_SIZE, network_size
     from stream.engines.onnxruntime import OnnxRuntimeEstimator
-    from stream.engines.quantize import int8_for_model
+    from stream.engines.quantize import model_for_precision
     from stream.model.checkpoint import save_random_checkpoint
     from stream.model.export import onnx_for_weights
 
@@ -356,7 +356,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         log(f"building random-weights model (seed {args.seed}) and exporting to ONNX")
         weights = save_random_checkpoint(cache / "random.pt", args.seed)
         model = onnx_for_weights(weights, cache)
-        estimator = OnnxRuntimeEstimator(model, threads=args.threads)
+        estimator = OnnxRuntimeEstimator(model, threads=args.threads, spin=True)  # spinning, as these figures always were
         frames = synthetic_frames(args.frames)
         video = cache / "input.mp4"
         write_video(video, frames)
@@ -367,8 +367,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         int8_estimator = None
         if not args.skip_int8:
             log("int8 quantisation (static QDQ, 8 calibration frames)")
-            int8_model = int8_for_model(model, cache)  # the same cached copy the engines below use
-            int8_estimator = OnnxRuntimeEstimator(int8_model, threads=args.threads)
+            int8_model = model_for_precision(model, "int8", cache)  # the same cached copy the engines below use
+            int8_estimator = OnnxRuntimeEstimator(int8_model, threads=args.threads, spin=True)
             report["int8_accuracy"] = int8_accuracy(estimator, int8_estimator)
         baseline = SeedBaseline(weights)
         log("engines: the auto choice (each engine x precision timed on calibration frames)")
@@ -483,17 +483,6 @@ def window_display(wanted: bool) -> Iterator[str | None]:
             del os.environ["DISPLAY"]
 
 
-def write_report(report: dict[str, Any], path: Path | None) -> None:
-    """Every figure as JSON (``--json``), for comparing runs; nothing when no path was given."""
-    if path is not None:
-        path.write_text(json.dumps(report, indent=2, default=float) + "\n")
-        log(f"wrote {path}")
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 def format_table(report: dict[str, Any]) -> str:
     from stream.bench.engines import engine_lines
 
@@ -565,8 +554,7 @@ def flicker_lines(f: dict[str, float]) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stream.bench", description="Benchmark depth stream (offline, random weights of the real network).")
-    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser = bench_parser("python -m stream.bench", "Benchmark depth stream (offline, random weights of the real network).")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = automatic)")
     parser.add_argument("--seconds", type=float, default=6.0, help="live pipeline measuring time per round")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds each live run settles before measuring")
@@ -594,12 +582,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.flicker_only:
         report: dict[str, Any] = {"flicker": flicker_report(args.flicker_picture)}
-        print("\n".join(flicker_lines(report["flicker"])))
-    else:
-        report = run_benchmark(args)
-        print(format_table(report))
-    write_report(report, args.json)
-    return 0
+        return publish(report, "\n".join(flicker_lines(report["flicker"])), args.json)
+    report = run_benchmark(args)
+    return publish(report, format_table(report), args.json)
 
 
 if __name__ == "__main__":

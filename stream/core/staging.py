@@ -13,7 +13,10 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
+
+from stream.core.errors import OutputError
 
 
 def temporary_for(final: Path, suffix: str | None = None) -> Path:
@@ -66,15 +69,26 @@ def write_bytes_atomically(final: Path, data: bytes) -> None:
         staged.discard()
 
 
-def make_writable_folder(folder: Path) -> None:
-    """Create ``folder`` if missing and prove a file can be made in it (raises ``OSError`` otherwise).
+def check_writable_folder(folder: Path, flag: str, create: bool = False) -> None:
+    """The folder ``flag``'s files go to exists (made first if ``create``) and a file can really be made in it.
 
-    A real write, not a permission check: root passes every mode check, and a read-only
-    mount or a full quota only shows when something is written.
+    Otherwise ``OutputError``, one line naming the flag, the folder and the fix. A real
+    write, not a permission check: root passes every mode check, and ACLs, read-only mounts
+    and pseudo filesystems refuse what the bits allow.
     """
-    import tempfile
-
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, probe = tempfile.mkstemp(prefix=".depth-stream-", suffix=".probe", dir=folder)
-    os.close(fd)
-    os.unlink(probe)
+    folder = Path(folder)
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{flag}: folder {folder} cannot be created ({exc.strerror}); choose another {flag}") from None
+    if not folder.exists():
+        raise OutputError(f"{flag}: folder {folder} does not exist; create it or choose another {flag}")
+    if not folder.is_dir():
+        raise OutputError(f"{flag}: {folder} is not a folder; choose another {flag}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".depth-stream-", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"{flag}: folder {folder} is not writable ({exc.strerror}); choose another {flag}") from None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from stream.core.errors import ModelError
 from stream.engines.base import NET_SIZE, BaseEstimator
+from stream.engines.onnxruntime import SPIN
 from stream.engines.registry import ENGINES, Engine, engine_choices
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -37,7 +38,7 @@ def check_choice(engine: str, precision: str) -> None:
 
 
 def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_size: int = NET_SIZE,
-                cache_dir: Path | None = None, spin: bool = False) -> BaseEstimator:
+                cache_dir: Path | None = None, spin: bool = SPIN) -> BaseEstimator:
     """An engine running the fp32 ONNX file ``model`` at ``precision`` (int8 uses its cached QDQ copy).
 
     ONNX Runtime does not spin by default: at a 30 fps camera spinning cost up to 1.5x the CPU per
@@ -46,12 +47,10 @@ def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_
     """
     check_choice(engine, precision)
     entry = ENGINES.get(engine)
-    path = model
-    if precision == "int8":
-        from stream.core.cache import default_cache_dir
-        from stream.engines.quantize import int8_for_model
+    from stream.core.cache import default_cache_dir
+    from stream.engines.quantize import model_for_precision
 
-        path = int8_for_model(model, cache_dir if cache_dir is not None else default_cache_dir())
+    path = model_for_precision(model, precision, cache_dir if cache_dir is not None else default_cache_dir())
     return entry.make(path, threads, net_size, precision, cache_dir, spin)
 
 

@@ -102,6 +102,21 @@ def is_quantized(model: Path) -> bool:
     return any(node.op_type in QUANTIZED_OPS for node in graph.node)
 
 
+def model_for_precision(model: Path, precision: str, cache_dir: Path) -> Path:
+    """The ONNX file an engine loads for ``precision``: for int8 the model itself when it already is int8
+    (``is_quantized``), else its cached quantised copy; for fp32 and bf16 the model. The one int8 decision."""
+    return int8_for_model(model, cache_dir) if precision == "int8" else model
+
+
+def refuse_quantized(model: Path) -> None:
+    """``python -m stream.model quantize`` of an int8 model: refused, as a run would use it as it is."""
+    from stream.core.errors import ModelError
+
+    if is_quantized(model):
+        raise ModelError(f"{model} is already int8 (it holds quantised operators); run it with --model {model} "
+                         "--precision int8 as it is (quantising again only loses accuracy)")
+
+
 def int8_for_model(model: Path, cache_dir: Path, frames: list[np.ndarray] | None = None) -> Path:
     """The cached int8 copy of an fp32 model, quantising it once on varied frames (an int8 model is used as it is)."""
     digest = hashlib.sha256()

@@ -7,25 +7,12 @@ one-frame formats (``.png`` ``.npy`` ``.pfm``) and point clouds need a single pi
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from stream.core.errors import OutputError
+from stream.core.staging import check_writable_folder
 from stream.export.factory import depth_format
 from stream.export.registry import DEPTH_FORMATS, FOLDER, one_frame_formats, video_formats
-
-
-def check_writable_folder(folder: Path, flag: str) -> None:
-    """The folder exists and a file can really be created in it (permission bits lie to root)."""
-    if not folder.is_dir():
-        raise OutputError(f"{flag}: folder {folder} does not exist; create it or choose another {flag}")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".depth-stream-", suffix=".probe", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputError(f"{flag}: folder {folder} is not writable ({exc.strerror}); choose another {flag}") from None
 
 
 def check_depth_output(path: Path) -> None:

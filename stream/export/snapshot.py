@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 
 from stream.core.frames import DepthFrame, Normalised
+from stream.core.media import snapshot_name
 from stream.export.pointcloud import write_pointcloud
 
 log = logging.getLogger(__name__)
 
 
 class LatestCloud:
-    """Holds the newest (frame, depth) and saves it as ``<folder>/depth-<time>.ply`` on request."""
+    """Holds the newest (frame, depth) and saves it as ``<folder>/depth-<time>-<n>.ply`` on request (``snapshot_name``)."""
 
     def __init__(self, folder: Path, fov_deg: float = 60.0, drop_flying: bool = True, step: int = 1) -> None:
         self.folder = Path(folder)
@@ -40,8 +40,7 @@ class LatestCloud:
             item = self._item
         if item is None:
             return None
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = self.folder / f"depth-{stamp}-{int(time.time() * 1000) % 1000:03d}-{len(self.saved):03d}.ply"
+        path = self.folder / snapshot_name(".ply")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             points = write_pointcloud(path, item.frame.image, item.depth, self.fov_deg, self.drop_flying, self.step)

@@ -17,7 +17,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +26,7 @@ import numpy as np
 from stream.core.channels import ChannelClosed, FrameChannel
 from stream.core.errors import OutputError
 from stream.core.frames import Closing, Frame
+from stream.core.media import snapshot_name
 from stream.gui.display import require_display, screen_size
 from stream.view.probe import Probes
 
@@ -211,8 +211,7 @@ class Window:
 
         if self._last is None:
             return None
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = self.snapshot_dir / f"depth-{stamp}-{int(time.time() * 1000) % 1000:03d}-{len(self.snapshots):03d}.png"
+        path = self.snapshot_dir / snapshot_name(".png")
         try:
             self.snapshot_dir.mkdir(parents=True, exist_ok=True)
             saved = cv2.imwrite(str(path), self._last)

@@ -66,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
                 model = network_from_file(args.weights)
             print(export_onnx(model, args.output))
         elif args.command == "quantize":
-            from stream.engines.quantize import quantize_model, varied_frames
+            from stream.engines.quantize import quantize_model, refuse_quantized, varied_frames
             from stream.model.calibration import video_frames
 
+            refuse_quantized(args.input)
             frames = video_frames(args.calibration, args.frames) if args.calibration else varied_frames(args.frames)
             print(quantize_model(args.input, args.output, frames))
         elif args.command == "engines":

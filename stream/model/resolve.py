@@ -35,8 +35,6 @@ def resolve_model(
             model = onnx_for_weights(Path(weights), cache)
         else:
             model = onnx_for_weights(ensure_official_weights(cache, progress=progress), cache, sha256=OFFICIAL_SHA256)
-    if precision == "int8":
-        from stream.engines.quantize import int8_for_model
+    from stream.engines.quantize import model_for_precision
 
-        return int8_for_model(model, cache)
-    return model
+    return model_for_precision(model, precision, cache)

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from stream.config.settings import ExportSettings, Settings
+from stream.core.media import is_image_name
 from stream.export import DepthFileSink, PointCloudSink, make_depth_sink
 from stream.pipeline.stats import PipelineOptions, PipelineStats
-from stream.sinks import IMAGE_EXTENSIONS, ImageFileSink, VideoFileSink
+from stream.sinks import ImageFileSink, VideoFileSink
 from stream.sinks.probe_csv import ProbeCsvSink
 from stream.sources.base import SourceInfo
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 def make_output(settings: Settings, info: SourceInfo) -> VideoFileSink | ImageFileSink | None:
     if settings.output is None:
         return None
-    if settings.output.suffix.lower() in IMAGE_EXTENSIONS:
+    if is_image_name(settings.output):
         return ImageFileSink(settings.output)
     return VideoFileSink(
         settings.output,

@@ -10,7 +10,6 @@ top of an input, the output folder writable.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import signal
@@ -22,21 +21,20 @@ from pathlib import Path
 
 from stream.config.settings import Settings
 from stream.core.errors import DepthStreamError, OutputError, SourceError
+from stream.core.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, has_glob, is_url
 from stream.core.protocols import Estimator
-from stream.core.staging import make_writable_folder
+from stream.core.staging import check_writable_folder
 from stream.pipeline.stats import PipelineStats
 from stream.runtime import estimators
 from stream.runtime.frontend import Frontend
+from stream.runtime.plan import output_name, refuse_collisions
 from stream.runtime.result import RunResult
 from stream.runtime.single import run_source
-from stream.sinks.image import IMAGE_EXTENSIONS
-from stream.sinks.paths import VIDEO_EXTENSIONS
-from stream.sources.av_open import is_url
+from stream.sources.expand import expand
 from stream.sources.still import is_photo, looks_like_image
 
 log = logging.getLogger(__name__)
 
-GLOB_CHARACTERS = "*?["
 SOME_FAILED_EXIT_CODE = 2  # like any bad input: the user has files to look at
 
 
@@ -70,7 +68,7 @@ def is_image_batch(settings: Settings) -> bool:
     path = Path(spec)
     if path.is_dir():
         return True
-    if not path.exists() and any(char in spec for char in GLOB_CHARACTERS):
+    if not path.exists() and has_glob(spec):
         return True
     return is_photo(spec) and settings.output is not None and settings.output.is_dir()
 
@@ -78,44 +76,25 @@ def is_image_batch(settings: Settings) -> bool:
 def find_images(spec: str) -> list[Path]:
     """The photos a folder holds (not its subfolders) or a glob matches, by name; files that are no picture are skipped."""
     path = Path(spec)
-    if path.is_dir():
-        candidates = list(path.iterdir())
-    elif path.is_file():
-        candidates = [path]
-    else:
-        candidates = [Path(name) for name in glob.glob(spec)]
-        if not candidates:
-            raise SourceError(f"nothing matches {spec}; check --source (a photo, a folder or glob of images, a video)")
-    found = sorted(p for p in candidates if looks_like_image(p))
+    expanded = expand(spec, looks_like_image)
+    if not expanded.matched:
+        raise SourceError(f"nothing matches {spec}; check --source (a photo, a folder or glob of images, a video)")
+    found = expanded.files
     if not found and path.is_dir():
         raise SourceError(f"{spec} is a folder with no images in it (looked for {' '.join(IMAGE_EXTENSIONS)}); "
                           "pass a video file, a photo or a folder of images to --source")
     if not found:
         raise SourceError(f"no images in {spec} (looked for {' '.join(IMAGE_EXTENSIONS)}); check --source")
-    skipped = sum(1 for p in candidates if p.is_file()) - len(found)
-    if skipped:
-        log.info("note: %d file(s) in %s are not images and were skipped", skipped, spec)
+    if expanded.skipped:
+        log.info("note: %d file(s) in %s are not images and were skipped", expanded.skipped, spec)
     return found
-
-
-def output_name(photo: Path, image_format: str = "keep") -> str:
-    """The photo's name, with the extension of ``image_format`` unless that is ``keep``."""
-    return photo.name if image_format == "keep" else f"{photo.stem}.{image_format}"
 
 
 def plan_outputs(inputs: list[Path], folder: Path, image_format: str = "keep") -> list[tuple[Path, Path]]:
     """(photo, output) pairs, each output named as its photo; refused if two share a name or one is an input."""
-    originals = {p.resolve(): p for p in inputs}
     pairs = [(photo, folder / output_name(photo, image_format)) for photo in inputs]
-    by_name: dict[str, Path] = {}
-    for photo, target in pairs:
-        if target.name in by_name:
-            raise SourceError(f"{by_name[target.name]} and {photo} would both be written as {target}; "
-                              "give --source images with distinct names")
-        by_name[target.name] = photo
-        if target.resolve() in originals:
-            raise OutputError(f"--output {folder} would overwrite the input {originals[target.resolve()]}; "
-                              "choose another output folder")
+    refuse_collisions([(str(photo), photo, [target]) for photo, target in pairs],
+                      same_fix="give --source images with distinct names", input_fix="choose another --output folder")
     return pairs
 
 
@@ -130,10 +109,7 @@ def prepare_folder(settings: Settings) -> Path:
     if not folder.exists() and folder.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
         raise OutputError(f"--output {folder} names a file, but a folder or glob of images writes one image each; "
                           "give a folder (e.g. --output out/)")
-    try:
-        make_writable_folder(folder)
-    except OSError as exc:
-        raise OutputError(f"output folder {folder} cannot be written ({exc.strerror}); choose another --output") from None
+    check_writable_folder(folder, "--output", create=True)
     return folder
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from stream.core.frames import Frame
-from stream.sinks.image import IMAGE_EXTENSIONS, ImageFileSink
+from stream.sinks.image import ImageFileSink
 from stream.sinks.null import NullSink
-from stream.sinks.paths import VIDEO_EXTENSIONS, check_output_path
+from stream.sinks.paths import check_output_path
 from stream.sinks.video import VideoFileSink
 
 
@@ -28,4 +28,4 @@ class Sink(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "ImageFileSink", "NullSink", "Sink", "VideoFileSink", "check_output_path"]
+__all__ = ["ImageFileSink", "NullSink", "Sink", "VideoFileSink", "check_output_path"]

@@ -16,7 +16,6 @@ from stream.core.errors import OutputWriteError
 from stream.core.frames import Closing, Frame
 from stream.core.staging import write_bytes_atomically
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 JPEG_QUALITY = 95  # the depth half has smooth gradients that the default 75 bands visibly
 
 

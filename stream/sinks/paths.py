@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path, PurePath
 from typing import Any
 
 from stream.core.errors import OutputError
-
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
+from stream.core.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from stream.core.staging import check_writable_folder
 
 
 def check_output_path(path: Path, image_source: bool = False) -> None:
@@ -18,8 +17,6 @@ def check_output_path(path: Path, image_source: bool = False) -> None:
     A photo (``image_source``) may be written as an image or as a one-frame video; a video
     cannot be written as one image, which would silently keep a single frame of it.
     """
-    from stream.sinks.image import IMAGE_EXTENSIONS
-
     path = Path(path)
     suffix = path.suffix.lower()
     if path.is_dir():
@@ -32,24 +29,14 @@ def check_output_path(path: Path, image_source: bool = False) -> None:
                           f"{' '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)}")
     if suffix not in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
         raise OutputError(f"output {path} has no video extension FFmpeg writes here; use one of {' '.join(VIDEO_EXTENSIONS)}")
-    folder = path.parent
-    if not folder.exists():
-        raise OutputError(f"output folder {folder} does not exist; create it or choose another --output")
-    if not folder.is_dir():
-        raise OutputError(f"output folder {folder} is not a folder; choose another --output")
-    # a real write, not os.access: permission bits lie to root, and ACLs, read-only mounts
-    # and pseudo filesystems refuse what the bits allow
-    try:
-        if path.exists():
-            with open(path, "r+b"):
-                pass
-        else:
-            fd, probe = tempfile.mkstemp(prefix=".depth-stream-", suffix=".probe", dir=folder)
-            os.close(fd)
-            os.unlink(probe)
+    if not path.exists():
+        check_writable_folder(path.parent, "--output")
+        return
+    try:  # a real open, not os.access: permission bits lie to root
+        with open(path, "r+b"):
+            pass
     except OSError as exc:
-        what = f"output file {path}" if path.exists() else f"output folder {folder}"
-        raise OutputError(f"{what} is not writable ({exc.strerror}); choose another --output") from None
+        raise OutputError(f"--output: file {path} is not writable ({exc.strerror}); choose another --output") from None
 
 
 def suffix_of(container: Any) -> str:

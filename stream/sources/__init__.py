@@ -8,7 +8,8 @@ can cause are one-line ``SourceError``s; a live source that stops and cannot be 
 back is ``SourceLostError``. Warnings go to ``logging`` (never print).
 """
 
-from stream.sources.av_open import is_url, redact
+from stream.core.media import is_url
+from stream.sources.av_open import redact
 from stream.sources.base import Source, SourceInfo, SourceKind, SourceOptions
 from stream.sources.factory import open_source
 from stream.sources.files import FileSource

@@ -17,6 +17,7 @@ import av.video.frame
 import av.video.stream
 
 from stream.core.errors import SourceError
+from stream.core.media import is_url
 from stream.sources.base import SourceOptions
 
 # FFmpeg opens plain text as "ANSI art" video (the tty demuxer); that is never what a user meant.
@@ -32,10 +33,6 @@ class OpenError(SourceError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-def is_url(spec: str) -> bool:
-    return "://" in spec and not spec.startswith("file://")
 
 
 def redact(url: str) -> str:

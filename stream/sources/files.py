@@ -12,7 +12,8 @@ import av.video.frame
 
 from stream.core.errors import SourceError
 from stream.core.frames import Closing, Frame
-from stream.sources.av_open import DECODE_ERRORS, VideoInput, first_line, is_url
+from stream.core.media import is_url
+from stream.sources.av_open import DECODE_ERRORS, VideoInput, first_line
 from stream.sources.base import SourceInfo, SourceKind, SourceOptions, frame_time_base
 from stream.sources.picture import Picture, frame_count, stream_fps
 from stream.sources.timeline import Timeline

@@ -17,31 +17,28 @@ import numpy as np
 
 from stream.core.errors import SourceError
 from stream.core.frames import Closing, Frame
+from stream.core.media import image_suffix, is_image_name, is_url
 from stream.sources.base import SourceInfo, SourceKind
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 STILL_FPS = 25.0  # a photo written to a video becomes one frame of 1/25 s
-_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x00*")
 
 
 def looks_like_image(path: Path) -> bool:
     """An existing file whose extension or first bytes say it is a still picture (not a video)."""
     if not path.is_file():
         return False
-    if path.suffix.lower() in IMAGE_EXTENSIONS:
+    if is_image_name(path):
         return True
     try:
         with open(path, "rb") as handle:
             head = handle.read(12)
     except OSError:
         return False
-    return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    return image_suffix(head) is not None
 
 
 def is_photo(spec: str) -> bool:
     """Whether ``--source`` text names one photo (what ``open_source`` opens as ``StillImageSource``)."""
-    from stream.sources.av_open import is_url
-
     spec = str(spec).strip()
     if not spec or spec.isdigit() or spec.startswith("synthetic") or is_url(spec):
         return False

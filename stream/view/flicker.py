@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from stream.view.normalize import RANGE_PERCENTILES, Fixed, Normaliser
-from stream.view.render import colour_index
+from stream.view.render import colour_index, index_grey
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def clip_frames(clip: Clip, jitter: bool = True) -> list[np.ndarray]:
 
 def displayed(normaliser: Normaliser, frames: list[np.ndarray]) -> list[np.ndarray]:
     """The 0..255 depth index a viewer sees for each frame (as ``render.colour_index`` quantises it)."""
-    return [cv2.convertScaleAbs(normaliser(depth).index, alpha=255.0) for depth in frames]
+    return [index_grey(normaliser(depth).index) for depth in frames]
 
 
 def changes(shown: list[np.ndarray]) -> list[float]:

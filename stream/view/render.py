@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from stream.view.normalize import PerFrame
+
 COLORMAPS: dict[str, int | None] = {
     "inferno": cv2.COLORMAP_INFERNO,
     "magma": cv2.COLORMAP_MAGMA,
@@ -20,11 +22,17 @@ COLORMAPS: dict[str, int | None] = {
 
 
 def normalise_depth(depth: np.ndarray) -> np.ndarray:
-    """Per-frame min-max to uint8 0..255 (relative depth has no absolute scale); flat -> 0."""
-    lo, hi = float(np.min(depth)), float(np.max(depth))
-    if not np.isfinite(lo) or not np.isfinite(hi) or hi - lo < 1e-12:
-        return np.zeros(depth.shape[:2], np.uint8)
-    return cv2.convertScaleAbs(depth, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))
+    """Per-frame min-max to uint8 0..255 (relative depth has no absolute scale); flat -> 0.
+
+    The ``frame`` normaliser's index in 8 bits, so the figures built on it (the benchmark's
+    colour stage, the int8 accuracy) use the very mapping a ``--normalize frame`` run shows.
+    """
+    return index_grey(PerFrame()(depth).index)
+
+
+def index_grey(index: np.ndarray) -> np.ndarray:
+    """A 0..1 depth index as uint8 0..255, rounded."""
+    return cv2.convertScaleAbs(index, alpha=255.0)
 
 
 def colourise(depth: np.ndarray, colormap: str = "inferno") -> np.ndarray:
@@ -34,7 +42,7 @@ def colourise(depth: np.ndarray, colormap: str = "inferno") -> np.ndarray:
 
 def colour_index(index: np.ndarray, colormap: str = "inferno") -> np.ndarray:
     """A 0..1 depth index (``stream.view.normalize``) -> BGR image; 1 (near) is bright."""
-    return colour_grey(cv2.convertScaleAbs(index, alpha=255.0), colormap)
+    return colour_grey(index_grey(index), colormap)
 
 
 def colour_grey(grey: np.ndarray, colormap: str) -> np.ndarray:

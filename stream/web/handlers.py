@@ -11,7 +11,6 @@ as MJPEG for tools (VLC, ``<img>``, curl). Every loop that waits also checks, at
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import cv2
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from stream.core.media import snapshot_name
 from stream.web.live import LiveState
 
 POLL_S = 0.5
@@ -121,7 +121,7 @@ async def snapshot(request: web.Request) -> web.Response:
     ok, data = await asyncio.get_running_loop().run_in_executor(None, cv2.imencode, ".png", latest.image)
     if not ok:
         raise web.HTTPInternalServerError(text="could not encode the frame as PNG")
-    name = time.strftime("depth-%Y%m%d-%H%M%S.png")
+    name = snapshot_name(".png")
     return web.Response(body=data.tobytes(), content_type="image/png",
                         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 

@@ -15,14 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# signature -> the extension the app's photo source recognises the file by
-IMAGE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xd8\xff", ".jpg"),
-    (b"\x89PNG\r\n\x1a\n", ".png"),
-    (b"BM", ".bmp"),
-    (b"II*\x00", ".tif"),
-    (b"MM\x00*", ".tif"),
-)
+from stream.core.media import image_suffix
+
 IMAGE_FORMATS = "JPEG, PNG, WebP, BMP or TIFF"
 
 
@@ -42,16 +36,6 @@ class VideoFacts:
     height: int
     frames: int  # 0 when the container does not say and has no duration
     audio: bool
-
-
-def image_suffix(head: bytes) -> str | None:
-    """The photo extension for a file starting with ``head``, None if no known photo format starts so."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return ".webp"
-    for signature, suffix in IMAGE_SIGNATURES:
-        if head.startswith(signature):
-            return suffix
-    return None
 
 
 def check_image(path: Path) -> tuple[str, int, int]:
