@@ -44,7 +44,7 @@ def random_onnx(random_weights: Path, model_cache: Path) -> Path:
 @pytest.fixture
 def xvfb_display():
     """A private Xvfb server (640x480, its own display number), stopped after the test."""
-    from stream.gui.display import virtual_display
+    from stream.bench.xvfb import virtual_display
 
     with virtual_display(640, 480) as display:
         if display is None:

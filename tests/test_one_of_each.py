@@ -15,7 +15,8 @@ import pytest
 from stream.core import media
 from stream.core.errors import OutputError
 from stream.sinks import check_output_path
-from stream.sources.still import is_photo, looks_like_image
+from stream.sources.registry import is_photo
+from stream.sources.still import looks_like_image
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "stream"

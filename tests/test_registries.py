@@ -189,3 +189,14 @@ def test_a_registered_depth_format_is_written(echo, txt_format, random_onnx, tmp
 def test_an_unknown_extension_lists_the_registered_formats(txt_format, tmp_path, capsys) -> None:
     code, lines = run(capsys, "--source", "synthetic:64x48", "--depth-output", str(tmp_path / "depth.xyz"))
     assert code == 2 and len(lines) == 1 and "unknown extension '.xyz'" in lines[0] and ".txt" in lines[0], lines
+
+
+def test_a_registered_kind_is_never_taken_for_a_photo_or_a_folder(toy_source, tmp_path) -> None:
+    """The photo and photo-folder checks read the same registry as ``open_source``: its kinds are not paths."""
+    from stream.config.settings import load_settings
+    from stream.runtime.photos import is_image_batch
+    from stream.sources.registry import is_photo
+
+    assert is_photo("toy:still.png") is False
+    assert is_image_batch(load_settings(None, {"source": "toy:*.png", "output": str(tmp_path)})) is False
+    assert is_photo(str(tmp_path / "still.png")) is True

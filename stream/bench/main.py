@@ -469,7 +469,7 @@ def window_display(wanted: bool) -> Iterator[str | None]:
     if os.environ.get("DISPLAY"):
         yield os.environ["DISPLAY"]
         return
-    from stream.gui.display import virtual_display
+    from stream.bench.xvfb import virtual_display
 
     with virtual_display(1280, 720) as display:
         if display is None:

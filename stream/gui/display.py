@@ -7,16 +7,11 @@ screen (a 720p source makes a 2560-pixel side-by-side), so the window fits itsel
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import os
-import select
-import shutil
 import socket
-import subprocess
 import sys
-from collections.abc import Iterator
 
 from stream.core.errors import OutputError
 
@@ -100,32 +95,3 @@ def _x11_screen_size() -> tuple[int, int] | None:
     finally:
         xlib.XCloseDisplay(display)
     return (width, height) if width > 0 and height > 0 else None
-
-
-@contextlib.contextmanager
-def virtual_display(width: int = 640, height: int = 480) -> Iterator[str | None]:
-    """A private Xvfb server for tests and the benchmark: yields ``:N``, or None without Xvfb.
-
-    Xvfb picks a free display number itself and reports it on ``-displayfd``, so nothing
-    guesses a number or sleeps while the server starts.
-    """
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        yield None
-        return
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
-                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    try:
-        ready, _, _ = select.select([read_fd], [], [], 10)
-        number = os.read(read_fd, 64).decode().strip() if ready else ""
-        yield f":{number}" if number else None
-    finally:
-        os.close(read_fd)
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)

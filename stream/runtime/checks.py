@@ -17,7 +17,7 @@ from stream.sinks import check_output_path
 from stream.sinks.paths import same_file
 from stream.sinks.probe_csv import check_probe_csv, probe_csv_path
 from stream.sources.base import SourceInfo
-from stream.sources.still import is_photo
+from stream.sources.registry import is_photo
 
 log = logging.getLogger(__name__)
 

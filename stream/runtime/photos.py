@@ -21,7 +21,7 @@ from pathlib import Path
 
 from stream.config.settings import Settings
 from stream.core.errors import DepthStreamError, OutputError, SourceError
-from stream.core.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, has_glob, is_url
+from stream.core.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, has_glob
 from stream.core.protocols import Estimator
 from stream.core.staging import check_writable_folder
 from stream.pipeline.stats import PipelineStats
@@ -31,7 +31,8 @@ from stream.runtime.plan import output_name, refuse_collisions
 from stream.runtime.result import RunResult
 from stream.runtime.single import run_source
 from stream.sources.expand import expand
-from stream.sources.still import is_photo, looks_like_image
+from stream.sources.registry import is_photo, names_no_path
+from stream.sources.still import looks_like_image
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class BatchReport:
 def is_image_batch(settings: Settings) -> bool:
     """A folder or a glob as ``--source``, or one photo with ``--output`` an existing folder."""
     spec = settings.source.strip()
-    if not spec or spec.isdigit() or is_url(spec) or spec.startswith("synthetic"):
+    if not spec or names_no_path(spec):
         return False
     path = Path(spec)
     if path.is_dir():

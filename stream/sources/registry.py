@@ -99,3 +99,24 @@ SOURCES.register("images", SourceKindEntry("images", is_missing_pattern,
                                            lambda spec, options: ImageSequenceSource(spec, options.fps)))
 SOURCES.register("photo", SourceKindEntry("photo", _nonempty_photo, lambda spec, _options: StillImageSource(_path(spec))))
 SOURCES.register("file", SourceKindEntry("file", lambda _spec: True, open_file))
+
+
+PATH_KINDS = ("images", "photo", "file")  # the kinds that look at the file system; the others know their text
+
+
+def names_no_path(spec: str) -> bool:
+    """``--source`` text that a kind claims without a file: synthetic, a webcam index, a URL, a registered toy.
+
+    The one reading of a spec that the photo check, the photo-folder check and ``open_source``
+    share, in the registry's order: what opens as a camera is never taken for a path.
+    """
+    spec = str(spec).strip()
+    return any(entry.matches(spec) for name, entry in SOURCES.items() if name not in PATH_KINDS)
+
+
+def is_photo(spec: str) -> bool:
+    """Whether ``--source`` text names one photo (what ``open_source`` opens as ``StillImageSource``)."""
+    spec = str(spec).strip()
+    if not spec or names_no_path(spec):
+        return False
+    return looks_like_image(_path(spec))

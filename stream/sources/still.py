@@ -17,7 +17,7 @@ import numpy as np
 
 from stream.core.errors import SourceError
 from stream.core.frames import Closing, Frame
-from stream.core.media import image_suffix, is_image_name, is_url
+from stream.core.media import image_suffix, is_image_name
 from stream.sources.base import SourceInfo, SourceKind
 
 STILL_FPS = 25.0  # a photo written to a video becomes one frame of 1/25 s
@@ -35,14 +35,6 @@ def looks_like_image(path: Path) -> bool:
     except OSError:
         return False
     return image_suffix(head) is not None
-
-
-def is_photo(spec: str) -> bool:
-    """Whether ``--source`` text names one photo (what ``open_source`` opens as ``StillImageSource``)."""
-    spec = str(spec).strip()
-    if not spec or spec.isdigit() or spec.startswith("synthetic") or is_url(spec):
-        return False
-    return looks_like_image(Path(spec.removeprefix("file://")))
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
