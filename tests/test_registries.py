@@ -199,4 +199,6 @@ def test_a_registered_kind_is_never_taken_for_a_photo_or_a_folder(toy_source, tm
 
     assert is_photo("toy:still.png") is False
     assert is_image_batch(load_settings(None, {"source": "toy:*.png", "output": str(tmp_path)})) is False
-    assert is_photo(str(tmp_path / "still.png")) is True
+    photo = tmp_path / "still.png"
+    cv2.imwrite(str(photo), np.zeros((8, 8, 3), np.uint8))
+    assert is_photo(str(photo)) is True
