@@ -298,3 +298,22 @@ def test_bench_commands_share_the_json_flag_and_the_report_writing(tmp_path, cap
     texts = sources_of_package()
     assert [p.relative_to(PACKAGE).as_posix() for p, text in texts.items() if "json.dumps(report" in text] == ["bench/report.py"]
     assert [p.relative_to(PACKAGE).as_posix() for p, text in texts.items() if '"--json"' in text] == ["bench/report.py"]
+
+
+def test_one_atomic_writer_for_whole_files(tmp_path) -> None:
+    """Exports, downloads, int8 copies and pictures go through ``core.staging.writing``: no mkstemp-and-rename of their own."""
+    from stream.core.staging import writing
+
+    final = tmp_path / "model.onnx"
+    final.write_bytes(b"old")
+    with pytest.raises(RuntimeError), writing(final) as temporary:
+        temporary.write_bytes(b"half")
+        raise RuntimeError("the exporter failed")
+    assert final.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+    with writing(final, suffix=".part") as temporary:
+        assert temporary.name.startswith(".model.onnx.") and temporary.name.endswith(".part")
+        temporary.write_bytes(b"new")
+    assert final.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+    for path, text in sources_of_package().items():
+        if path.name != "staging.py":
+            assert "mkstemp(" not in text, f"{path} makes its own temporary file; use core.staging.writing"

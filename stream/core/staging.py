@@ -14,6 +14,7 @@ import contextlib
 import os
 import secrets
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from stream.core.errors import OutputError
@@ -59,14 +60,24 @@ class Staged:
         self._pending.clear()
 
 
+@contextlib.contextmanager
+def writing(final: Path, suffix: str | None = None) -> Iterator[Path]:
+    """The one atomic write: a temporary path beside ``final`` for the block to write (a library
+    that takes a file name, a download, bytes); renamed to ``final`` if the block ends without
+    an error, removed otherwise. ``suffix`` replaces the ``.partial<ext>`` ending."""
+    temporary = temporary_for(final, suffix)
+    try:
+        yield temporary
+        os.replace(temporary, final)
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
 def write_bytes_atomically(final: Path, data: bytes) -> None:
     """Write ``data`` to ``final`` through a temporary name."""
-    staged = Staged()
-    try:
-        staged.path_for(final).write_bytes(data)
-        staged.commit(final)
-    finally:
-        staged.discard()
+    with writing(final) as temporary:
+        temporary.write_bytes(data)
 
 
 def check_writable_folder(folder: Path, flag: str, create: bool = False) -> None:

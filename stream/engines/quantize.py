@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from stream.core.staging import writing
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +74,17 @@ def quantize_model(source: Path, output: Path, frames: Iterable[np.ndarray]) -> 
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        staged = Path(tmp) / "int8.onnx"
-        quantize_static(
-            str(prepared),
-            str(staged),
-            _Reader(estimator.input_name, tensors),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-        )
-        os.replace(staged, output)
+        with writing(output) as staged:
+            quantize_static(
+                str(prepared),
+                str(staged),
+                _Reader(estimator.input_name, tensors),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
     return output
 
 

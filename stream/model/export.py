@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import warnings
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from stream.core.staging import writing
 
 if TYPE_CHECKING:
     from torch import nn
@@ -54,30 +54,22 @@ def export_onnx(model: nn.Module, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
-    fd, tmp_name = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=path.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (torch.zeros(TRACE_SHAPE),),
-                tmp_name,
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={
-                    INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
-                    OUTPUT_NAME: {0: "batch", 1: "height", 2: "width"},
-                },
-                do_constant_folding=True,
-            )
-        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; an exported model is an ordinary file
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    with writing(path) as tmp_name, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (torch.zeros(TRACE_SHAPE),),
+            tmp_name,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={
+                INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                OUTPUT_NAME: {0: "batch", 1: "height", 2: "width"},
+            },
+            do_constant_folding=True,
+        )
     return path
 
 

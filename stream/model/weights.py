@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import http.client
 import logging
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from stream.core.cache import CACHE_ENV, default_cache_dir, sha256_of
 from stream.core.errors import DownloadError, ModelError
+from stream.core.staging import writing
 
 OFFICIAL_URL = "https://github.com/isl-org/MiDaS/releases/download/v2_1/midas_v21_small_256.pt"
 OFFICIAL_SHA256 = "70d6b9c891758c67f974a6097fb0c608c7ee67fb81ac3e5588847d5596d56fca"
@@ -38,12 +37,11 @@ def download_file(url: str, dest: Path, sha256: str, size: int | None, progress:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DownloadError(f"cannot create cache folder {dest.parent} ({exc.strerror}); set model.cache_dir or {CACHE_ENV}, or pass --weights PATH") from None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     digest = hashlib.sha256()
     received = 0
-    try:
+    with writing(dest, suffix=".part") as tmp_name:
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            with open(tmp_name, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
                 total = size or int(response.headers.get("Content-Length") or 0) or None
                 with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress, leave=False) as bar:
                     for chunk in iter(lambda: response.read(CHUNK), b""):
@@ -62,10 +60,6 @@ def download_file(url: str, dest: Path, sha256: str, size: int | None, progress:
         got = digest.hexdigest()
         if got != sha256:
             raise DownloadError(f"SHA-256 mismatch for {url}: got {got[:12]}..., expected {sha256[:12]}...; the file was removed; retry, or {hint}")
-        os.replace(tmp_name, dest)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
     return dest
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from stream.core.staging import writing
 from stream.view.normalize import RANGE_PERCENTILES, Fixed, Normaliser
 from stream.view.render import colour_index, index_grey
 
@@ -161,8 +162,7 @@ def flicker_picture(path: Path, make: Callable[[str], Normaliser], clip: Clip = 
             cv2.putText(picture, f"{kind} #{i}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
         rows.append(np.hstack(tiles))
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.stem + ".partial" + path.suffix)
-    if not cv2.imwrite(str(partial), np.vstack(rows), [cv2.IMWRITE_PNG_COMPRESSION, 9]):
-        raise OSError(f"cannot write {path}")
-    partial.replace(path)
+    with writing(path) as partial:
+        if not cv2.imwrite(str(partial), np.vstack(rows), [cv2.IMWRITE_PNG_COMPRESSION, 9]):
+            raise OSError(f"cannot write {path}")
     return path
