@@ -202,3 +202,18 @@ def test_a_registered_kind_is_never_taken_for_a_photo_or_a_folder(toy_source, tm
     photo = tmp_path / "still.png"
     cv2.imwrite(str(photo), np.zeros((8, 8, 3), np.uint8))
     assert is_photo(str(photo)) is True
+
+
+def test_precision_choices_and_format_help_come_from_the_registries(txt_format, capsys) -> None:
+    """An engine that runs fp16 makes fp16 a precision; a registered depth format shows in --help."""
+    from stream.config.settings import load_settings
+    from stream.core.errors import ConfigError
+
+    half = stream.Engine("half", ("fp16",), make_echo, "for tests")
+    with stream.ENGINES.registered("half", half):
+        assert load_settings(None, {"model": {"engine": "half", "precision": "fp16"}}).model.precision == "fp16"
+        with pytest.raises(SystemExit):
+            main(["--help"])
+        assert ".txt" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="unknown precision 'fp16'"):
+        load_settings(None, {"model": {"precision": "fp16"}})

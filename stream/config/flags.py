@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from stream.config.settings import PROJECT_CONFIG, Settings, deep_merge, load_settings, parse_assignment, set_dotted
-from stream.engines.registry import engine_choices
+from stream.core.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from stream.engines.registry import engine_choices, precision_choices
+from stream.export.registry import one_frame_formats, video_formats
 
 
 @dataclass(frozen=True)
@@ -23,13 +25,16 @@ class Flag:
 
     names: tuple[str, ...]
     key: str | None
-    help: str
+    help: str | Callable[[], str]  # a callable: written when a parser is built (from the registries)
     type: Any = None
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None  # a callable: read when a parser is built
     const: Any = None  # a switch that sets ``key`` to this value
     metavar: str | None = None
     repeat: bool = False  # may be given several times; the key gets the list
     bare: Any = None  # the value when the flag is given without one (``--serve`` alone)
+
+    def text(self) -> str:
+        return self.help() if callable(self.help) else self.help
 
     def allowed(self) -> tuple[str, ...] | None:
         """The choices now (a registry's names are read when the parser is built, not at import)."""
@@ -49,7 +54,8 @@ def probe_point(text: str) -> list[int]:
 FLAGS: tuple[Flag, ...] = (
     Flag(("--source",), "source", "webcam (0), video, image sequence (frames/%%04d.png), photo, folder/glob of photos, URL, 'synthetic[:WxH]', "
          "'browser' (the page's camera; with --serve)", metavar="S"),
-    Flag(("--output",), "output", "side-by-side out: video (.mp4 .mkv .mov .avi .webm); photo: or .png .jpg .webp .tif; photos: DIR/", Path, metavar="PATH"),
+    Flag(("--output",), "output", lambda: f"side-by-side out: video ({' '.join(VIDEO_EXTENSIONS)}); photo: or {' '.join(IMAGE_EXTENSIONS)}; "
+         "photos: DIR/", Path, metavar="PATH"),
     Flag(("--model",), "model.onnx", "run this ONNX depth model (NCHW float input) instead of MiDaS", Path, metavar="PATH.onnx"),
     Flag(("--weights",), "model.weights", "local MiDaS v2.1 small .pt checkpoint (skips the download)", Path, metavar="PATH.pt"),
     Flag(("--headless",), "headless", "no window (servers, CI; combine with --output)", const=True),
@@ -59,12 +65,13 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--fps",), "capture.fps", "frame rate: requested from a webcam, of an image sequence (default 25)", float, metavar="N"),
     Flag(("--threads",), "model.threads", "engine threads, 0 = one per core (a file: shared out among model.streams engines)", int, metavar="N"),
     Flag(("--engine",), "model.engine", "auto = fastest measured on this CPU (cached)", choices=engine_choices),
-    Flag(("--precision",), "model.precision", "auto = fastest within 0.01 of fp32; bf16 = OpenVINO", choices=("auto", "fp32", "bf16", "int8")),
+    Flag(("--precision",), "model.precision", "auto = fastest within 0.01 of fp32; bf16 = OpenVINO", choices=precision_choices),
     Flag(("--colormap",), "display.colormap", "inferno, magma, plasma, viridis, turbo, jet or gray", metavar="NAME"),
     Flag(("--normalize",), "display.normalize", "depth colours: stable (aligned over time, no flicker), fixed (display.range, "
          "e.g. --set display.range=[0,1000]) or frame (each frame's own min-max)", choices=("stable", "fixed", "frame")),
     Flag(("--max-frames",), "max_frames", "stop after this many frames", int, metavar="N"),
-    Flag(("--depth-output",), "export.depth_output", "keep the depth: .png .npy .pfm (photo), .mkv .npz or DIR/ (video)",
+    Flag(("--depth-output",), "export.depth_output", lambda: f"keep the depth: {' '.join(one_frame_formats())} (photo), "
+         f"{' '.join(video_formats())} or DIR/ (video)",
          Path, metavar="PATH"),
     Flag(("--pointcloud",), "export.pointcloud", "write the photo's coloured point cloud (.ply)", Path, metavar="PATH.ply"),
     Flag(("--cache-dir",), "model.cache_dir", "where weights and exported models are cached", Path, metavar="DIR"),
@@ -88,13 +95,13 @@ def add_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> None:
         dest = flag.names[-1].lstrip("-").replace("-", "_")
         if flag.const is not None:
             parser.add_argument(*flag.names, dest=dest, action="store_const", const=flag.const, default=None,
-                                help=flag.help + where)
+                                help=flag.text() + where)
         elif flag.bare is not None:
             parser.add_argument(*flag.names, dest=dest, type=flag.type, metavar=flag.metavar, nargs="?", const=flag.bare,
-                                help=flag.help + where)
+                                help=flag.text() + where)
         else:
             parser.add_argument(*flag.names, dest=dest, type=flag.type, choices=flag.allowed(), metavar=flag.metavar,
-                                action="append" if flag.repeat else "store", help=flag.help + where)
+                                action="append" if flag.repeat else "store", help=flag.text() + where)
     parser.add_argument("--config", type=Path, default=None, metavar="PATH",
                         help="YAML settings file (default: config.yaml in the project, else built-in defaults)")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from stream.core.errors import ConfigError
-from stream.engines.registry import engine_choices
+from stream.engines.registry import engine_choices, precision_choices
 from stream.view.render import COLORMAPS
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"  # the repository's, when run from a checkout
@@ -30,7 +30,7 @@ class ModelSettings(Section):
     weights: Path | None = None
     cache_dir: Path | None = None
     engine: str = "auto"  # "auto" or a registered engine (stream.engines.registry.ENGINES)
-    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    precision: str = "auto"
     threads: int = Field(0, ge=0, le=256)
     streams: int = Field(0, ge=0, le=64)
     net_size: int = Field(256, ge=32, le=2048, multiple_of=32)
@@ -41,6 +41,14 @@ class ModelSettings(Section):
         choices = engine_choices()  # read now: an engine registered after import counts
         if value not in choices:
             raise ValueError(f"unknown engine {value!r}; choose one of {', '.join(choices)}")
+        return value
+
+    @field_validator("precision")
+    @classmethod
+    def known_precision(cls, value: str) -> str:
+        choices = precision_choices()  # the registered engines' precisions, read now
+        if value not in choices:
+            raise ValueError(f"unknown precision {value!r}; choose one of {', '.join(choices)}")
         return value
 
 

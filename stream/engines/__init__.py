@@ -12,9 +12,7 @@ from pathlib import Path
 from stream.core.errors import ModelError
 from stream.engines.base import NET_SIZE, BaseEstimator
 from stream.engines.onnxruntime import SPIN
-from stream.engines.registry import ENGINES, Engine, engine_choices
-
-PRECISIONS = ("fp32", "bf16", "int8")
+from stream.engines.registry import ENGINES, Engine, engine_choices, precision_choices
 
 
 def check_choice(engine: str, precision: str) -> None:
@@ -54,4 +52,4 @@ def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_
     return entry.make(path, threads, net_size, precision, cache_dir, spin)
 
 
-__all__ = ["ENGINES", "PRECISIONS", "BaseEstimator", "Engine", "check_choice", "engine_choices", "make_engine"]
+__all__ = ["ENGINES", "BaseEstimator", "Engine", "check_choice", "engine_choices", "make_engine", "precision_choices"]

@@ -51,3 +51,11 @@ ENGINES.register("openvino", Engine("openvino", ("fp32", "bf16", "int8"), _openv
 def engine_choices() -> tuple[str, ...]:
     """What ``--engine`` and ``model.engine`` accept now: ``auto`` and every registered engine."""
     return ("auto", *ENGINES.names())
+
+
+def precision_choices() -> tuple[str, ...]:
+    """What ``--precision`` and ``model.precision`` accept now: ``auto`` and every precision a registered engine runs."""
+    seen: dict[str, None] = {}
+    for entry in ENGINES:
+        seen.update(dict.fromkeys(entry.precisions))
+    return ("auto", *seen)
