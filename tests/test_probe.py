@@ -320,7 +320,7 @@ def test_probes_are_safe_to_change_while_another_thread_reads_them() -> None:
 
 
 REAL_CLICK_SCRIPT = textwrap.dedent("""
-    import ctypes, ctypes.util, json
+    import ctypes, ctypes.util, json, time
     import cv2, numpy as np
     from stream.view.probe import Probes, ViewGeometry
     from stream.gui.window import Window
@@ -342,12 +342,13 @@ REAL_CLICK_SCRIPT = textwrap.dedent("""
     xtst.XTestFakeButtonEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
     display = xlib.XOpenDisplay(None)
     found = []
-    for image_x in (160, 640 + 160):   # the same source pixel on the picture and on the depth half
+    for expected, image_x in enumerate((160, 640 + 160), start=1):   # the same source pixel on both halves
         xtst.XTestFakeMotionEvent(display, -1, x + round(width * (image_x + 0.5) / 1280), y + round(height * 240.5 / 480), 0)
         xtst.XTestFakeButtonEvent(display, 1, 1, 0)
         xtst.XTestFakeButtonEvent(display, 1, 0, 0)
         xlib.XFlush(display)
-        for _ in range(10):
+        deadline = time.monotonic() + 10   # a loaded machine may take a while to deliver the click
+        while len(probes.points()) < expected and time.monotonic() < deadline:
             cv2.waitKey(20)
         found.append(probes.points())
     window.close()
