@@ -58,6 +58,10 @@ class Served:
             time.sleep(0.05)
         raise AssertionError(f"gave up waiting for {pattern!r}: {self.lines}")
 
+    def finish_reading(self) -> None:
+        """After the process has exited: every line it wrote has been read."""
+        self._reader.join(10)
+
     def count(self, pattern: str) -> int:
         return sum(1 for line in self.lines if re.search(pattern, line))
 
@@ -121,5 +125,7 @@ def test_a_folder_of_photos_with_serve_starts_one_server(tmp_path, random_onnx, 
                       "--engine", "onnxruntime", "--precision", "fp32", cache=model_cache) as served:
         _, code = stays_up_then_ctrl_c(served)
     assert code == 130, served.lines
+    served.finish_reading()
     assert served.count(URL_LINE.pattern) == 1, served.lines
+    assert "stopped by SIGINT" in served.lines[-1], served.lines
     assert sorted(path.name for path in out.iterdir()) == ["p0.png", "p1.png", "p2.png"]

@@ -22,8 +22,9 @@ class RunResult:
 
 def summary(result: RunResult) -> str:
     """One line: throughput for a file (every frame went through), rates, drops and latency when live."""
-    if result.text is not None:
-        return result.text
+    if result.text is not None:  # a folder of photos says what became of each
+        stopped = result.interrupted_by is not None and "stopped by" not in result.text
+        return result.text + (f" (stopped by {signal.Signals(result.interrupted_by or 0).name})" if stopped else "")
     stats = result.stats
     seconds = stats.elapsed
     if result.live:
