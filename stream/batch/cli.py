@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stream import __version__
 from stream.config.flags import FLAGS, add_flags, settings_from
-from stream.core.logs import is_quiet, with_our_logging
+from stream.core.logs import exit_code_of, is_quiet, with_our_logging
 
 SHARED_FLAGS = ("--model", "--weights", "--engine", "--precision", "--colormap", "--normalize", "--max-frames",
                 "--cache-dir", "--probe", "-q")  # the single run's flags that mean the same for every file
@@ -63,19 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_cli(args: argparse.Namespace) -> int:
     from stream.batch.run import BatchOptions, run_batch
     from stream.batch.summary import table, write_summary
-    from stream.core.errors import DepthStreamError
 
     options = BatchOptions(args.output_dir, args.ext, args.depth, args.ray_address, args.actors, args.threads_per_actor)
-    try:
+
+    def work() -> int:
         summary = run_batch(settings_from(args), args.inputs, options)
-    except DepthStreamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted before the batch started; nothing was written", file=sys.stderr)
-        return 130
-    path = write_summary(options.output_dir.expanduser().absolute(), summary)
-    if not is_quiet(args):
-        print(table(summary), file=sys.stderr)
-        print(f"summary: {path}", file=sys.stderr)
-    return summary.exit_code
+        path = write_summary(options.output_dir.expanduser().absolute(), summary)
+        if not is_quiet(args):
+            print(table(summary), file=sys.stderr)
+            print(f"summary: {path}", file=sys.stderr)
+        return summary.exit_code
+
+    return exit_code_of(work, "batch")

@@ -15,8 +15,7 @@ from collections.abc import Callable, Sequence
 from stream import __version__
 from stream.config.flags import FLAGS, add_flags, overrides_from, probe_point, settings_from
 from stream.config.settings import Settings
-from stream.core.errors import DepthStreamError
-from stream.core.logs import is_quiet, with_our_logging
+from stream.core.logs import exit_code_of, is_quiet, with_our_logging
 from stream.runtime.frontend import Frontend
 from stream.runtime.result import summary
 from stream.runtime.run import run
@@ -46,15 +45,11 @@ def main(argv: Sequence[str] | None = None, choose_frontend: FrontendChoice | No
 
 
 def run_cli(args: argparse.Namespace, choose_frontend: FrontendChoice | None = None) -> int:
-    try:
+    def work() -> int:
         settings = settings_from(args)
         result = run(settings, frontend=choose_frontend(settings) if choose_frontend is not None else None)
-    except DepthStreamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted before the run started; nothing was written", file=sys.stderr)
-        return 130
-    if not is_quiet(args):
-        print(summary(result), file=sys.stderr)
-    return result.exit_code
+        if not is_quiet(args):
+            print(summary(result), file=sys.stderr)
+        return result.exit_code
+
+    return exit_code_of(work, "run")
