@@ -63,7 +63,6 @@ def image_suffix(head: bytes) -> str | None:
     return None
 
 
-
 _snapshots = itertools.count()
 
 

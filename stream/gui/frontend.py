@@ -53,5 +53,5 @@ class WindowFrontend(Frontend):
         self.window.run(self.mailbox.mailbox, cancel, running)
 
     @property
-    def replaced(self) -> int:  # type: ignore[override]
+    def replaced(self) -> int:
         return self.mailbox.replaced if self.mailbox is not None else 0

@@ -47,8 +47,11 @@ class Frontend:
 
     #: whether each photo of a folder is shown (the page shows them; a window would stop at each)
     shows_photo_folders = False
-    #: frames a newer one replaced before the frontend could show them (the summary says so)
-    replaced = 0
+
+    @property
+    def replaced(self) -> int:
+        """Frames a newer one replaced before the frontend could show them (the summary says so)."""
+        return 0
 
     def open(self, settings: Settings, stack: ExitStack, cancel: threading.Event,
              make_estimator: Callable[[], Estimator]) -> None:

@@ -141,7 +141,8 @@ def run_photo_folder(settings: Settings, frontend: Frontend, estimator: Estimato
     code = SOME_FAILED_EXIT_CODE if report.failed else 0
     if report.stopped_by is not None:
         code = 130 if report.stopped_by == signal.SIGINT else 143
-    return RunResult(stats, code, folder if report.written else None, report.stopped_by, text=report.summary(folder))
+    return RunResult(stats, code, folder if report.written else None, report.stopped_by, text=report.summary(folder),
+                     finished=report.stopped_by is None and not cancel.is_set())
 
 
 def check_batch_extras(settings: Settings) -> None:

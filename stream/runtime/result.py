@@ -18,6 +18,7 @@ class RunResult:
     live: bool = False
     window_replaced: int = 0
     text: str | None = None  # a summary of its own (a folder of photos)
+    finished: bool = False  # the source ended with every frame through: not cancelled, not stopped by a signal
 
 
 def summary(result: RunResult) -> str:

@@ -41,7 +41,7 @@ def run(settings: Settings, estimator: Estimator | None = None, cancel: threadin
             result = run_photo_folder(settings, frontend, estimator, cancel)
         else:
             result = run_source(settings, frontend, estimator, cancel, on_frame, checked=True)
-        if result.interrupted_by is None and not cancel.is_set():
+        if result.finished:  # not cancelled: the frontend may outlive its source (the page lingers)
             with StopOnSignal(cancel) as signals:
                 frontend.after_source(cancel)
             if signals.received is not None:

@@ -113,4 +113,5 @@ def run_source(settings: Settings, frontend: Frontend, estimator: Estimator | No
                 if signals.received is not None and not isinstance(exc.cause, DepthStreamError):
                     return RunResult(pipeline.stats, signals.exit_code, written(output), signals.received)
                 raise
-        return RunResult(stats, signals.exit_code, written(output), signals.received, policy.live, frontend.replaced)
+        return RunResult(stats, signals.exit_code, written(output), signals.received, policy.live, frontend.replaced,
+                         finished=pipeline.finished.is_set())
