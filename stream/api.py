@@ -88,8 +88,9 @@ class CheckedEstimator:
     def estimate(self, image: np.ndarray) -> DepthResult:
         """H x W x 3 uint8 BGR picture (OpenCV's channel order, as ``cv2.imread`` gives) -> ``DepthResult``.
 
-        ``depth`` is float32 H x W at the picture's size: the model's raw output (for MiDaS,
-        relative inverse depth: larger = nearer, no unit). ``times`` holds the stage timings
+        ``depth`` is float32 H x W at the picture's size: the model's raw output (for MiDaS and
+        Depth Anything V2 Small, relative inverse depth: larger = nearer, no unit; for the metric
+        models, metres from the camera, see ``info``). ``times`` holds the stage timings
         of this call in milliseconds.
         """
         check_image(image)
@@ -107,9 +108,11 @@ class CheckedEstimator:
 
 
 def model_overrides(model: str | Path | None, weights: str | Path | None, engine: str, precision: str,
-                    threads: int) -> dict[str, Any]:
+                    threads: int, model_name: str | None = None) -> dict[str, Any]:
     """The ``model`` section for these arguments (defaults left out, so a ``model.*`` key given otherwise stays)."""
     section: dict[str, Any] = {}
+    if model_name is not None:
+        section["name"] = model_name
     if engine != "auto":
         section["engine"] = engine
     if precision != "auto":
@@ -124,20 +127,24 @@ def model_overrides(model: str | Path | None, weights: str | Path | None, engine
 
 
 def load_estimator(model: str | Path | None = None, weights: str | Path | None = None, engine: str = "auto",
-                   precision: str = "auto", threads: int = 0) -> CheckedEstimator:
+                   precision: str = "auto", threads: int = 0, *, model_name: str | None = None) -> CheckedEstimator:
     """Load a depth model the way the app does and return an estimator for single pictures.
 
-    ``model``: an ONNX depth model to run (torch is not imported); ``weights``: a local MiDaS v2.1
-    small ``.pt`` checkpoint, exported to ONNX once and cached; neither: the official weights,
-    downloaded and verified once into the cache (``$DEPTH_STREAM_CACHE``). ``engine`` ``auto``,
+    ``model_name``: a registered model (``midas-small``, the default; ``depth-anything-v2-small``;
+    the metric ``depth-anything-v2-small-indoor`` / ``-outdoor``, whose depth is in metres).
+    ``model``: an ONNX depth model to run (torch is not imported; a file we exported says which
+    model it is); ``weights``: a local checkpoint of ``model_name``, exported to ONNX once and
+    cached; neither: the official weights, downloaded and verified once into the cache
+    (``$DEPTH_STREAM_CACHE``). ``engine`` ``auto``,
     ``onnxruntime``, ``openvino`` or another in ``ENGINES``; ``precision`` ``auto``, ``fp32``, ``bf16`` or ``int8`` (``auto``
     measures the engines once per machine and remembers the choice); ``threads`` 0 = one per core.
 
     The returned object's ``estimate(image)`` takes an H x W x 3 uint8 **BGR** picture (OpenCV's
     convention) and returns a ``DepthResult`` whose ``depth`` is float32 H x W at the picture's
-    size. It keeps no per-call state: threads may share it.
+    size. It keeps no per-call state: threads may share it. Its ``info`` (``ModelInfo``) says
+    what the depth is: relative inverse depth, or metres (``info.is_metric``).
     """
-    settings = load_settings(None, model_overrides(model, weights, engine, precision, threads))
+    settings = load_settings(None, model_overrides(model, weights, engine, precision, threads, model_name))
     check_choice(settings.model.engine, settings.model.precision)
     return CheckedEstimator(estimators.make_estimator(settings))
 
@@ -147,7 +154,7 @@ _loaded_lock = threading.Lock()
 
 
 def estimate(image: np.ndarray, model: str | Path | None = None, *, weights: str | Path | None = None,
-             engine: str = "auto", precision: str = "auto", threads: int = 0) -> DepthResult:
+             engine: str = "auto", precision: str = "auto", threads: int = 0, model_name: str | None = None) -> DepthResult:
     """Depth for one H x W x 3 uint8 BGR picture, in one call (see ``load_estimator`` for the arguments).
 
     The estimator is loaded on the first call and kept for later calls with the same
@@ -155,11 +162,11 @@ def estimate(image: np.ndarray, model: str | Path | None = None, *, weights: str
     """
     check_image(image)  # before any model loads
     key = (None if model is None else str(Path(model).resolve()), None if weights is None else str(Path(weights).resolve()),
-           engine, precision, threads)
+           engine, precision, threads, model_name)
     with _loaded_lock:
         estimator = _loaded.pop(key, None)
         if estimator is None:
-            estimator = load_estimator(model, weights, engine, precision, threads)
+            estimator = load_estimator(model, weights, engine, precision, threads, model_name=model_name)
         _loaded[key] = estimator  # most recently used last
         while len(_loaded) > CACHED_ESTIMATORS:
             del _loaded[next(iter(_loaded))]
@@ -201,7 +208,7 @@ class DepthStream:
     ``source``: anything ``--source`` takes: a video file (``str`` or ``Path``), a webcam index
     (``0`` or ``"0"``), a URL, an image sequence, a photo, ``"synthetic:320x240"``. ``mode``:
     ``auto`` (live sources live, recorded ones every frame), ``live`` or ``file`` (README
-    "Modes"). ``model``, ``weights``, ``engine``, ``precision``, ``threads``: as for
+    "Modes"). ``model_name``, ``model``, ``weights``, ``engine``, ``precision``, ``threads``: as for
     ``load_estimator``; or ``estimator=`` to reuse one already loaded. Any other keyword is a
     config key, nested or dotted: ``max_frames=100``, ``capture={"fps": 30}``,
     ``**{"display.normalize": "frame"}``.
@@ -220,7 +227,7 @@ class DepthStream:
 
     def __init__(self, source: str | int | Path, *, model: str | Path | None = None, mode: str = "auto",
                  weights: str | Path | None = None, engine: str = "auto", precision: str = "auto", threads: int = 0,
-                 estimator: Estimator | None = None, **settings: Any) -> None:
+                 estimator: Estimator | None = None, model_name: str | None = None, **settings: Any) -> None:
         self._pipeline: Pipeline | None = None
         self._source: Source | None = None
         self._lock = threading.Lock()
@@ -228,7 +235,8 @@ class DepthStream:
         self._finished = False
         self._closed = False
         self._error: StageError | None = None
-        overrides = deep_merge(stream_overrides(settings), model_overrides(model, weights, engine, precision, threads))
+        overrides = deep_merge(stream_overrides(settings), model_overrides(model, weights, engine, precision, threads,
+                                                                        model_name))
         overrides.update(source=str(source) if isinstance(source, Path) else source, mode=mode)
         self.settings: Settings = load_settings(None, overrides)
         check_choice(self.settings.model.engine, self.settings.model.precision)

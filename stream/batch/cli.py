@@ -17,7 +17,7 @@ from stream import __version__
 from stream.config.flags import FLAGS, add_flags, settings_from
 from stream.core.logs import exit_code_of, is_quiet, with_our_logging
 
-SHARED_FLAGS = ("--model", "--weights", "--engine", "--precision", "--colormap", "--normalize", "--max-frames",
+SHARED_FLAGS = ("--model-name", "--model", "--weights", "--engine", "--precision", "--colormap", "--normalize", "--max-frames",
                 "--cache-dir", "--probe", "-q")  # the single run's flags that mean the same for every file
 VIDEO_EXTS = ("mp4", "mkv", "mov", "avi", "webm")
 

@@ -17,6 +17,7 @@ from stream.config.settings import PROJECT_CONFIG, Settings, deep_merge, load_se
 from stream.core.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from stream.engines.registry import engine_choices, precision_choices
 from stream.export.registry import one_frame_formats, video_formats
+from stream.model.registry import DEFAULT_MODEL, MODELS, model_choices
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,13 @@ class Flag:
         return self.choices() if callable(self.choices) else self.choices
 
 
+def models_help() -> str:
+    """Every registered model with its licence and what its numbers mean (``--help`` lists them)."""
+    lines = (f"{spec.name} = {spec.title}, {spec.licence}, {spec.meaning}"
+             for _, spec in MODELS.items())
+    return f"the depth model (default {DEFAULT_MODEL}): " + "; ".join(lines)
+
+
 def probe_point(text: str) -> list[int]:
     """``--probe 320,240`` -> [320, 240] (whether it is inside the frame is checked once the source is open)."""
     parts = text.replace(" ", "").split(",")
@@ -56,8 +64,11 @@ FLAGS: tuple[Flag, ...] = (
          "'browser' (the page's camera; with --serve)", metavar="S"),
     Flag(("--output",), "output", lambda: f"side-by-side out: video ({' '.join(VIDEO_EXTENSIONS)}); photo: or {' '.join(IMAGE_EXTENSIONS)}; "
          "photos: DIR/", Path, metavar="PATH"),
-    Flag(("--model",), "model.onnx", "run this ONNX depth model (NCHW float input) instead of MiDaS", Path, metavar="PATH.onnx"),
-    Flag(("--weights",), "model.weights", "local MiDaS v2.1 small .pt checkpoint (skips the download)", Path, metavar="PATH.pt"),
+    Flag(("--model-name",), "model.name", models_help, choices=model_choices, metavar="NAME"),
+    Flag(("--model",), "model.onnx", "run this ONNX depth model (NCHW float input; one exported by `python -m stream.model export` "
+         "says which model it is)", Path, metavar="PATH.onnx"),
+    Flag(("--weights",), "model.weights", "local checkpoint of the --model-name model (.pt/.pth; skips the download)", Path,
+         metavar="PATH.pt"),
     Flag(("--headless",), "headless", "no window (servers, CI; combine with --output)", const=True),
     Flag(("--mode",), "mode", "auto: cameras and streams live, files every frame; live: newest frame wins; file: every frame",
          choices=("auto", "live", "file")),

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from stream.core.errors import ConfigError
 from stream.engines.registry import engine_choices, precision_choices
+from stream.model.registry import DEFAULT_MODEL, model_choices
 from stream.view.render import COLORMAPS
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"  # the repository's, when run from a checkout
@@ -26,14 +27,31 @@ class Section(BaseModel):
 
 
 class ModelSettings(Section):
+    name: str | None = None  # a registered model (stream.model.MODELS); None: midas-small, or what --model's file says
     onnx: Path | None = None
     weights: Path | None = None
+    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")  # pin the downloaded checkpoint
     cache_dir: Path | None = None
     engine: str = "auto"  # "auto" or a registered engine (stream.engines.registry.ENGINES)
     precision: str = "auto"
     threads: int = Field(0, ge=0, le=256)
     streams: int = Field(0, ge=0, le=64)
-    net_size: int = Field(256, ge=32, le=2048, multiple_of=32)
+    net_size: int | None = Field(None, ge=14, le=2048)  # None: the model's own default (ModelInfo.net_size)
+
+    @field_validator("name")
+    @classmethod
+    def known_model(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        choices = model_choices()  # read now: a model registered after import counts
+        if value not in choices:
+            raise ValueError(f"unknown model {value!r}; choose one of {', '.join(choices)}")
+        return value
+
+    @property
+    def chosen(self) -> str:
+        """The model to build from weights: ``name``, else the default (``--model FILE`` says its own)."""
+        return self.name or DEFAULT_MODEL
 
     @field_validator("engine")
     @classmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 from stream.config.settings import Settings
+from stream.core.errors import ModelError
+from stream.core.modelinfo import ModelInfo, model_info_of
 from stream.engines.base import BaseEstimator
 from stream.sources.base import SourceInfo, SourceKind
 
@@ -23,10 +25,21 @@ def make_estimators(settings: Settings, copies: int, threads: int) -> list[BaseE
     from stream.model.resolve import resolve_model
 
     model = settings.model
-    model_path = resolve_model(model.onnx, model.weights, model.cache_dir, "fp32", progress=settings.display.progress)
+    model_path = resolve_model(model.onnx, model.weights, model.cache_dir, "fp32", progress=settings.display.progress,
+                               name=model.chosen, sha256=model.sha256)
     cache = model.cache_dir if model.cache_dir is not None else default_cache_dir()
-    return engines_for(model_path, model.engine, model.precision, model.threads, model.net_size, cache,
-                       copies=copies, copy_threads=threads)
+    estimators = engines_for(model_path, model.engine, model.precision, model.threads, model.net_size, cache,
+                             copies=copies, copy_threads=threads)
+    check_model_name(settings, model_info_of(estimators[0]))
+    return estimators
+
+
+def check_model_name(settings: Settings, info: ModelInfo) -> None:
+    """``--model FILE`` with a ``--model-name`` that the file's own metadata contradicts is a mistake, said once."""
+    model = settings.model
+    if model.onnx is not None and model.name is not None and info.name != model.name:
+        raise ModelError(f"--model {model.onnx} holds {info.name}, not the {model.name} that --model-name asks for; "
+                         "drop --model-name (the file says which model it is) or pass the matching file")
 
 
 def usable_cores() -> int:
