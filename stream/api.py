@@ -30,6 +30,7 @@ from stream.config.settings import Settings, deep_merge, load_settings, set_dott
 from stream.core.channels import ChannelClosed, FrameChannel
 from stream.core.errors import StageError
 from stream.core.frames import DepthFrame, Normalised
+from stream.core.modelinfo import ModelInfo, model_info_of
 from stream.core.protocols import DepthResult, Estimator
 from stream.engines import check_choice
 from stream.engines.registry import ENGINES, Engine
@@ -85,13 +86,18 @@ class CheckedEstimator:
     def __init__(self, wrapped: Estimator) -> None:
         self.wrapped = wrapped
 
+    @property
+    def info(self) -> ModelInfo:
+        """What ``depth`` holds: ``info.is_metric`` (metres from the camera) or relative inverse depth; ``info.describe()``."""
+        return model_info_of(self.wrapped)
+
     def estimate(self, image: np.ndarray) -> DepthResult:
         """H x W x 3 uint8 BGR picture (OpenCV's channel order, as ``cv2.imread`` gives) -> ``DepthResult``.
 
         ``depth`` is float32 H x W at the picture's size: the model's raw output (for MiDaS and
-        Depth Anything V2 Small, relative inverse depth: larger = nearer, no unit; for the metric
-        models, metres from the camera, see ``info``). ``times`` holds the stage timings
-        of this call in milliseconds.
+        Depth Anything V2 Small, relative inverse depth: larger = nearer, no unit; for a metric
+        model, ``info.is_metric``, metres from the camera: larger = farther). ``times`` holds the
+        stage timings of this call in milliseconds.
         """
         check_image(image)
         return self.wrapped.estimate(image)
@@ -214,8 +220,11 @@ class DepthStream:
     ``**{"display.normalize": "frame"}``.
 
     Each result has ``frame`` (the BGR picture), ``depth`` (float32, raw model output at the
-    frame's size), ``index`` (0-based frame number), ``pts`` (seconds), ``normalized`` (the
-    0..1 view of the depth, stable over time; 1 = near) and ``times`` (stage milliseconds).
+    frame's size: metres from the camera for a metric model, see ``model``), ``index`` (0-based
+    frame number), ``pts`` (seconds), ``normalized`` (the 0..1 view of the depth, stable over
+    time; 1 = near; for a metric model one fixed range of metres, ``1 - metres / max_depth``
+    by default) and ``times`` (stage milliseconds). ``model`` (a ``ModelInfo``) says what the
+    depth is: ``model.is_metric``, ``model.max_depth``, ``model.describe()``.
     File mode yields every frame in order (the pipeline waits for the loop); live mode yields
     the newest frame, dropping the ones the loop was too slow for (counted in ``stats``).
 
@@ -254,6 +263,7 @@ class DepthStream:
                 engines: list[Estimator] = [estimator.wrapped if isinstance(estimator, CheckedEstimator) else estimator]
             else:
                 engines = list(estimators.engines_for_run(self.settings, self.info, policy.live))
+            self.model: ModelInfo = model_info_of(engines[0])
             if policy.live:
                 self._results: FrameChannel[DepthResult] = FrameChannel(1, latest=True)
             else:
@@ -263,7 +273,8 @@ class DepthStream:
                                           overlay=False)  # nobody sees the composed view: no text to draw
             sink = _ResultSink(self._results, self._halt, self.info.fps)
             self._pipeline = Pipeline(self._source, engines[0], [NullSink()], options, cancel=self._cancel,
-                                      depth_sinks=[sink], normaliser=make_normaliser(display.normalize, display.range),
+                                      depth_sinks=[sink],
+                                      normaliser=make_normaliser(display.normalize, display.range, self.model),
                                       extra_estimators=engines[1:], halt=self._halt)
         except BaseException:
             self._source.close()

@@ -91,8 +91,8 @@ def wait_for(check: Any, what: str) -> Any:
 
 
 @contextmanager
-def serving(source: str = "synthetic:160x120", first_frames: bool = True, **serve: Any) -> Iterator[App]:
-    """The app serving on a free port of 127.0.0.1; stopped (as by Ctrl-C) and checked on exit."""
+def serving(source: str = "synthetic:160x120", first_frames: bool = True, estimator: Any = None, **serve: Any) -> Iterator[App]:
+    """The app serving on a free port of 127.0.0.1 (``estimator``: GreyDepth's); stopped (as by Ctrl-C) and checked on exit."""
     overrides = {"source": source, "mode": "live", "capture": {"fps": 30, "width": 160, "height": 120}, "display": {"progress": False},
                  "serve": {"address": "127.0.0.1:0", **serve}}
     settings = load_settings(None, overrides)
@@ -101,7 +101,7 @@ def serving(source: str = "synthetic:160x120", first_frames: bool = True, **serv
 
     def body() -> None:
         try:
-            outcome["result"] = run(settings, GreyDepth(), stop, frontend=WebFrontend(on_serve=ready.put))
+            outcome["result"] = run(settings, estimator or GreyDepth(), stop, frontend=WebFrontend(on_serve=ready.put))
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             outcome["error"] = exc
             ready.put(None)

@@ -35,8 +35,8 @@ class Job:
     mtime_ns: int
 
     def finals(self) -> list[Path]:
-        """Every file the job may write under a final name (a 16-bit depth file brings its sidecar)."""
-        extra = [self.depth, Path(f"{self.depth}.json")] if self.depth is not None and self.depth.suffix in (".mkv", ".png") else [self.depth]
+        """Every file the job may write under a final name (a 16-bit depth file brings its sidecar, a metric raw one too)."""
+        extra = [self.depth, Path(f"{self.depth}.json")] if self.depth is not None else [self.depth]
         return [path for path in (self.output, *extra, self.probe_csv) if path is not None]
 
 

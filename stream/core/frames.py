@@ -13,6 +13,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -56,12 +58,19 @@ class StageTimes:
 
 @dataclass(frozen=True)
 class DepthFrame:
-    """A frame with its depth map (float32, frame height x width, larger = nearer) and how long it took."""
+    """A frame with its depth map (float32, frame height x width), how long it took, and what its numbers are.
+
+    ``model`` says what ``depth`` holds, as ``pts`` says when the frame is: relative inverse
+    depth (MiDaS: larger = nearer, no unit) or metres from the camera (larger = farther). It
+    travels with the depth so every sink (a 16-bit file, the probe CSV, a point cloud, the
+    page) writes the right unit without being told separately.
+    """
 
     frame: Frame
     depth: np.ndarray
     times: StageTimes = field(default_factory=StageTimes)
     inferred_at: float = field(default_factory=time.monotonic)
+    model: ModelInfo = MIDAS_SMALL
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,9 @@ class Normalised:
     """Depth as a 0..1 index (1 = near), with the mapping back to the model's values.
 
     ``aligned = scale * raw + shift`` puts a frame on the run's common footing (1 and 0
-    when frames are not aligned); ``index = (aligned - lo) / (hi - lo)``, clipped.
+    when frames are not aligned); ``index = (aligned - lo) / (hi - lo)``, clipped. Metres
+    (a metric model, larger = farther) are mapped with ``scale = -1``, ``shift = 0``, so 1 is
+    still near and ``raw`` still gives the model's values (metres) back.
     """
 
     index: np.ndarray

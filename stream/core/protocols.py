@@ -23,7 +23,8 @@ class DepthResult:
     """Depth for one picture: what ``Estimator.estimate`` returns and ``stream.DepthStream`` yields.
 
     ``depth`` is the model's raw output (float32, H x W at the picture's size; for MiDaS
-    relative inverse depth, larger = nearer). ``frame`` is the BGR picture it came from;
+    relative inverse depth, larger = nearer; for a metric model metres, larger = farther:
+    the estimator's ``info``, ``stream.core.modelinfo``). ``frame`` is the BGR picture it came from;
     ``index`` and ``pts`` (seconds) place it in its stream; ``normalized`` is the 0..1 view of
     the depth that is coloured (stable over time in a stream), None from a bare estimate.
     """

@@ -4,8 +4,10 @@
 ``factory`` builds it): ``.png`` (16-bit), ``.npy`` / ``.pfm`` (raw float32) for a photo
 (``images``, ``pfm``); ``.mkv`` (FFV1 16-bit, ``video``), a folder of 16-bit PNGs or ``.npz``
 (``sequence``) for a video; and any format registered there. 16-bit files
-store the normalised index, and their sidecar (``sidecar``) the mapping back to raw values.
-``--pointcloud PATH.ply`` and the window's ``p`` key write a binary PLY (``pointcloud``).
+store the normalised index, and their sidecar (``sidecar``) the mapping back to raw values;
+for a metric model they store millimetres, and raw files float32 metres (each writer reads
+what the depth is from ``DepthFrame.model``). ``--pointcloud PATH.ply`` and the window's ``p``
+key write a binary PLY (``pointcloud``), in metres for a metric model.
 Every writer is a ``DepthSink`` and a context manager; every file is written under a
 temporary name and renamed when complete (``stream.core.staging``). ``checks`` refuses bad paths
 before any work.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from stream.core.frames import DepthFrame, Normalised
 from stream.export.base import DepthFileSink
-from stream.export.pointcloud import ply_bytes, point_cloud
+from stream.export.pointcloud import cloud_comments, ply_bytes, point_cloud
 from stream.export.registry import DEPTH_FORMATS, FOLDER
 
 
@@ -20,7 +20,7 @@ def depth_format(path: Path) -> str:
 
 
 class PointCloudSink(DepthFileSink):
-    """``--pointcloud PATH.ply``: the coloured cloud of the frame (for a photo: the only one)."""
+    """``--pointcloud PATH.ply``: the coloured cloud of the frame (for a photo: the only one), in metres for a metric model."""
 
     flag = "--pointcloud"
 
@@ -29,8 +29,8 @@ class PointCloudSink(DepthFileSink):
         self.fov_deg, self.drop_flying, self.step = fov_deg, drop_flying, step
 
     def _write(self, item: DepthFrame, normalised: Normalised) -> None:
-        vertices = point_cloud(item.frame.image, item.depth, self.fov_deg, self.drop_flying, self.step)
-        self.staged.path_for(self.path).write_bytes(ply_bytes(vertices))
+        vertices = point_cloud(item.frame.image, item.depth, self.fov_deg, self.drop_flying, self.step, item.model)
+        self.staged.path_for(self.path).write_bytes(ply_bytes(vertices, cloud_comments(item.model, self.fov_deg)))
 
 
 def make_depth_sink(path: Path, fps: float) -> DepthFileSink:

@@ -1,13 +1,17 @@
 """Depth of one picture: a 16-bit PNG (with its sidecar), raw float32 ``.npy``, or ``.pfm``.
 
 These hold one frame; the app allows them for a photo (or a one-frame run) only. Each
-frame replaces the previous one, so the file holds the last frame written.
+frame replaces the previous one, so the file holds the last frame written. The 16-bit PNG
+holds millimetres for a metric model and the normalised index for a relative one
+(``sidecar``); ``.npy`` and ``.pfm`` hold the model's float32 output as it is (metres for a
+metric model, with a ``PATH.json`` saying so; relative inverse depth otherwise).
 """
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -15,14 +19,36 @@ import numpy as np
 from stream.core.frames import DepthFrame, Normalised
 from stream.export.base import DepthFileSink
 from stream.export.pfm import pfm_bytes
-from stream.export.sidecar import frame_entry, sidecar_path, sidecar_text, to_uint16
+from stream.export.sidecar import (
+    frame_entry,
+    raw_sidecar_text,
+    sidecar_path,
+    sidecar_text,
+    to_millimetres,
+    to_uint16,
+    values_text,
+)
 
 
-def png16_bytes(index: np.ndarray) -> bytes:
-    ok, encoded = cv2.imencode(".png", to_uint16(index))
+def encode_png16(values: np.ndarray) -> bytes:
+    """A uint16 picture as PNG bytes."""
+    ok, encoded = cv2.imencode(".png", values)
     if not ok:
         raise OSError("PNG encoding failed")
     return encoded.tobytes()
+
+
+def png16_bytes(index: np.ndarray) -> bytes:
+    """The 0..1 index as a 16-bit PNG (relative depth)."""
+    return encode_png16(to_uint16(index))
+
+
+def depth_png16(item: DepthFrame, normalised: Normalised, **extra: Any) -> tuple[bytes, dict[str, Any]]:
+    """The frame's 16-bit PNG (millimetres for a metric model, else the index) and its sidecar entry."""
+    if item.model.is_metric:
+        values, saturated = to_millimetres(item.depth)
+        return encode_png16(values), frame_entry(item, normalised, **extra, saturated=saturated)
+    return png16_bytes(normalised.index), frame_entry(item, normalised, **extra)
 
 
 def npy_bytes(depth: np.ndarray) -> bytes:
@@ -32,7 +58,7 @@ def npy_bytes(depth: np.ndarray) -> bytes:
 
 
 class ImageDepthSink(DepthFileSink):
-    """``.png`` (16-bit normalised + ``PATH.json``), ``.npy`` or ``.pfm`` (raw float32 model depth)."""
+    """``.png`` (16-bit + ``PATH.json``), ``.npy`` or ``.pfm`` (raw float32 model depth; ``PATH.json`` if metres)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -40,13 +66,13 @@ class ImageDepthSink(DepthFileSink):
         self._sidecar: str | None = None
 
     def _write(self, item: DepthFrame, normalised: Normalised) -> None:
+        model = item.model
         if self.kind == "png":
-            data = png16_bytes(normalised.index)
-            self._sidecar = sidecar_text([frame_entry(item, normalised)], "uint16 PNG, v = round(index * 65535)")
-        elif self.kind == "npy":
-            data = npy_bytes(item.depth)
+            data, entry = depth_png16(item, normalised)
+            self._sidecar = sidecar_text([entry], f"uint16 PNG, {values_text(model)}", model)
         else:
-            data = pfm_bytes(item.depth)
+            data = npy_bytes(item.depth) if self.kind == "npy" else pfm_bytes(item.depth)
+            self._sidecar = raw_sidecar_text(model, f"float32 {self.kind.upper()}") if model.is_metric else None
         self.staged.path_for(self.path).write_bytes(data)
 
     def _finish(self) -> None:

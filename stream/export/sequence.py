@@ -2,10 +2,11 @@
 
 The folder: ``depth_000001.png``, ``depth_000002.png``… (numbered in the order written, so
 ``ffmpeg -i DIR/depth_%06d.png`` reads them), each renamed into place when complete, and
-``DIR/depth.json`` mapping each file back to raw values, its source frame and timestamp.
+``DIR/depth.json`` mapping each file back to raw values (or, for a metric model, saying they
+are millimetres), its source frame and timestamp.
 
-The ``.npz``: ``depth`` (frames x H x W float32, the model's values), ``pts``, ``seconds``
-and ``frame`` (the source frame numbers). Frames go to a temporary raw file as they come
+The ``.npz``: ``depth`` (frames x H x W float32, the model's values: metres for a metric
+model, with ``PATH.json`` saying so), ``pts``, ``seconds`` and ``frame`` (the source frame numbers). Frames go to a temporary raw file as they come
 and are copied into the zip at the end, so memory stays at one frame however long the
 video (the disk holds the depth twice until the end).
 """
@@ -19,10 +20,11 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from stream.core.frames import DepthFrame, Normalised
+from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
 from stream.core.staging import Staged
 from stream.export.base import DepthFileSink
-from stream.export.images import png16_bytes
-from stream.export.sidecar import frame_entry, sidecar_path, sidecar_text
+from stream.export.images import depth_png16
+from stream.export.sidecar import raw_sidecar_text, sidecar_path, sidecar_text, values_text
 
 CHUNK = 1 << 22
 
@@ -33,18 +35,21 @@ class PngFolderDepthSink(DepthFileSink):
     def __init__(self, folder: Path) -> None:
         super().__init__(folder)
         self.entries: list[dict[str, Any]] = []
+        self.model: ModelInfo = MIDAS_SMALL
 
     def _write(self, item: DepthFrame, normalised: Normalised) -> None:
         self.path.mkdir(exist_ok=True)
         name = f"depth_{self.frames_written + 1:06d}.png"
         final = self.path / name
-        self.staged.path_for(final).write_bytes(png16_bytes(normalised.index))
+        data, entry = depth_png16(item, normalised, file=name)
+        self.staged.path_for(final).write_bytes(data)
         self.staged.commit(final)
-        self.entries.append(frame_entry(item, normalised, file=name))
+        self.entries.append(entry)
+        self.model = item.model
 
     def _finish(self) -> None:
-        storage = "uint16 PNG per frame, v = round(index * 65535)"
-        self.staged.path_for(sidecar_path(self.path, folder=True)).write_text(sidecar_text(self.entries, storage))
+        storage = f"uint16 PNG per frame, {values_text(self.model)}"
+        self.staged.path_for(sidecar_path(self.path, folder=True)).write_text(sidecar_text(self.entries, storage, self.model))
 
 
 class NpzDepthSink(DepthFileSink):
@@ -58,6 +63,7 @@ class NpzDepthSink(DepthFileSink):
         self.pts: list[int] = []
         self.seconds: list[float] = []
         self.frame_numbers: list[int] = []
+        self.model: ModelInfo = MIDAS_SMALL
 
     def _write(self, item: DepthFrame, normalised: Normalised) -> None:
         depth = np.ascontiguousarray(item.depth, dtype="<f4")
@@ -71,6 +77,7 @@ class NpzDepthSink(DepthFileSink):
         self.pts.append(-1 if frame.pts is None else int(frame.pts))
         self.seconds.append(float("nan") if frame.seconds is None else frame.seconds)
         self.frame_numbers.append(frame.index)
+        self.model = item.model
 
     def _finish(self) -> None:
         assert self.raw is not None and self.shape is not None
@@ -88,6 +95,8 @@ class NpzDepthSink(DepthFileSink):
                                  ("frame", np.asarray(self.frame_numbers, np.int64))):
                 with archive.open(f"{name}.npy", "w") as member:
                     np.lib.format.write_array(member, values)
+        if self.model.is_metric:
+            self.staged.path_for(sidecar_path(self.path)).write_text(raw_sidecar_text(self.model, "float32 NPZ 'depth'"))
 
     def _release(self) -> None:
         if self.raw is not None:

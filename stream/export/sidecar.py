@@ -1,12 +1,20 @@
-"""16-bit depth values and the sidecar that maps them back to the model's raw depth.
+"""16-bit depth values and the sidecar that says what they mean.
 
-A 16-bit file stores the normalised index (0..1, 1 = near) as ``v = round(index * 65535)``;
-the sidecar ``PATH.json`` keeps, per frame, the mapping the normaliser used (``lo``, ``hi``,
-``scale``, ``shift``) with the frame's number and timestamp, so
+Relative depth (MiDaS) has no unit, so a 16-bit file stores the normalised index (0..1,
+1 = near) as ``v = round(index * 65535)``; the sidecar ``PATH.json`` keeps, per frame, the
+mapping the normaliser used (``lo``, ``hi``, ``scale``, ``shift``) with the frame's number and
+timestamp, so
 
     raw = (lo + v / 65535 * (hi - lo) - shift) / scale
 
 gives the model's values back (exactly inside [lo, hi], to 1/65535 of the range).
+
+Metric depth is stored as depth cameras store it (RealSense, Kinect, ROS ``16UC1``): ``v`` is
+millimetres, ``metres = v / 1000``, 0 = no depth. 16 bits end at 65535 mm = 65.535 m; an
+outdoor model reaches 80 m, so anything from 65.535 m on saturates at 65535 and each frame's
+sidecar entry counts those pixels (``saturated``); the ``.npy``/``.npz``/``.pfm`` files keep
+every distance in float32 metres. The sidecar names the model and the unit (``mm``, or
+``relative``); a metric raw file gets one too (``unit``: ``m``).
 """
 
 from __future__ import annotations
@@ -18,9 +26,12 @@ from typing import Any
 import numpy as np
 
 from stream.core.frames import DepthFrame, Normalised
+from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
 
 LEVELS = 65535
 RECOVER = "raw = (lo + v / 65535 * (hi - lo) - shift) / scale"
+MM_RECOVER = "metres = v / 1000 (v = 0: no depth; v = 65535: 65.535 m or farther)"
+MM_PER_METRE = 1000.0
 
 
 def to_uint16(index: np.ndarray) -> np.ndarray:
@@ -28,17 +39,39 @@ def to_uint16(index: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(index, 0.0, 1.0) * LEVELS).astype(np.uint16)
 
 
+def to_millimetres(metres: np.ndarray) -> tuple[np.ndarray, int]:
+    """Metres as uint16 millimetres (0 = no depth: NaN, infinite or not positive; at least 1 otherwise;
+    65535 from 65.535 m on), and how many pixels saturated at 65535.
+
+    In float64, where ``float32 x 1000`` is exact, so ``v == round(metres * 1000)`` holds to the last millimetre.
+    """
+    d = np.asarray(metres, np.float64)
+    valid = np.isfinite(d) & (d > 0)
+    mm = np.rint(np.where(valid, d, 0.0) * MM_PER_METRE)
+    saturated = int(np.count_nonzero(mm > LEVELS))
+    return np.where(valid, np.clip(mm, 1, LEVELS), 0).astype(np.uint16), saturated
+
+
+def values_text(model: ModelInfo) -> str:
+    """How ``v`` is made, for the sidecar's ``stored``."""
+    if model.is_metric:
+        return "v = round(metres * 1000), millimetres (0 = no depth, 65535 = 65.535 m or farther)"
+    return "v = round(index * 65535)"
+
+
 def frame_entry(item: DepthFrame, normalised: Normalised, **extra: Any) -> dict[str, Any]:
-    """One frame's line in the sidecar: which frame, when, and its mapping back to raw values."""
+    """One frame's line in the sidecar: which frame, when, and (relative depth) its mapping back to raw values."""
     frame = item.frame
-    return {
+    entry = {
         "frame": frame.index,
         "pts": frame.pts,
         "time_base": None if frame.time_base is None else str(frame.time_base),
         "seconds": frame.seconds,
         **extra,
-        **{key: float(value) for key, value in normalised.sidecar().items()},
     }
+    if not item.model.is_metric:  # millimetres need no mapping back
+        entry.update({key: float(value) for key, value in normalised.sidecar().items()})
+    return entry
 
 
 def sidecar_path(path: Path, folder: bool = False) -> Path:
@@ -46,7 +79,18 @@ def sidecar_path(path: Path, folder: bool = False) -> Path:
     return Path(path) / "depth.json" if folder else Path(f"{path}.json")
 
 
-def sidecar_text(entries: list[dict[str, Any]], storage: str) -> str:
-    """The sidecar's JSON: how values are stored, how to recover them, one entry per frame."""
-    document = {"stored": storage, "recover": RECOVER, "frames": entries}
+def sidecar_text(entries: list[dict[str, Any]], storage: str, model: ModelInfo = MIDAS_SMALL) -> str:
+    """A 16-bit file's sidecar: the model, the unit, how values are stored and recovered, one entry per frame."""
+    if model.is_metric:
+        document: dict[str, Any] = {"model": model.name, "output": model.output, "unit": "mm", "max_depth_m": model.max_depth,
+                                    "stored": storage, "recover": MM_RECOVER, "frames": entries}
+    else:
+        document = {"model": model.name, "unit": model.unit, "stored": storage, "recover": RECOVER, "frames": entries}
+    return json.dumps(document, indent=1) + "\n"
+
+
+def raw_sidecar_text(model: ModelInfo, storage: str) -> str:
+    """A metric raw file's sidecar (``.npy``, ``.pfm``, ``.npz``): which model, and that its float32 values are metres."""
+    document = {"model": model.name, "output": model.output, "unit": "m", "max_depth_m": model.max_depth,
+                "stored": f"{storage}: depth in metres from the camera (larger = farther)"}
     return json.dumps(document, indent=1) + "\n"

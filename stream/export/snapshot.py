@@ -12,6 +12,7 @@ from pathlib import Path
 
 from stream.core.frames import DepthFrame, Normalised
 from stream.core.media import snapshot_name
+from stream.core.modelinfo import MIDAS_SMALL
 from stream.export.pointcloud import write_pointcloud
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,10 @@ class LatestCloud:
         if item is None:
             return None
         path = self.folder / snapshot_name(".ply")
+        model = getattr(item, "model", MIDAS_SMALL)  # what the depth is (metres: a metric cloud); a bare pair is relative
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            points = write_pointcloud(path, item.frame.image, item.depth, self.fov_deg, self.drop_flying, self.step)
+            points = write_pointcloud(path, item.frame.image, item.depth, self.fov_deg, self.drop_flying, self.step, model)
         except OSError as exc:
             log.warning("could not save point cloud %s: %s", path, exc)
             return None

@@ -1,5 +1,8 @@
 """Depth of a video: a lossless 16-bit grey video (FFV1 ``gray16le`` in Matroska) plus its sidecar.
 
+Millimetres for a metric model (``metres = v / 1000``, as a depth camera records), the
+normalised index for a relative one (``stream.export.sidecar``).
+
 Each frame keeps its source timestamp (``pts`` in ``time_base``), so the depth video lines
 up with the source frame by frame; frames without one are placed by count at ``fps``.
 Matroska stores times in milliseconds, as it does for any video. Unlike the preview video
@@ -16,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from stream.core.frames import DepthFrame, Frame, Normalised
+from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
 from stream.export.base import DepthFileSink
-from stream.export.sidecar import frame_entry, sidecar_path, sidecar_text, to_uint16
+from stream.export.sidecar import frame_entry, sidecar_path, sidecar_text, to_millimetres, to_uint16, values_text
 
 
 class Ffv1DepthSink(DepthFileSink):
-    """``.mkv``: the normalised index as FFV1 ``gray16le`` (bit-exact), mapping per frame in ``PATH.json``."""
+    """``.mkv``: millimetres or the normalised index as FFV1 ``gray16le`` (bit-exact), per frame facts in ``PATH.json``."""
 
     def __init__(self, path: Path, fps: float = 30.0) -> None:
         super().__init__(path)
@@ -29,6 +33,7 @@ class Ffv1DepthSink(DepthFileSink):
         self.container: Any = None
         self.stream: Any = None
         self.entries: list[dict[str, Any]] = []
+        self.model: ModelInfo = MIDAS_SMALL
         self._last_pts: int | None = None
 
     def _open(self, frame: Frame) -> None:
@@ -58,20 +63,26 @@ class Ffv1DepthSink(DepthFileSink):
 
         if self.container is None:
             self._open(item.frame)
-        picture = av.VideoFrame.from_ndarray(to_uint16(normalised.index), format="gray16le")
+        self.model = item.model
+        if self.model.is_metric:
+            values, saturated = to_millimetres(item.depth)
+            entry = frame_entry(item, normalised, saturated=saturated)
+        else:
+            values, entry = to_uint16(normalised.index), frame_entry(item, normalised)
+        picture = av.VideoFrame.from_ndarray(values, format="gray16le")
         picture.pts = self._pts(item.frame)
         picture.time_base = self.stream.time_base
         for packet in self.stream.encode(picture):
             self.container.mux(packet)
-        self.entries.append(frame_entry(item, normalised))
+        self.entries.append(entry)
 
     def _finish(self) -> None:
         for packet in self.stream.encode(None):
             self.container.mux(packet)
         self.container.close()
         self.container = None
-        storage = "FFV1 gray16le in Matroska, frame i = frames[i], v = round(index * 65535)"
-        self.staged.path_for(sidecar_path(self.path)).write_text(sidecar_text(self.entries, storage))
+        storage = f"FFV1 gray16le in Matroska, frame i = frames[i], {values_text(self.model)}"
+        self.staged.path_for(sidecar_path(self.path)).write_text(sidecar_text(self.entries, storage, self.model))
 
     def _release(self) -> None:
         if self.container is not None:

@@ -1,7 +1,9 @@
 """The display stage's picture: coloured depth beside the frame, the status overlay, probe markers.
 
 Kept apart from the threads (``stream.pipeline.stages``) so the pipeline code holds no pixels and
-this can be tried on one frame alone. It reads the run's counters for the overlay.
+this can be tried on one frame alone. It reads the run's counters for the overlay, and the
+depth's own ``model`` for its unit: a metric model's overlay names the model and the metres
+its colours span, and its probes read in metres.
 """
 
 from __future__ import annotations
@@ -37,21 +39,23 @@ class ViewComposer:
         view, timings = compose_view(item.frame.image, normalised.index, look.colormap, self.options.max_width)
         if look.overlay:
             t0 = time.perf_counter()
-            draw_overlay(view, self.overlay_lines(item), width=view.shape[1] // 2)
+            draw_overlay(view, self.overlay_lines(item, normalised), width=view.shape[1] // 2)
             timings["compose"] += (time.perf_counter() - t0) * 1e3
         if self.probes is not None:
             t0 = time.perf_counter()
-            annotate(view, item.depth, normalised.index, self.probes)
+            annotate(view, item.depth, normalised.index, self.probes, item.model)
             timings["compose"] += (time.perf_counter() - t0) * 1e3
         for name, ms in timings.items():
             self.stats.stage_ms[name].append(ms)
         return view
 
-    def overlay_lines(self, item: DepthFrame) -> list[str]:
-        """Rates once they are known (a single picture has none); live: drops and latency; file: the frame number.
+    def overlay_lines(self, item: DepthFrame, normalised: Normalised | None = None) -> list[str]:
+        """A metric model and its colours' metres; rates once they are known (a single picture has none);
+        live: drops and latency; file: the frame number.
 
         In file mode every frame waits its turn in the queues, so its age says nothing about
-        the app; which frame this is does.
+        the app; which frame this is does. A relative model's colours have no unit to name,
+        so its overlay is the counters alone.
         """
         capture, depth = self.stats.capture_rate.rate, self.stats.depth_rate.rate
         rates = "  ".join(f"{name} {rate:5.1f} fps" for name, rate in (("capture", capture), ("depth", depth))
@@ -61,4 +65,15 @@ class ViewComposer:
             status = f"dropped {self.stats.dropped}  latency {latency:4.0f} ms"
         else:
             status = f"frame {item.frame.index + 1}" if self.options.frame_numbers else ""
-        return [line for line in (rates, status) if line]
+        return [line for line in (model_line(item, normalised), rates, status) if line]
+
+
+def model_line(item: DepthFrame, normalised: Normalised | None) -> str:
+    """``depth-anything-v2-small-indoor  0-20 m``: the metric model and the metres from bright to dark ("" if relative)."""
+    model = item.model
+    if not model.is_metric:
+        return ""
+    if normalised is None:
+        return f"{model.name}  (m)"
+    near, far = (float(normalised.raw(end)) + 0.0 for end in (1.0, 0.0))  # + 0.0: no "-0"
+    return f"{model.name}  {near:.3g}-{far:.3g} m"

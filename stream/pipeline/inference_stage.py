@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from stream.core.channels import ChannelClosed, FrameChannel
 from stream.core.frames import DepthFrame, Frame
+from stream.core.modelinfo import model_info_of
 
 if TYPE_CHECKING:
     from stream.core.protocols import Estimator
@@ -79,6 +80,7 @@ class InferenceStage:
         return None
 
     def run(self, estimator: Estimator) -> None:
+        model = model_info_of(estimator)  # what the depth means travels with it (a unit, like a timestamp)
         try:
             while (taken := self.take()) is not None:
                 turn, frame = taken
@@ -86,7 +88,7 @@ class InferenceStage:
                 if not self._order.wait_for(turn, self.stop):
                     break
                 try:
-                    if not self.hand_on(DepthFrame(frame, result.depth, result.times)):
+                    if not self.hand_on(DepthFrame(frame, result.depth, result.times, model=model)):
                         break
                 finally:
                     self._order.done(turn)

@@ -32,6 +32,7 @@ import numpy as np
 from stream.core.channels import ChannelClosed, FrameChannel
 from stream.core.errors import StageError
 from stream.core.frames import DepthFrame, Frame, Normalised
+from stream.core.modelinfo import model_info_of
 from stream.core.protocols import DepthSink, Estimator, FrameSink, FrameSource
 from stream.pipeline.compose import ViewComposer
 from stream.pipeline.inference_stage import InferenceStage
@@ -74,7 +75,7 @@ class Pipeline:
         self.estimators = [estimator, *(extra_estimators if not options.live else ())]
         self.sinks = list(sinks)
         self.depth_sinks = list(depth_sinks)
-        self.normaliser = normaliser or make_normaliser("frame")
+        self.normaliser = normaliser or make_normaliser("frame", model=model_info_of(estimator))
 
         self.options = options
         self.cancelled = cancel or threading.Event()
@@ -123,8 +124,8 @@ class Pipeline:
         """The view sinks get (see ``ViewComposer``)."""
         return self.composer.compose(item, normalised)
 
-    def overlay_lines(self, item: DepthFrame) -> list[str]:
-        return self.composer.overlay_lines(item)
+    def overlay_lines(self, item: DepthFrame, normalised: Normalised | None = None) -> list[str]:
+        return self.composer.overlay_lines(item, normalised)
 
     def show(self, item: DepthFrame) -> None:
         t0 = time.perf_counter()

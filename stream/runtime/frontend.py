@@ -38,7 +38,7 @@ class Parts:
     sinks: list[FrameSink] = field(default_factory=list)
     depth_sinks: list[DepthSink] = field(default_factory=list)
     probes: Probes | None = None
-    normaliser: Normaliser | None = None  # None: the one ``display.normalize`` names
+    normaliser: Normaliser | None = None  # None: the one ``display.normalize`` names (following ``view`` if given)
     view: ViewSettings | None = None  # live-changeable colours and overlay (the page's controls)
 
 

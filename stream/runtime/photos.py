@@ -22,6 +22,7 @@ from pathlib import Path
 from stream.config.settings import Settings
 from stream.core.errors import DepthStreamError, OutputError, SourceError
 from stream.core.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, has_glob
+from stream.core.modelinfo import model_info_of
 from stream.core.protocols import Estimator
 from stream.core.staging import check_writable_folder
 from stream.pipeline.stats import PipelineStats
@@ -135,6 +136,7 @@ def run_photo_folder(settings: Settings, frontend: Frontend, estimator: Estimato
         log.warning("note: %d of the outputs exist in %s and will be replaced", existing, folder)
     if estimator is None:
         estimator = estimators.make_estimator(settings)
+    log.info("model: %s", model_info_of(estimator).describe())  # once: each photo's own run is quiet
     shown = frontend if frontend.shows_photo_folders else Frontend()
     report, stats = run_each(settings, estimator, pairs, shown, cancel)
     stats.finished_at = time.monotonic()

@@ -15,6 +15,7 @@ from contextlib import ExitStack
 
 from stream.config.settings import Settings
 from stream.core.errors import DepthStreamError, StageError
+from stream.core.modelinfo import ModelInfo, model_info_of
 from stream.core.protocols import Estimator, FrameSink
 from stream.engines import check_choice
 from stream.pipeline.mode import decide
@@ -22,7 +23,7 @@ from stream.pipeline.stages import Pipeline
 from stream.pipeline.stats import PipelineStats
 from stream.runtime import estimators
 from stream.runtime.checks import check_export_source, check_exports, check_output, plan_probe_csv
-from stream.runtime.frontend import Frontend
+from stream.runtime.frontend import Frontend, Parts
 from stream.runtime.outputs import (
     frame_callback,
     make_depth_sinks,
@@ -36,8 +37,9 @@ from stream.runtime.result import RunResult
 from stream.runtime.signals import StopOnSignal
 from stream.sinks import NullSink
 from stream.sources import PacedSource, Source, SourceKind, SourceOptions, open_source
-from stream.view.normalize import make_normaliser
+from stream.view.normalize import Normaliser, make_normaliser
 from stream.view.probe import Probes, check_points_fit
+from stream.view.settings import LiveNormaliser
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,7 @@ def run_source(settings: Settings, frontend: Frontend, estimator: Estimator | No
             source = PacedSource(source)
         photo = info.kind is SourceKind.IMAGE
         engines = [estimator] if estimator is not None else estimators.engines_for_run(settings, info, policy.live)
+        model = model_info_of(engines[0])
         output = make_output(settings, info)
         probe_sink = make_probe_sink(csv_path, settings)
         if probe_sink is not None:
@@ -95,9 +98,10 @@ def run_source(settings: Settings, frontend: Frontend, estimator: Estimator | No
         depth_sinks = [stack.enter_context(sink) for sink in make_depth_sinks(settings.export, info.fps)]
         depth_sinks += [sink for sink in (probe_sink, *parts.depth_sinks) if sink is not None]
         log.info("source: %s (%dx%d @ %.2f fps, %s mode)", info.description, info.width, info.height, info.fps, policy.name)
+        log.info("model: %s", model.describe())
         progress = stack.enter_context(progress_bar(settings, info, policy.live))
         probes = parts.probes if parts.probes is not None else (Probes(settings.probe.points) if settings.probe.points else None)
-        normaliser = parts.normaliser or make_normaliser(settings.display.normalize, settings.display.range)
+        normaliser = parts.normaliser or normaliser_for(settings, parts, model)
         pipeline = Pipeline(source, engines[0], sinks, pipeline_options(settings, policy.live, photo), cancel=cancel,
                             on_display=frame_callback(progress, on_frame), depth_sinks=depth_sinks, probes=probes,
                             normaliser=normaliser, extra_estimators=engines[1:], view=parts.view, halt=halt)
@@ -115,3 +119,10 @@ def run_source(settings: Settings, frontend: Frontend, estimator: Estimator | No
                 raise
         return RunResult(stats, signals.exit_code, written(output), signals.received, policy.live, frontend.replaced,
                          finished=pipeline.finished.is_set())
+
+
+def normaliser_for(settings: Settings, parts: Parts, model: ModelInfo) -> Normaliser:
+    """``display.normalize`` for this model's output; one that follows the frontend's live controls if it has them."""
+    if parts.view is not None:
+        return LiveNormaliser(parts.view, model)
+    return make_normaliser(settings.display.normalize, settings.display.range, model)

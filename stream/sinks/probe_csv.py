@@ -6,6 +6,11 @@ way out the app controls (end of file, ``q``, Ctrl-C, SIGTERM, a stage error), s
 live run stopped with Ctrl-C keeps every row; only a hard kill (``kill -9``, power cut)
 leaves the ``.part`` file, whose rows are whole and readable, never a truncated
 ``probe.csv`` that looks complete.
+
+Columns: ``frame``, ``pts_seconds``, then per point ``xX_yY_m`` (metres from the camera) for
+a metric model, or ``xX_yY_norm`` (the 0..1 depth shown in colour) and ``xX_yY_raw`` (the
+model's relative value) for a relative one. The depth frames say which (``DepthFrame.model``),
+so the header is written with the first row.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import TextIO
 
 from stream.core.errors import ConfigError, OutputError, OutputWriteError
 from stream.core.frames import Closing, DepthFrame, Normalised
+from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
 from stream.core.staging import temporary_for
 from stream.sinks.paths import same_file
 from stream.view.probe import Point, read_probes
@@ -57,13 +63,14 @@ def check_probe_csv(path: Path, inputs: Sequence[str | Path | None]) -> None:
         raise OutputError(f"cannot write the probe CSV in {folder} ({exc.strerror}); pass another --probe-csv") from None
 
 
-def header(points: Sequence[Point]) -> list[str]:
+def header(points: Sequence[Point], model: ModelInfo = MIDAS_SMALL) -> list[str]:
     names = [f"x{x}_y{y}" for x, y in points]
-    return ["frame", "pts_seconds", *(f"{name}_{kind}" for name in names for kind in ("norm", "raw"))]
+    kinds = ("m",) if model.is_metric else ("norm", "raw")
+    return ["frame", "pts_seconds", *(f"{name}_{kind}" for name in names for kind in kinds)]
 
 
 class ProbeCsvSink(Closing):
-    """A ``DepthSink``: the normalised (0..1) and raw model depth at each point, one row per frame."""
+    """A ``DepthSink``: the depth at each point, one row per frame: metres, or normalised (0..1) and raw."""
 
     def __init__(self, path: Path, points: Sequence[Sequence[int]]) -> None:
         self.path = Path(path)
@@ -72,13 +79,20 @@ class ProbeCsvSink(Closing):
         self._part = temporary_for(self.path, suffix=".part")
         self._file: TextIO | None = open(self._part, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._writer = csv.writer(self._file)
-        self._write(header(self.points))
+        self._headed = False
 
     def write_depth(self, item: DepthFrame, normalised: Normalised) -> None:
+        metric = item.model.is_metric
+        if not self._headed:
+            self._write(header(self.points, item.model))
+            self._headed = True
         seconds = item.frame.seconds
         row: list[str | int] = [item.frame.index, "" if seconds is None else f"{seconds:.6f}"]
         for reading in read_probes(item.depth, normalised.index, self.points):
-            row += ["", ""] if reading is None else [f"{reading[0]:.6f}", f"{reading[1]:.7g}"]
+            if metric:
+                row += [""] if reading is None else [f"{reading[1]:.7g}"]
+            else:
+                row += ["", ""] if reading is None else [f"{reading[0]:.6f}", f"{reading[1]:.7g}"]
         self._write(row)
         self.rows += 1
 

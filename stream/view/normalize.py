@@ -1,10 +1,15 @@
-"""From the model's relative depth to the 0..1 index that colours and depth files show.
+"""From the model's depth to the 0..1 index that colours (and relative 16-bit depth files) show.
 
 MiDaS gives relative inverse depth, known only up to a scale and a shift that change from
 frame to frame; mapping each frame by its own min and max (what its peers do) makes the
 colours pump on video. Every way of mapping is a ``Normaliser``; each returns a
 ``Normalised`` that also says how to get the model's raw values back (``raw``), which the
 depth exports write into their sidecar so nothing is lost by normalising.
+
+A metric model gives metres, which need no aligning: by default (``stable``, and ``fixed``)
+its colours are one range in metres for the whole run and every run (``Metres``: 0 to the
+model's ``max_depth``, or ``display.range``), so a distance keeps its colour; ``frame``
+stretches each frame's own nearest..farthest metres over the colours. Near is bright either way.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import cv2
 import numpy as np
 
 from stream.core.frames import Normalised
+from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
 
 
 class Normaliser(Protocol):
@@ -201,8 +207,52 @@ class Stable:
         return Normalised(index, self.lo, self.hi, self.scale, self.shift)
 
 
-def make_normaliser(kind: str = "stable", value_range: tuple[float, float] | None = None) -> Normaliser:
-    """The normaliser named by ``display.normalize`` (``value_range``: ``display.range``, for ``fixed``)."""
+def metres_index(depth: np.ndarray, near: float, far: float) -> Normalised:
+    """Metres mapped so ``near`` -> 1 and ``far`` -> 0 (near bright), clipped; NaN as 0 (far).
+
+    Written as ``aligned = -metres`` (``scale = -1``) over ``[-far, -near]``, so ``raw`` gives
+    metres back and a 16-bit or sidecar reader needs no special case. A flat range: one colour.
+    """
+    if not (np.isfinite(near) and np.isfinite(far)) or far - near < 1e-12:
+        return Normalised(np.zeros(depth.shape[:2], np.float32), -far, -far, -1.0, 0.0)
+    return Normalised(affine_index(depth, -1.0 / (far - near), far / (far - near)), -far, -near, -1.0, 0.0)
+
+
+class Metres:
+    """A metric model's colours: one range in metres for the whole run, ``near`` brightest, ``far`` and beyond darkest.
+
+    The same distance has the same colour in every frame and every run (with the same
+    range), whatever else is in the picture: what a depth camera's colour map does.
+    """
+
+    def __init__(self, near: float, far: float) -> None:
+        if not (np.isfinite(near) and np.isfinite(far) and near < far):
+            raise ValueError(f"a range in metres needs finite near < far, got [{near}, {far}]")
+        self.near, self.far = float(near), float(far)
+
+    def __call__(self, depth: np.ndarray) -> Normalised:
+        return metres_index(depth, self.near, self.far)
+
+
+class MetresPerFrame:
+    """``frame`` for a metric model: each frame's nearest..farthest metres over the colours (detail, not constancy)."""
+
+    def __call__(self, depth: np.ndarray) -> Normalised:
+        near, far = finite_range(depth)
+        return metres_index(depth, near, far)
+
+
+def make_normaliser(kind: str = "stable", value_range: tuple[float, float] | None = None,
+                    model: ModelInfo = MIDAS_SMALL) -> Normaliser:
+    """The normaliser named by ``display.normalize`` (``value_range``: ``display.range``) for ``model``'s output.
+
+    Relative models: ``stable`` aligns frames, ``frame`` is each frame's min-max, ``fixed`` is
+    ``value_range`` in model units. Metric models: ``stable`` and ``fixed`` are one range in
+    metres, ``value_range`` if given else 0 to the model's ``max_depth``; ``frame`` is each
+    frame's own range in metres.
+    """
+    if model.is_metric:
+        return metric_normaliser(kind, value_range, model)
     if kind == "frame":
         return PerFrame()
     if kind == "stable":
@@ -211,4 +261,14 @@ def make_normaliser(kind: str = "stable", value_range: tuple[float, float] | Non
         if value_range is None:
             raise ValueError("normalize 'fixed' needs a value range [lo, hi]")
         return Fixed(*value_range)
+    raise ValueError(f"unknown normalisation {kind!r}")
+
+
+def metric_normaliser(kind: str, value_range: tuple[float, float] | None, model: ModelInfo) -> Normaliser:
+    """``make_normaliser`` for a metric model (see there)."""
+    if kind == "frame":
+        return MetresPerFrame()
+    if kind in ("stable", "fixed"):
+        assert model.max_depth is not None  # a metric ModelInfo always has one
+        return Metres(*(value_range or (0.0, model.max_depth)))
     raise ValueError(f"unknown normalisation {kind!r}")

@@ -18,10 +18,11 @@ import cv2
 import numpy as np
 
 from stream.core.errors import ConfigError
+from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
 
 MAX_PROBES = 8  # clicks beyond this replace the oldest point
 Point = tuple[int, int]
-Reading = tuple[float, float]  # (normalised 0..1, raw model value)
+Reading = tuple[float, float]  # (normalised 0..1, raw model value: metres for a metric model)
 
 
 @dataclass(frozen=True)
@@ -101,14 +102,23 @@ def check_points_fit(points: Sequence[Sequence[int]], width: int, height: int) -
                               f"give X in 0..{width - 1} and Y in 0..{height - 1} (source pixels)")
 
 
-def probe_label(number: int, reading: Reading | None) -> str:
-    """``1: 0.532  raw 41.25``: the marker's number, the 0..1 depth shown in colour, the model's value."""
+def probe_label(number: int, reading: Reading | None, model: ModelInfo = MIDAS_SMALL) -> str:
+    """``1: 2.31 m`` for a metric model (the distance is what a user wants to read);
+    ``1: 0.532  raw 41.25`` for a relative one: the 0..1 depth shown in colour and the model's value."""
     if reading is None:
         return f"{number}: outside this frame"
+    if model.is_metric:
+        return f"{number}: {metres_text(reading[1])}"
     return f"{number}: {reading[0]:.3f}  raw {reading[1]:.4g}"
 
 
-def annotate(view: np.ndarray, depth: np.ndarray, index: np.ndarray, probes: Probes) -> None:
+def metres_text(metres: float) -> str:
+    """``2.31 m`` (centimetres: finer than any monocular model is right)."""
+    return f"{metres:.2f} m"
+
+
+def annotate(view: np.ndarray, depth: np.ndarray, index: np.ndarray, probes: Probes,
+             model: ModelInfo = MIDAS_SMALL) -> None:
     """Record the view's geometry for clicks, then draw each probe on both halves and its values, in place."""
     half = (view.shape[1] // 2, view.shape[0])
     geometry = ViewGeometry((depth.shape[1], depth.shape[0]), half)
@@ -123,7 +133,7 @@ def annotate(view: np.ndarray, depth: np.ndarray, index: np.ndarray, probes: Pro
             continue
         for left in (0, half[0]):  # each half drawn on its own, so a marker at an edge never spills over
             draw_marker(view[:, left:left + half[0]], geometry.to_view(point), radius, str(number))
-    draw_panel(view, [probe_label(n, r) for n, r in enumerate(readings, start=1)], half[0])
+    draw_panel(view, [probe_label(n, r, model) for n, r in enumerate(readings, start=1)], half[0])
 
 
 def draw_marker(view: np.ndarray, at: Point, radius: int, label: str) -> None:

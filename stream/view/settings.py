@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from stream.core.frames import Normalised
+from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
 from stream.view.normalize import Normaliser, make_normaliser
 from stream.view.render import COLORMAPS
 
@@ -67,16 +68,20 @@ class ViewSettings:
 
 
 class LiveNormaliser:
-    """A ``Normaliser`` that follows ``ViewSettings.normalize``: a changed mode starts afresh from the next frame."""
+    """A ``Normaliser`` that follows ``ViewSettings.normalize``: a changed mode starts afresh from the next frame.
 
-    def __init__(self, settings: ViewSettings) -> None:
+    ``model``: whose depth it maps (a metric model's modes are ranges in metres, see ``make_normaliser``).
+    """
+
+    def __init__(self, settings: ViewSettings, model: ModelInfo = MIDAS_SMALL) -> None:
         self.settings = settings
+        self.model = model
         self._mode: str | None = None
         self._inner: Normaliser | None = None
 
     def __call__(self, depth: np.ndarray) -> Normalised:
         mode = self.settings.current().normalize
         if self._inner is None or mode != self._mode:
-            self._inner = make_normaliser(mode, self.settings.value_range)
+            self._inner = make_normaliser(mode, self.settings.value_range, self.model)
             self._mode = mode
         return self._inner(depth)

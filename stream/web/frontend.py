@@ -45,8 +45,8 @@ class WebFrontend(Frontend):
     def parts(self, settings: Settings, photo: bool) -> Parts:
         assert self.web is not None
         web = self.web
-        return Parts(sinks=[web.sink], depth_sinks=[web.state.readings], probes=web.state.probes,
-                     normaliser=web.normaliser, view=web.view)
+        # no normaliser: the runtime makes one for the run's model that follows ``view`` (the page's controls)
+        return Parts(sinks=[web.sink], depth_sinks=[web.state.readings], probes=web.state.probes, view=web.view)
 
     def started(self, stats: PipelineStats, info: SourceInfo) -> None:
         assert self.web is not None

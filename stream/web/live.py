@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from stream.core.modelinfo import ModelInfo
 from stream.view.probe import Probes, read_probes
 from stream.view.render import COLORMAPS
 from stream.view.settings import ViewSettings
@@ -30,20 +31,27 @@ RECENT = 30  # the latency shown is the median of this many last frames: current
 
 
 class ProbeReadings:
-    """A depth sink: the depth (0..1 as coloured, and raw) at each probe point of the newest frame."""
+    """A depth sink: the depth at each probe point of the newest frame, and the model it came from.
+
+    Each row has ``norm`` (0..1 as coloured), ``raw`` (the model's value) and ``unit``: ``m``
+    when ``raw`` is metres from the camera (a metric model), ``relative`` otherwise.
+    """
 
     def __init__(self, probes: Probes) -> None:
         self.probes = probes
         self._lock = threading.Lock()
         self._rows: list[dict[str, Any]] = []
+        self.model: ModelInfo | None = None  # known with the first frame (the server starts before the model loads)
 
     def write_depth(self, item: DepthFrame, normalised: Normalised) -> None:
         points = self.probes.points()
         readings = read_probes(item.depth, normalised.index, points)
-        rows = [{"x": x, "y": y, "norm": None if r is None else round(r[0], 4), "raw": None if r is None else r[1]}
+        unit = item.model.unit
+        rows = [{"x": x, "y": y, "norm": None if r is None else round(r[0], 4), "raw": None if r is None else r[1], "unit": unit}
                 for (x, y), r in zip(points, readings)]
         with self._lock:
             self._rows = rows
+            self.model = item.model
 
     def rows(self) -> list[dict[str, Any]]:
         """The last readings, for the points still set (a cleared point disappears at once)."""
@@ -88,6 +96,7 @@ class LiveState:
             "choices": {"colormap": list(COLORMAPS), "normalize": list(self.view.modes)},
             "probes": self.readings.rows(),
             "browser_camera": self.feed is not None,
+            "model": model_status(self.readings.model),
         }
         if self.source is not None:
             result["source"] = {"kind": self.source.kind.value, "description": self.source.description,
@@ -102,6 +111,14 @@ class LiveState:
                 "dropped": stats.dropped, "latency_ms": _finite(latency),
             }
         return result
+
+
+def model_status(model: ModelInfo | None) -> dict[str, Any] | None:
+    """What the page says about the depth's numbers (None before the first frame)."""
+    if model is None:
+        return None
+    return {"name": model.name, "output": model.output, "unit": model.unit, "max_depth": model.max_depth,
+            "description": model.describe()}
 
 
 def _finite(value: float | None) -> float | None:

@@ -29,7 +29,7 @@ from stream.config.address import is_loopback, parse_address
 from stream.config.settings import BROWSER_SOURCE, Settings
 from stream.core.errors import InputError
 from stream.view.probe import Probes
-from stream.view.settings import LiveNormaliser, View, ViewSettings
+from stream.view.settings import View, ViewSettings
 from stream.web.camera import BrowserFeed, BrowserSource
 from stream.web.handlers import add_live_routes
 from stream.web.live import LiveState
@@ -209,7 +209,6 @@ class LiveWeb:
     state: LiveState
     server: WebServer
     sink: RelaySink
-    normaliser: LiveNormaliser
 
     @property
     def view(self) -> ViewSettings:
@@ -243,7 +242,7 @@ def serve_live(settings: Settings, probes: Probes, make_estimator: Callable[[], 
         announce(server, serve.token)
         if on_serve is not None:
             on_serve(server)
-        yield LiveWeb(state, server, RelaySink(relay), LiveNormaliser(view))
+        yield LiveWeb(state, server, RelaySink(relay))
     finally:
         state.running = False
         server.stop()

@@ -94,6 +94,7 @@
     $('latency').textContent = fmt(c.latency_ms === null || c.latency_ms === undefined ? null : Math.round(c.latency_ms), ' ms');
     $('viewers').textContent = `${status.viewers} of ${status.max_viewers}`;
     $('source').textContent = status.source ? status.source.description : '–';
+    $('model').textContent = status.model ? status.model.description : '–';
     fillSelect($('colormap'), status.choices.colormap, status.view.colormap);
     fillSelect($('normalize'), status.choices.normalize, status.view.normalize);
     if (!controlsFilled || document.activeElement !== $('overlay')) $('overlay').checked = status.view.overlay;
@@ -102,7 +103,8 @@
       const item = document.createElement('li');
       item.className = 'probe';
       item.textContent = p.norm === null ? `(${p.x}, ${p.y}) outside this frame`
-        : `(${p.x}, ${p.y}) depth ${p.norm.toFixed(3)} raw ${Number(p.raw).toPrecision(4)}`;
+        : p.unit === 'm' ? `(${p.x}, ${p.y}) depth ${Number(p.raw).toFixed(2)} m`
+          : `(${p.x}, ${p.y}) depth ${p.norm.toFixed(3)} raw ${Number(p.raw).toPrecision(4)}`;
       return item;
     }));
     const camera = $('camera');
