@@ -149,6 +149,11 @@ def test_live_view_probe_photo_upload_and_webcam(apps: dict[str, Served], browse
     until(browser, lambda d: frames_shown(d) >= shown + 3, "newer frames")
     assert np.abs(picture_of(browser).astype(int) - first.astype(int)).mean() > 0.5  # the scene moves
     until(browser, lambda d: "fps" in d.find_element("id", "depth-fps").text, "the depth rate beside the picture")
+    assert "relative inverse depth" in browser.find_element("id", "model").text  # which model, and what its numbers are
+    models = [e.get_attribute("textContent") for e in browser.find_elements("css selector", "#models li")]
+    assert [m.split(":")[0] for m in models] == ["midas-small", "depth-anything-v2-small", "depth-anything-v2-small-indoor",
+                                                 "depth-anything-v2-small-outdoor"]
+    assert all(("Apache-2.0" in m) == m.startswith("depth-anything") for m in models) and "metres, 0 to 80 m" in models[3]
 
     view = browser.find_element("id", "view")
     ActionChains(browser).move_to_element_with_offset(view, view.size["width"] // 4, 0).click().perform()  # depth half

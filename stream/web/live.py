@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stream.core.modelinfo import ModelInfo
+from stream.model.registry import MODELS
 from stream.view.probe import Probes, read_probes
 from stream.view.render import COLORMAPS
 from stream.view.settings import ViewSettings
@@ -97,6 +98,7 @@ class LiveState:
             "probes": self.readings.rows(),
             "browser_camera": self.feed is not None,
             "model": model_status(self.readings.model),
+            "models": models_list(),
         }
         if self.source is not None:
             result["source"] = {"kind": self.source.kind.value, "description": self.source.description,
@@ -114,11 +116,19 @@ class LiveState:
 
 
 def model_status(model: ModelInfo | None) -> dict[str, Any] | None:
-    """What the page says about the depth's numbers (None before the first frame)."""
+    """What the page says about the depth's numbers (None before the first frame), with its licence when registered."""
     if model is None:
         return None
-    return {"name": model.name, "output": model.output, "unit": model.unit, "max_depth": model.max_depth,
-            "description": model.describe()}
+    status: dict[str, Any] = {"name": model.name, "output": model.output, "unit": model.unit, "max_depth": model.max_depth,
+                              "description": model.describe()}
+    if model.name in MODELS:
+        status["licence"] = MODELS.get(model.name).licence
+    return status
+
+
+def models_list() -> list[dict[str, str]]:
+    """Every registered model, as ``--model-name`` lists them: the page shows which to start with for what."""
+    return [{"name": name, "title": spec.title, "licence": spec.licence, "meaning": spec.meaning} for name, spec in MODELS.items()]
 
 
 def _finite(value: float | None) -> float | None:

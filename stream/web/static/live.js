@@ -94,7 +94,14 @@
     $('latency').textContent = fmt(c.latency_ms === null || c.latency_ms === undefined ? null : Math.round(c.latency_ms), ' ms');
     $('viewers').textContent = `${status.viewers} of ${status.max_viewers}`;
     $('source').textContent = status.source ? status.source.description : '–';
-    $('model').textContent = status.model ? status.model.description : '–';
+    $('model').textContent = status.model ? status.model.description + (status.model.licence ? `, ${status.model.licence}` : '') : '–';
+    if (status.models && $('models').childElementCount !== status.models.length) {
+      $('models').replaceChildren(...status.models.map((m) => {
+        const item = document.createElement('li');
+        item.textContent = `${m.name}: ${m.title}, ${m.licence}; ${m.meaning}`;
+        return item;
+      }));
+    }
     fillSelect($('colormap'), status.choices.colormap, status.view.colormap);
     fillSelect($('normalize'), status.choices.normalize, status.view.normalize);
     if (!controlsFilled || document.activeElement !== $('overlay')) $('overlay').checked = status.view.overlay;
