@@ -254,13 +254,27 @@ def test_engines_table_for_a_model_name_with_a_random_seed(vits, random_onnx, tm
     assert f"network input up to 128 px (multiples of {multiple})" in capsys.readouterr().out.splitlines()[0]
 
 
-@pytest.mark.parametrize("argv, problem", [
-    (["--model-name", "depth-anything-v2-small"], "--random-seed"),
-    (["--model-name", "midas-small", "--model", "m.onnx"], "--model-name does not apply to --model"),
-])
-def test_engines_table_refuses_what_it_cannot_measure_in_one_line(tmp_path, capsys, argv, problem) -> None:
+def test_engines_table_takes_the_official_weights_of_a_model_name(vits, tmp_path, monkeypatch, capsys) -> None:
+    from stream.model import table
     from stream.model.__main__ import main
 
-    assert main(["engines", "--cache-dir", str(tmp_path), *argv]) == 2
+    asked = []
+    monkeypatch.setattr("stream.model.resolve.resolve_model", lambda *a, **k: asked.append((a[:2], k)) or vits["relative"])
+    monkeypatch.setattr(table, "decide", fake_decide)
+    assert main(["engines", "--model-name", RELATIVE.name, "--cache-dir", str(tmp_path)]) == 0
+    assert asked == [((None, None), {"name": RELATIVE.name})]
+    assert capsys.readouterr().out.startswith(f"model: {RELATIVE.name} (relative inverse depth, no unit)")
+
+
+def test_engines_table_refuses_a_file_that_is_not_the_model_named_in_one_line(vits, tmp_path, monkeypatch, capsys) -> None:
+    from stream.model import table
+    from stream.model.__main__ import main
+
+    monkeypatch.setattr("stream.model.resolve.resolve_model", lambda onnx, *a, **k: onnx)
+    monkeypatch.setattr(table, "decide", fake_decide)
+    argv = ["engines", "--cache-dir", str(tmp_path), "--model", str(vits["indoor"]), "--model-name"]
+    assert main([*argv, INDOOR.name]) == 0
+    capsys.readouterr()
+    assert main([*argv, RELATIVE.name]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and problem in lines[0], lines
+    assert len(lines) == 1 and f"holds {INDOOR.name}, not the {RELATIVE.name}" in lines[0], lines

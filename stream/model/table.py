@@ -16,20 +16,27 @@ def model_for(args: argparse.Namespace, cache: Path) -> Path:
     """The fp32 ONNX file the table is for (exported once and cached when given weights or a seed).
 
     ``--model-name`` picks the model whose weights (official, ``--weights`` or seeded random)
-    are exported; an ONNX file given with ``--model`` names its model in its own metadata.
+    are exported; an ONNX file given with ``--model`` says its model in its own metadata,
+    which a ``--model-name`` given too must match.
     """
     name = args.model_name or DEFAULT_MODEL
-    if args.model is not None and args.model_name is not None:
-        raise ModelError("--model-name does not apply to --model (the ONNX file's metadata names its model); "
-                         "pass one of them")
     if args.random_seed is not None:
         return random_model(name, args.random_seed, cache)
-    if name != DEFAULT_MODEL:
-        raise ModelError(f"--model-name {name}: only its seeded random weights can be measured here yet; "
-                         "add --random-seed N, or pass its exported ONNX file with --model")
     from stream.model.resolve import resolve_model
 
-    return resolve_model(args.model, args.weights, cache, "fp32")
+    if args.model_name is None:
+        path = resolve_model(args.model, args.weights, cache, "fp32")
+    else:
+        resolve: Any = resolve_model  # takes name= with the Depth Anything weights (issue 19)
+        path = resolve(args.model, args.weights, cache, "fp32", name=name)
+    if args.model is not None and args.model_name is not None:
+        from stream.engines.metadata import read_info
+
+        held = read_info(path).name
+        if held != args.model_name:
+            raise ModelError(f"--model {args.model} holds {held}, not the {args.model_name} that --model-name asks for; "
+                             "drop --model-name (the file says which model it is) or pass the matching file")
+    return path
 
 
 def random_model(name: str, seed: int, cache: Path) -> Path:
