@@ -159,10 +159,11 @@ def test_the_int8_copy_of_a_vit_keeps_its_metadata_and_its_float_ops(vits, tmp_p
     made_by = {out: node.op_type for node in graph.node for out in node.output}
     fed_int8 = {node.op_type for node in graph.node if any(made_by.get(i) == "DequantizeLinear" for i in node.input)}
     assert {"Conv", "MatMul"} <= fed_int8  # the layers where int8 pays are quantised
-    fp32, int8_engine = engine(vits["indoor"], "onnxruntime", model_cache), make_engine(
-        vits["indoor"], "onnxruntime", "int8", threads=1, cache_dir=tmp_path)
-    assert int8_engine.model_path == int8 and int8_engine.info == INDOOR
-    assert np.mean([depth_diff(int8_engine.predict(f), fp32.predict(f), INDOOR) for f in FRAMES]) <= 0.01
+    fp32 = engine(vits["indoor"], "onnxruntime", model_cache)
+    for name in ENGINES:
+        int8_engine = make_engine(vits["indoor"], name, "int8", threads=1, cache_dir=tmp_path)
+        assert int8_engine.model_path == int8 and int8_engine.info == INDOOR
+        assert np.mean([depth_diff(int8_engine.predict(f), fp32.predict(f), INDOOR) for f in FRAMES]) <= 0.01, name
 
 
 def test_metadata_the_quantiser_dropped_is_put_back(vits, tmp_path) -> None:
