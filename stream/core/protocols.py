@@ -22,11 +22,13 @@ __all__ = ["DepthResult", "DepthSink", "Estimator", "FrameSink", "FrameSource", 
 class DepthResult:
     """Depth for one picture: what ``Estimator.estimate`` returns and ``stream.DepthStream`` yields.
 
-    ``depth`` is the model's raw output (float32, H x W at the picture's size; for MiDaS
-    relative inverse depth, larger = nearer; for a metric model metres, larger = farther:
-    the estimator's ``info``, ``stream.core.modelinfo``). ``frame`` is the BGR picture it came from;
-    ``index`` and ``pts`` (seconds) place it in its stream; ``normalized`` is the 0..1 view of
-    the depth that is coloured (stable over time in a stream), None from a bare estimate.
+    ``depth`` is the model's raw output (float32, H x W at the picture's size), whose meaning
+    the model's ``ModelInfo`` gives (``stream.core.modelinfo.model_info_of(estimator)``): for
+    a relative model (MiDaS, Depth Anything V2 Small) relative inverse depth, larger = nearer,
+    no unit; for a metric model metres from the camera, larger = farther, 0 to ``max_depth``.
+    ``frame`` is the BGR picture it came from; ``index`` and ``pts`` (seconds) place it in its
+    stream; ``normalized`` is the 0..1 view of the depth that is coloured (stable over time in
+    a stream), None from a bare estimate.
     """
 
     depth: np.ndarray

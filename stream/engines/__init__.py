@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stream.core.errors import ModelError
-from stream.engines.base import NET_SIZE, BaseEstimator
+from stream.engines.base import BaseEstimator
 from stream.engines.onnxruntime import SPIN
 from stream.engines.registry import ENGINES, Engine, engine_choices, precision_choices
 
@@ -35,9 +35,12 @@ def check_choice(engine: str, precision: str) -> None:
                          "lacks; use --precision fp32, int8 or auto")
 
 
-def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_size: int = NET_SIZE,
+def make_engine(model: Path, engine: str, precision: str, threads: int = 0, net_size: int | None = None,
                 cache_dir: Path | None = None, spin: bool = SPIN) -> BaseEstimator:
     """An engine running the fp32 ONNX file ``model`` at ``precision`` (int8 uses its cached QDQ copy).
+
+    ``net_size`` bounds the network input's long side; None takes the model's own default
+    (``info.net_size`` from its metadata: 256 for MiDaS and for a file without metadata).
 
     ONNX Runtime does not spin by default: at a 30 fps camera spinning cost up to 1.5x the CPU per
     depth frame for the same FPS, and with a fast source it was no faster on two cores (the bench

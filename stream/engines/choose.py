@@ -1,10 +1,12 @@
 """``auto``: measure each engine x precision once per model, CPU and library versions; reuse the decision.
 
 A candidate is timed on calibration frames for a short budget and its depth compared with
-ONNX Runtime fp32 (mean absolute difference of per-frame min-max normalised maps). The
-fastest within ``TOLERANCE`` wins. The decision and its figures are cached as JSON in the
-model cache folder, keyed by everything that could change the answer; a file that does
-not match (other CPU, other versions, other model, corrupt) is ignored and remade.
+ONNX Runtime fp32 (``depth_diff``: for a relative model the mean absolute difference of
+per-frame min-max normalised maps, for a metric model the mean absolute difference in
+metres over its ``max_depth``). The fastest within ``TOLERANCE`` wins. The decision and its
+figures are cached as JSON in the model cache folder, keyed by everything that could change
+the answer (the model's bytes, name and output kind among them); a file that does not match
+(other CPU, other versions, other model, corrupt) is ignored and remade.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 import os
 import platform
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from stream.core.errors import ModelError
+from stream.core.modelinfo import ModelInfo
 from stream.engines import ENGINES, BaseEstimator, check_choice, make_engine
+from stream.engines.metadata import read_info
 
 log = logging.getLogger("stream")
 TOLERANCE = 0.01
@@ -67,16 +72,40 @@ def normalised_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(norm(a) - norm(b)).mean())
 
 
+def depth_diff(got: np.ndarray, expected: np.ndarray, info: ModelInfo) -> float:
+    """How far a candidate's depth is from ORT fp32's, on a 0..1 scale comparable with ``TOLERANCE``.
+
+    Relative models: ``normalised_diff``, since their scale and shift mean nothing (the view
+    normalises them too). Metric models: mean |difference| in metres over ``max_depth``,
+    because there the numbers are the output (the probe, the sidecars, the point cloud read
+    metres) and a uniform offset or scale error, which min-max normalisation would hide,
+    must count. Dividing by the model's range rather than each frame's keeps the figure
+    steady on near-flat calibration frames, and reads directly: 0.01 is a mean 0.2 m at
+    20 m (indoor), 0.8 m at 80 m (outdoor).
+    """
+    if info.is_metric and info.max_depth:
+        return float(np.abs(got.astype(np.float64) - expected).mean() / info.max_depth)
+    return normalised_diff(got, expected)
+
+
+def diff_meaning(info: ModelInfo) -> str:
+    """What the depth diff column is for this model (the table says it)."""
+    if info.is_metric:
+        return f"mean |difference| in metres / {info.max_depth:g} m"
+    return "mean |difference| of min-max normalised maps"
+
+
 def candidates(engine: str, precision: str, bf16: bool) -> list[tuple[str, str]]:
     """Registered engine x precision pairs allowed by the settings (``auto`` = all); bf16 only where the CPU has it."""
     pairs = [(e.name, p) for e in ENGINES for p in e.precisions if not (p == "bf16" and not bf16)]
     return [(e, p) for e, p in pairs if engine in ("auto", e) and precision in ("auto", p)]
 
 
-def measure(model: Path, pairs: list[tuple[str, str]], threads: int, net_size: int, cache_dir: Path,
+def measure(model: Path, pairs: list[tuple[str, str]], threads: int, net_size: int | None, cache_dir: Path,
             frames: list[np.ndarray], budget: float = BUDGET, timer: Timer = time_per_frame) -> list[Row]:
     """Time and check each pair; one that cannot load or run is recorded with its reason, not raised."""
     reference = make_engine(model, "onnxruntime", "fp32", threads, net_size, cache_dir)
+    info = reference.info
     expected = [reference.predict(frame) for frame in frames]
     rows = []
     for engine, precision in pairs:
@@ -84,7 +113,7 @@ def measure(model: Path, pairs: list[tuple[str, str]], threads: int, net_size: i
         try:
             estimator = make_engine(model, engine, precision, threads, net_size, cache_dir)
             got = [estimator.predict(frame) for frame in frames]
-            row.diff = float(np.mean([normalised_diff(g, e) for g, e in zip(got, expected)]))
+            row.diff = float(np.mean([depth_diff(g, e, info) for g, e in zip(got, expected)]))
             row.seconds = float(timer(estimator, frames, budget))
         except Exception as exc:  # noqa: BLE001 - auto never fails because one candidate cannot run
             row.error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
@@ -132,16 +161,26 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def fingerprint(model: Path, engine: str, precision: str, threads: int, net_size: int) -> dict:
-    """Everything that could change the decision."""
+def fingerprint(model: Path, engine: str, precision: str, threads: int, net_size: int | None,
+                info: ModelInfo | None = None) -> dict:
+    """Everything that could change the decision: the model (its bytes, name and output kind), CPU, versions, settings.
+
+    ``net_size`` None is the model's own default, keyed as that size (asking for it by number
+    reuses the decision); ``info`` is read from the file when not given.
+    """
     from stream.core.cache import sha256_of
 
-    return {"model_sha256": sha256_of(model), "cpu": cpu_identity(), "versions": library_versions(),
-            "net_size": net_size, "threads": threads, "engine": engine, "precision": precision}
+    info = info if info is not None else read_info(model)
+    return {"model_sha256": sha256_of(model), "model": info.name, "output": info.output,
+            "cpu": cpu_identity(), "versions": library_versions(),
+            "net_size": net_size if net_size is not None else info.net_size, "threads": threads,
+            "engine": engine, "precision": precision}
 
 
 def decision_path(cache_dir: Path, key: dict) -> Path:
-    name = f"engine-{key['model_sha256'][:16]}-{key['net_size']}-{key['threads']}-{key['engine']}-{key['precision']}.json"
+    model = re.sub(r"[^A-Za-z0-9._-]+", "_", str(key.get("model", "")))[:48]
+    name = (f"engine-{model}-{key['model_sha256'][:16]}-{key['net_size']}-{key['threads']}-{key['engine']}-"
+            f"{key['precision']}.json")
     return Path(cache_dir) / "engines" / name
 
 
@@ -173,9 +212,13 @@ def calibration_frames(count: int = 4) -> list[np.ndarray]:
     return varied_frames(count, 320, 240)
 
 
-def decide(model: Path, engine: str, precision: str, threads: int, net_size: int, cache_dir: Path,
+def decide(model: Path, engine: str, precision: str, threads: int, net_size: int | None, cache_dir: Path,
            budget: float = BUDGET, timer: Timer = time_per_frame, frames: list[np.ndarray] | None = None) -> Choice:
-    """The cached decision for this model, CPU and versions, or a new measurement (then cached)."""
+    """The cached decision for this model, CPU and versions, or a new measurement (then cached).
+
+    Per model: the key holds the model file's SHA-256, its name and output kind, so a
+    Depth Anything decision is never reused for MiDaS. ``net_size`` None = the model's own.
+    """
     from stream.engines.openvino import has_bf16
 
     key = fingerprint(model, engine, precision, threads, net_size)
@@ -183,7 +226,8 @@ def decide(model: Path, engine: str, precision: str, threads: int, net_size: int
     cached = load_decision(path, key)
     if cached is not None:
         return cached
-    log.info("measuring engines for %s once (some seconds); the choice is cached in %s", model.name, path.parent)
+    log.info("measuring engines for %s (%s) once (some seconds); the choice is cached in %s", key["model"], model.name,
+             path.parent)
     pairs = candidates(engine, precision, has_bf16())
     rows = measure(model, pairs, threads, net_size, cache_dir, frames or calibration_frames(), budget, timer)
     # a precision the user set is taken as is: auto then only picks the engine
@@ -192,19 +236,20 @@ def decide(model: Path, engine: str, precision: str, threads: int, net_size: int
     return choice
 
 
-def estimator_for(model: Path, engine: str, precision: str, threads: int, net_size: int, cache_dir: Path,
+def estimator_for(model: Path, engine: str, precision: str, threads: int, net_size: int | None, cache_dir: Path,
                   budget: float = BUDGET, timer: Timer = time_per_frame) -> BaseEstimator:
     """The engine the settings ask for; ``auto`` in either setting goes through ``decide``."""
     return engines_for(model, engine, precision, threads, net_size, cache_dir, budget=budget, timer=timer)[0]
 
 
-def engines_for(model: Path, engine: str, precision: str, threads: int, net_size: int, cache_dir: Path,
+def engines_for(model: Path, engine: str, precision: str, threads: int, net_size: int | None, cache_dir: Path,
                 copies: int = 1, copy_threads: int | None = None, budget: float = BUDGET,
                 timer: Timer = time_per_frame) -> list[BaseEstimator]:
     """``copies`` engines of the kind the settings ask for (``auto`` goes through ``decide``).
 
     The choice is made (or read from the cache) once, at ``threads``; each copy then runs
     with ``copy_threads`` (default ``threads``): file mode's frames in flight at once.
+    ``net_size`` None = the model's own default (``info.net_size`` in its metadata).
     """
     each = threads if copy_threads is None else copy_threads
     if engine != "auto" and precision == "auto" and engine in ENGINES and len(ENGINES.get(engine).precisions) == 1:

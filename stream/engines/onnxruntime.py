@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from stream.core.errors import ModelError
-from stream.engines.base import NET_SIZE, BaseEstimator
+from stream.engines.base import BaseEstimator
 
 # Spinning keeps idle ORT workers busy-waiting for the next op: a little faster alone, but at a
 # 30 fps camera it cost up to 1.5x the CPU per depth frame for the same FPS, and on two cores it
@@ -20,7 +20,7 @@ class OnnxRuntimeEstimator(BaseEstimator):
 
     engine = "onnxruntime"
 
-    def __init__(self, model_path: Path | str, threads: int = 0, net_size: int = NET_SIZE, spin: bool = SPIN,
+    def __init__(self, model_path: Path | str, threads: int = 0, net_size: int | None = None, spin: bool = SPIN,
                  precision: str = "fp32") -> None:
         import onnxruntime as ort
 
@@ -46,6 +46,7 @@ class OnnxRuntimeEstimator(BaseEstimator):
         self._check_input(len(inputs), spec.name, list(spec.shape), "float" in spec.type and "16" not in spec.type)
         self.input_name = spec.name
         self.output_name = self.session.get_outputs()[0].name
+        self._read_info(self.session.get_modelmeta().custom_metadata_map)
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         """Network input -> network-sized depth map (h x w float32)."""

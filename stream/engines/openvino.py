@@ -1,7 +1,9 @@
 """OpenVINO engine: reads our ONNX file directly; bf16 where the CPU has it, and the same QDQ int8 file.
 
 One compiled model per network input size (static shapes are what OpenVINO's CPU plugin
-is fastest with): a new source size reshapes and compiles once, later frames reuse it.
+is fastest with): a new source size reshapes and compiles once, later frames reuse it. The
+sizes follow the model's metadata (multiples of 32 for MiDaS, of 14 for a ViT's patches),
+which OpenVINO keeps from the ONNX file in ``rt_info["framework"]``.
 Compiled blobs go to ``<model cache>/openvino`` so a restart loads in about a second.
 """
 
@@ -16,7 +18,7 @@ import numpy as np
 
 from stream.core.errors import ModelError
 from stream.engines import check_choice
-from stream.engines.base import NET_SIZE, BaseEstimator
+from stream.engines.base import BaseEstimator
 
 # OpenVINO's compile_model switches the process locale to "C" and back; two compiling at once
 # (file mode's engines meeting a new input size together) can leave it at "C", after which
@@ -40,12 +42,20 @@ def has_bf16() -> bool:
         return False
 
 
+def metadata_props(model: Any) -> dict[str, str]:
+    """The ONNX file's metadata_props, which OpenVINO keeps in the model's ``rt_info["framework"]`` (values are ``OVAny``)."""
+    rt_info = model.get_rt_info()
+    if "framework" not in rt_info:
+        return {}
+    return {str(key): value.astype(str) for key, value in rt_info["framework"].items()}
+
+
 class OpenVinoEstimator(BaseEstimator):
     """Runs an ONNX depth model with OpenVINO on the CPU (LATENCY hint, static shape per size)."""
 
     engine = "openvino"
 
-    def __init__(self, model_path: Path | str, threads: int = 0, net_size: int = NET_SIZE, precision: str = "fp32",
+    def __init__(self, model_path: Path | str, threads: int = 0, net_size: int | None = None, precision: str = "fp32",
                  cache_dir: Path | None = None) -> None:
         super().__init__(model_path, net_size)
         if precision not in HINTS:
@@ -66,6 +76,7 @@ class OpenVinoEstimator(BaseEstimator):
         port = inputs[0]
         shape = [dim.get_length() if dim.is_static else None for dim in port.get_partial_shape()]
         self._check_input(len(inputs), port.get_any_name(), shape, port.get_element_type() == ov.Type.f32)
+        self._read_info(metadata_props(self._model))
         self._config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": HINTS[precision]}
         if threads > 0:
             self._config["INFERENCE_NUM_THREADS"] = int(threads)

@@ -15,8 +15,9 @@ from pathlib import Path
 from stream.core.registry import Registry
 from stream.engines.base import BaseEstimator
 
-#: make(model_path, threads, net_size, precision, cache_dir, spin) -> an engine (int8: model_path is the QDQ copy)
-MakeEngine = Callable[[Path, int, int, str, "Path | None", bool], BaseEstimator]
+#: make(model_path, threads, net_size, precision, cache_dir, spin) -> an engine (int8: model_path is the QDQ copy;
+#: net_size None: the model's own default, ``info.net_size``)
+MakeEngine = Callable[[Path, int, "int | None", str, "Path | None", bool], BaseEstimator]
 
 
 @dataclass(frozen=True)
@@ -29,14 +30,14 @@ class Engine:
     description: str = ""
 
 
-def _onnxruntime(model: Path, threads: int, net_size: int, precision: str, _cache_dir: Path | None,
+def _onnxruntime(model: Path, threads: int, net_size: int | None, precision: str, _cache_dir: Path | None,
                  spin: bool) -> BaseEstimator:
     from stream.engines.onnxruntime import OnnxRuntimeEstimator
 
     return OnnxRuntimeEstimator(model, threads=threads, net_size=net_size, spin=spin, precision=precision)
 
 
-def _openvino(model: Path, threads: int, net_size: int, precision: str, cache_dir: Path | None,
+def _openvino(model: Path, threads: int, net_size: int | None, precision: str, cache_dir: Path | None,
               _spin: bool) -> BaseEstimator:
     from stream.engines.openvino import OpenVinoEstimator
 

@@ -3,7 +3,8 @@
     export    --output m.onnx (--weights PATH | --random-seed N)
     quantize  --input m.onnx --output m-int8.onnx [--calibration VIDEO] [--frames N]
     download  [--cache-dir DIR]
-    engines   [--model M.onnx | --weights W.pt | --random-seed N] [--threads N] [--cache-dir DIR]
+    engines   [--model M.onnx | --weights W.pt | --random-seed N] [--model-name NAME] [--threads N] [--net-size N]
+              [--cache-dir DIR]
 
 ``--random-seed`` builds the real architecture with seeded random weights. It exists for
 tests and benchmarks only: the depth it produces is meaningless.
@@ -36,13 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--calibration", type=Path, help="video whose frames calibrate activation ranges (default: varied synthetic scenes)")
     quantize.add_argument("--frames", type=int, default=8, help="number of calibration frames (default 8)")
 
-    engines = commands.add_parser("engines", help="measure every engine x precision on this machine and print the table")
+    engines = commands.add_parser("engines", help="measure every engine x precision on this machine for one model and print the table")
     chosen = engines.add_mutually_exclusive_group()
     chosen.add_argument("--model", type=Path, help="ONNX depth model (default: MiDaS v2.1 small)")
     chosen.add_argument("--weights", type=Path, help="MiDaS v2.1 small checkpoint to export first")
     chosen.add_argument("--random-seed", type=int, help="FOR BENCHMARKS ONLY: seeded random weights")
+    from stream.model.registry import model_choices
+
+    engines.add_argument("--model-name", choices=model_choices(),
+                         help="the model whose weights (official, --weights or --random-seed) are measured (default midas-small)")
     engines.add_argument("--threads", type=int, default=0, help="engine threads, 0 = default")
-    engines.add_argument("--net-size", type=int, default=256, help="network input size (default 256)")
+    engines.add_argument("--net-size", type=int, help="network input's long-side bound (default: the model's own, 256 for MiDaS)")
     engines.add_argument("--cache-dir", type=Path, help="cache folder (default: see README)")
 
     download = commands.add_parser("download", help="fetch and verify the official weights into the cache")

@@ -1,26 +1,67 @@
-"""``python -m stream.model engines``: measure every engine x precision here and print the table."""
+"""``python -m stream.model engines``: measure every engine x precision here for one model and print the table."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from stream.engines.choose import BUDGET, Choice, decide
+from stream.core.errors import ModelError
+from stream.core.modelinfo import ModelInfo
+from stream.engines.choose import BUDGET, Choice, decide, diff_meaning
+from stream.model.registry import DEFAULT_MODEL, MODELS
 
 
 def model_for(args: argparse.Namespace, cache: Path) -> Path:
-    """The fp32 ONNX file the table is for (exported once and cached when given weights or a seed)."""
+    """The fp32 ONNX file the table is for (exported once and cached when given weights or a seed).
+
+    ``--model-name`` picks the model whose weights (official, ``--weights`` or seeded random)
+    are exported; an ONNX file given with ``--model`` says its model in its own metadata,
+    which a ``--model-name`` given too must match.
+    """
+    name = args.model_name or DEFAULT_MODEL
+    if args.random_seed is not None:
+        return random_model(name, args.random_seed, cache)
     from stream.model.resolve import resolve_model
 
-    if args.random_seed is None:
-        return resolve_model(args.model, args.weights, cache, "fp32")
-    from stream.model.checkpoint import random_network
-    from stream.model.export import export_onnx
+    if args.model_name is None:
+        path = resolve_model(args.model, args.weights, cache, "fp32")
+    else:
+        resolve: Any = resolve_model  # takes name= with the Depth Anything weights (issue 19)
+        path = resolve(args.model, args.weights, cache, "fp32", name=name)
+    if args.model is not None and args.model_name is not None:
+        from stream.engines.metadata import read_info
 
-    path = cache / f"random-seed-{args.random_seed}.onnx"
-    if not path.is_file():
-        export_onnx(random_network(args.random_seed), path)
+        held = read_info(path).name
+        if held != args.model_name:
+            raise ModelError(f"--model {args.model} holds {held}, not the {args.model_name} that --model-name asks for; "
+                             "drop --model-name (the file says which model it is) or pass the matching file")
     return path
+
+
+def random_model(name: str, seed: int, cache: Path) -> Path:
+    """The named architecture with seeded random weights, exported with its metadata once and cached."""
+    from stream.model import checkpoint, export
+
+    path = cache / f"random-{name}-seed-{seed}.onnx"
+    if path.is_file():
+        return path
+    if name == DEFAULT_MODEL:
+        export.export_onnx(checkpoint.random_network(seed), path)
+    else:
+        # random_network(seed, name=...) and export_onnx(model, path, info) arrive with the Depth
+        # Anything network (issue 19); typed loosely until then, and then for every model alike
+        build: Any = checkpoint.random_network
+        write: Any = export.export_onnx
+        write(build(seed, name=name), path, MODELS.get(name).info)
+    return path
+
+
+def model_line(info: ModelInfo, net_size: int | None) -> str:
+    """What the table is for: the model, its network input and what the depth diff column measures."""
+    size = net_size if net_size is not None else info.net_size
+    return (f"model: {info.describe()}; network input up to {size} px (multiples of {info.multiple}); "
+            f"depth diff: {diff_meaning(info)}")
 
 
 def format_table(choice: Choice) -> list[str]:
@@ -39,8 +80,9 @@ def format_table(choice: Choice) -> list[str]:
 
 def print_engines(args: argparse.Namespace, budget: float = BUDGET) -> None:
     from stream.core.cache import default_cache_dir
+    from stream.engines.metadata import read_info
 
     cache = args.cache_dir or default_cache_dir()
     model = model_for(args, cache)
     choice = decide(model, "auto", "auto", args.threads, args.net_size, cache, budget)
-    print("\n".join(format_table(choice)))
+    print("\n".join([model_line(read_info(model), args.net_size), *format_table(choice)]))
