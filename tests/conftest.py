@@ -41,6 +41,18 @@ def random_onnx(random_weights: Path, model_cache: Path) -> Path:
     return onnx_for_weights(random_weights, model_cache)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a module of heavy forwards: on two shared cores, torch's second
+    thread mostly waits for the first (a ViT forward runs 3-4x slower with two)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def xvfb_display():
     """A private Xvfb server (640x480, its own display number), stopped after the test."""
