@@ -1,9 +1,11 @@
 """``python -m stream.model``: export, quantise or download the depth model ahead of time.
 
-    export    --output m.onnx (--weights PATH | --random-seed N)
+    export    [--model-name NAME] --output m.onnx (--weights PATH | --random-seed N)
     quantize  --input m.onnx --output m-int8.onnx [--calibration VIDEO] [--frames N]
-    download  [--cache-dir DIR]
-    engines   [--model M.onnx | --weights W.pt | --random-seed N] [--threads N] [--cache-dir DIR]
+    download  [--model-name NAME] [--cache-dir DIR]
+    engines   [--model-name NAME] [--model M.onnx | --weights W.pt | --random-seed N] [--threads N] [--cache-dir DIR]
+
+``--model-name`` is one of the registered models (default midas-small); see ``--help``.
 
 ``--random-seed`` builds the real architecture with seeded random weights. It exists for
 tests and benchmarks only: the depth it produces is meaningless.
@@ -15,15 +17,24 @@ import argparse
 import sys
 from pathlib import Path
 
+from stream.model.registry import DEFAULT_MODEL, MODELS, model_choices
+
+
+def add_model_name(parser: argparse.ArgumentParser) -> None:
+    lines = "; ".join(MODELS.get(name).help_line() for name in model_choices())
+    parser.add_argument("--model-name", choices=model_choices(), default=DEFAULT_MODEL, metavar="NAME",
+                        help=f"which model (default {DEFAULT_MODEL}): {lines}")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stream.model", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    export = commands.add_parser("export", help="export MiDaS v2.1 small to ONNX (opset 17, dynamic H/W)")
+    export = commands.add_parser("export", help="export a depth model to ONNX (opset 17, dynamic H/W, model facts in its metadata)")
+    add_model_name(export)
     export.add_argument("--output", type=Path, required=True, help="ONNX file to write")
     source = export.add_mutually_exclusive_group(required=True)
-    source.add_argument("--weights", type=Path, help="MiDaS v2.1 small checkpoint (.pt, plain or wrapped state dict)")
+    source.add_argument("--weights", type=Path, help="the model's checkpoint (.pt/.pth, plain or wrapped state dict)")
     source.add_argument(
         "--random-seed",
         type=int,
@@ -37,15 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--frames", type=int, default=8, help="number of calibration frames (default 8)")
 
     engines = commands.add_parser("engines", help="measure every engine x precision on this machine and print the table")
+    add_model_name(engines)
     chosen = engines.add_mutually_exclusive_group()
-    chosen.add_argument("--model", type=Path, help="ONNX depth model (default: MiDaS v2.1 small)")
-    chosen.add_argument("--weights", type=Path, help="MiDaS v2.1 small checkpoint to export first")
+    chosen.add_argument("--model", type=Path, help="ONNX depth model (default: the --model-name model's official weights)")
+    chosen.add_argument("--weights", type=Path, help="the --model-name model's checkpoint to export first")
     chosen.add_argument("--random-seed", type=int, help="FOR BENCHMARKS ONLY: seeded random weights")
     engines.add_argument("--threads", type=int, default=0, help="engine threads, 0 = default")
-    engines.add_argument("--net-size", type=int, default=256, help="network input size (default 256)")
+    engines.add_argument("--net-size", type=int, help="network input size (default: the model's own, 256 for MiDaS)")
     engines.add_argument("--cache-dir", type=Path, help="cache folder (default: see README)")
 
-    download = commands.add_parser("download", help="fetch and verify the official weights into the cache")
+    download = commands.add_parser("download", help="fetch and verify a model's official weights into the cache")
+    add_model_name(download)
     download.add_argument("--cache-dir", type=Path, help="cache folder (default: see README)")
     return parser
 
@@ -61,10 +74,10 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.random_seed is not None:
                 print(f"warning: random weights (seed {args.random_seed}) - for tests and benchmarks only", file=sys.stderr)
-                model = random_network(args.random_seed)
+                model = random_network(args.random_seed, args.model_name)
             else:
-                model = network_from_file(args.weights)
-            print(export_onnx(model, args.output))
+                model = network_from_file(args.weights, args.model_name)
+            print(export_onnx(model, args.output, MODELS.get(args.model_name).info))
         elif args.command == "quantize":
             from stream.engines.quantize import quantize_model, refuse_quantized, varied_frames
             from stream.model.calibration import video_frames
@@ -77,13 +90,22 @@ def main(argv: list[str] | None = None) -> int:
 
             print_engines(args)
         else:
-            from stream.model.weights import default_cache_dir, ensure_official_weights
-
-            print(ensure_official_weights(args.cache_dir or default_cache_dir()))
+            download_weights(args.model_name, args.cache_dir)
     except DepthStreamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+def download_weights(name: str, cache_dir: Path | None) -> None:
+    """Print the cached checkpoint's path; for a model with no published digest, also its SHA-256 to pin."""
+    from stream.core.cache import default_cache_dir, sha256_of
+    from stream.model import weights
+
+    path = weights.ensure_weights(name, cache_dir or default_cache_dir())
+    print(path)
+    if MODELS.get(name).sha256 is None:
+        print(weights.sha256_line(path, sha256_of(path)), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from torch import nn
 from stream.core.errors import ModelError
 from stream.model.identify import check_kind
 from stream.model.registry import DEFAULT_MODEL, MODELS, build_network
+from stream.model.state_file import read_state_dict
 
 
 def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str, name: str | None = None) -> None:
@@ -49,11 +50,15 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], sourc
 
 def network_from_file(path: Path, name: str = DEFAULT_MODEL) -> nn.Module:
     """Build model ``name``'s network and load a checkpoint into it (plain or wrapped state dict)."""
-    from stream.model.weights import read_state_dict
-
     model = build_network(name)
     load_weights(model, read_state_dict(Path(path)), str(path), name)
     return model
+
+
+def check_checkpoint_file(path: Path, name: str, source: str | None = None) -> None:
+    """Raise ``ModelError`` unless the file would load strictly into model ``name`` (messages call it ``source``)."""
+    label = source or str(path)
+    check_state_dict(build_network(name), read_state_dict(Path(path), label), label, name)
 
 
 def calibration_batch(seed: int, height: int = 128, width: int = 128) -> torch.Tensor:

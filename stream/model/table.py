@@ -6,20 +6,22 @@ import argparse
 from pathlib import Path
 
 from stream.engines.choose import BUDGET, Choice, decide
+from stream.model.registry import DEFAULT_MODEL, MODELS
 
 
 def model_for(args: argparse.Namespace, cache: Path) -> Path:
     """The fp32 ONNX file the table is for (exported once and cached when given weights or a seed)."""
     from stream.model.resolve import resolve_model
 
+    name = getattr(args, "model_name", DEFAULT_MODEL)
     if args.random_seed is None:
-        return resolve_model(args.model, args.weights, cache, "fp32")
+        return resolve_model(args.model, args.weights, cache, "fp32", name=name)
     from stream.model.checkpoint import random_network
-    from stream.model.export import export_onnx
+    from stream.model.export import export_onnx, export_settings_key
 
-    path = cache / f"random-seed-{args.random_seed}.onnx"
+    path = cache / f"random-{name}-seed-{args.random_seed}-{export_settings_key()}.onnx"
     if not path.is_file():
-        export_onnx(random_network(args.random_seed), path)
+        export_onnx(random_network(args.random_seed, name), path, MODELS.get(name).info)
     return path
 
 
@@ -42,5 +44,6 @@ def print_engines(args: argparse.Namespace, budget: float = BUDGET) -> None:
 
     cache = args.cache_dir or default_cache_dir()
     model = model_for(args, cache)
-    choice = decide(model, "auto", "auto", args.threads, args.net_size, cache, budget)
+    net_size = args.net_size or MODELS.get(getattr(args, "model_name", DEFAULT_MODEL)).info.net_size
+    choice = decide(model, "auto", "auto", args.threads, net_size, cache, budget)
     print("\n".join(format_table(choice)))
