@@ -1,14 +1,15 @@
 """``python -m stream.model``: export, quantise or download the depth model ahead of time.
 
-    export    [--model-name NAME] --output m.onnx (--weights PATH | --random-seed N)
+    export    --output m.onnx (--weights PATH | --random-seed N)
     quantize  --input m.onnx --output m-int8.onnx [--calibration VIDEO] [--frames N]
-    download  [--model-name NAME] [--cache-dir DIR]
-    engines   [--model-name NAME] [--model M.onnx | --weights W.pt | --random-seed N] [--threads N] [--cache-dir DIR]
-
-``--model-name`` is one of the registered models (default midas-small); see ``--help``.
+    download  [--cache-dir DIR]
+    engines   [--model M.onnx | --weights W.pt | --random-seed N] [--threads N] [--cache-dir DIR]
 
 ``--random-seed`` builds the real architecture with seeded random weights. It exists for
 tests and benchmarks only: the depth it produces is meaningless.
+
+``export`` and ``download`` take ``--model-name NAME``, one of the registered models
+(default midas-small): the network the weights are for, and whose official weights to fetch.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stream.model", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    export = commands.add_parser("export", help="export a depth model to ONNX (opset 17, dynamic H/W, model facts in its metadata)")
+    export = commands.add_parser("export", help="export a depth model to ONNX (opset 17, dynamic H/W, the model's facts in its metadata)")
     add_model_name(export)
     export.add_argument("--output", type=Path, required=True, help="ONNX file to write")
     source = export.add_mutually_exclusive_group(required=True)
@@ -48,16 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--frames", type=int, default=8, help="number of calibration frames (default 8)")
 
     engines = commands.add_parser("engines", help="measure every engine x precision on this machine and print the table")
-    add_model_name(engines)
     chosen = engines.add_mutually_exclusive_group()
-    chosen.add_argument("--model", type=Path, help="ONNX depth model (default: the --model-name model's official weights)")
-    chosen.add_argument("--weights", type=Path, help="the --model-name model's checkpoint to export first")
+    chosen.add_argument("--model", type=Path, help="ONNX depth model (default: MiDaS v2.1 small)")
+    chosen.add_argument("--weights", type=Path, help="MiDaS v2.1 small checkpoint to export first")
     chosen.add_argument("--random-seed", type=int, help="FOR BENCHMARKS ONLY: seeded random weights")
     engines.add_argument("--threads", type=int, default=0, help="engine threads, 0 = default")
-    engines.add_argument("--net-size", type=int, help="network input size (default: the model's own, 256 for MiDaS)")
+    engines.add_argument("--net-size", type=int, default=256, help="network input size (default 256)")
     engines.add_argument("--cache-dir", type=Path, help="cache folder (default: see README)")
 
-    download = commands.add_parser("download", help="fetch and verify a model's official weights into the cache")
+    download = commands.add_parser("download", help="fetch and verify the official weights into the cache")
     add_model_name(download)
     download.add_argument("--cache-dir", type=Path, help="cache folder (default: see README)")
     return parser

@@ -6,22 +6,20 @@ import argparse
 from pathlib import Path
 
 from stream.engines.choose import BUDGET, Choice, decide
-from stream.model.registry import DEFAULT_MODEL, MODELS
 
 
 def model_for(args: argparse.Namespace, cache: Path) -> Path:
     """The fp32 ONNX file the table is for (exported once and cached when given weights or a seed)."""
     from stream.model.resolve import resolve_model
 
-    name = getattr(args, "model_name", DEFAULT_MODEL)
     if args.random_seed is None:
-        return resolve_model(args.model, args.weights, cache, "fp32", name=name)
+        return resolve_model(args.model, args.weights, cache, "fp32")
     from stream.model.checkpoint import random_network
-    from stream.model.export import export_onnx, export_settings_key
+    from stream.model.export import export_onnx
 
-    path = cache / f"random-{name}-seed-{args.random_seed}-{export_settings_key()}.onnx"
+    path = cache / f"random-seed-{args.random_seed}.onnx"
     if not path.is_file():
-        export_onnx(random_network(args.random_seed, name), path, MODELS.get(name).info)
+        export_onnx(random_network(args.random_seed), path)
     return path
 
 
@@ -44,6 +42,5 @@ def print_engines(args: argparse.Namespace, budget: float = BUDGET) -> None:
 
     cache = args.cache_dir or default_cache_dir()
     model = model_for(args, cache)
-    net_size = args.net_size or MODELS.get(getattr(args, "model_name", DEFAULT_MODEL)).info.net_size
-    choice = decide(model, "auto", "auto", args.threads, net_size, cache, budget)
+    choice = decide(model, "auto", "auto", args.threads, args.net_size, cache, budget)
     print("\n".join(format_table(choice)))
