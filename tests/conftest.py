@@ -1,14 +1,17 @@
-"""Shared fixtures: a seeded random-weights checkpoint of the real network and its ONNX export.
+"""Shared fixtures: seeded random-weights checkpoints of the real networks and their ONNX exports.
 
 They go through the same code path as the official weights (save .pt -> strict load ->
-export -> cache), exported once per test session.
+export -> cache), exported once per test session: ``random_weights``/``random_onnx`` for
+MiDaS v2.1 small, ``random_checkpoint_for(name)``/``random_onnx_for(name)`` for any model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +42,66 @@ def random_onnx(random_weights: Path, model_cache: Path) -> Path:
     from stream.model.export import onnx_for_weights
 
     return onnx_for_weights(random_weights, model_cache)
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint_for(request: pytest.FixtureRequest, model_cache: Path) -> Callable[[str], Path]:
+    """``random_checkpoint_for(name)``: a seeded random-weights checkpoint of any registered model,
+    made once per session (midas-small is ``random_weights``). Made on one torch thread, so the
+    weights are the same whoever asks first."""
+    from stream.model.checkpoint import save_random_checkpoint
+
+    made: dict[str, Path] = {}
+
+    def make(name: str) -> Path:
+        if name == "midas-small":
+            return request.getfixturevalue("random_weights")
+        if name not in made:
+            with torch_threads(1):
+                made[name] = save_random_checkpoint(model_cache / f"random-{name}.pth", RANDOM_SEED, name)
+        return made[name]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def random_onnx_for(request: pytest.FixtureRequest, random_checkpoint_for: Callable[[str], Path], model_cache: Path) -> Callable[[str], Path]:
+    """``random_onnx_for(name)``: that checkpoint exported to ONNX (metadata included) through the
+    same cache as the official weights, once per session (midas-small is ``random_onnx``)."""
+    from stream.model.export import onnx_for_weights
+
+    made: dict[str, Path] = {}
+
+    def make(name: str) -> Path:
+        if name == "midas-small":
+            return request.getfixturevalue("random_onnx")
+        if name not in made:
+            with torch_threads(1):
+                made[name] = onnx_for_weights(random_checkpoint_for(name), model_cache, name=name)
+        return made[name]
+
+    return make
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch on ``count`` threads inside the block: on two shared cores, torch's second thread
+    mostly waits for the first (a ViT forward runs 3-4x slower with two)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """A module of heavy torch forwards on one thread (see ``torch_threads``)."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture

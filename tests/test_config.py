@@ -45,7 +45,7 @@ def no_model(monkeypatch) -> None:
     def reached(*_args, **_kwargs):
         raise AssertionError("a bad config reached the model download")
 
-    monkeypatch.setattr(weights, "ensure_official_weights", reached)
+    monkeypatch.setattr(weights, "ensure_weights", reached)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

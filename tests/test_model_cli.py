@@ -20,7 +20,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from stream.core.cache import sha256_of
+from stream.core.modelinfo import ModelInfo
+from stream.model import weights
 from stream.model.__main__ import main
+from stream.model.registry import MODELS
+from tests.conftest import torch_threads
+from tests.media import serve_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,6 +103,40 @@ def test_export_wrong_checkpoint_names_the_tensor(tmp_path) -> None:
     assert not out.exists()
 
 
+def test_export_depth_anything_by_name_carries_its_metadata(random_checkpoint_for, tmp_path) -> None:
+    name = "depth-anything-v2-small-outdoor"
+    out = tmp_path / "da2.onnx"
+    with torch_threads(1):
+        ran = run_main("export", "--model-name", name, "--weights", str(random_checkpoint_for("depth-anything-v2-small")), "--output", str(out))
+    assert ran.code == 0, ran.err
+    assert ran.out.strip() == str(out)
+    props = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
+    assert ModelInfo.from_metadata(props, "none") == MODELS.get(name).info
+    assert props["depth_stream.max_depth"] == "80" and props["depth_stream.multiple"] == "14"
+
+
+def test_export_midas_weights_as_depth_anything_is_one_line(random_weights, tmp_path) -> None:
+    out = tmp_path / "m.onnx"
+    ran = run_main("export", "--model-name", "depth-anything-v2-small", "--weights", str(random_weights), "--output", str(out))
+    assert ran.code == 2
+    line = one_line_error(ran.err)
+    assert f"{random_weights} is a MiDaS v2.1 small checkpoint, not depth-anything-v2-small" in line
+    assert "--model-name midas-small" in line
+    assert not out.exists()
+
+
+def test_download_by_model_name_prints_path_and_digest(random_checkpoint_for, tmp_path, monkeypatch) -> None:
+    name = "depth-anything-v2-small"
+    checkpoint = random_checkpoint_for(name)
+    with serve_directory(checkpoint.parent) as base:
+        monkeypatch.setattr(weights, "ensure_weights", functools.partial(weights.ensure_weights, url=f"{base}/{checkpoint.name}", progress=False))
+        ran = run_main("download", "--model-name", name, "--cache-dir", str(tmp_path))
+    assert ran.code == 0, ran.err
+    cached = tmp_path / "depth_anything_v2_vits.pth"
+    assert ran.out.strip() == str(cached)
+    assert ran.err.strip() == f"sha256 of depth_anything_v2_vits.pth: {sha256_of(checkpoint)}; pin it with model.sha256"
+
+
 def test_export_needs_weights_or_seed(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["export", "--output", str(tmp_path / "m.onnx")])
@@ -132,12 +172,10 @@ def test_quantize_missing_input(tmp_path) -> None:
 
 
 def test_download_offline_is_one_line_exit_1(tmp_path, monkeypatch) -> None:
-    from stream.model import weights
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/midas_v21_small_256.pt"
-    monkeypatch.setattr(weights, "ensure_official_weights", functools.partial(weights.ensure_official_weights, url=url, progress=False))
+    monkeypatch.setattr(weights, "ensure_weights", functools.partial(weights.ensure_weights, url=url, progress=False))
     ran = run_main("download", "--cache-dir", str(tmp_path))
     assert ran.code == 1
     line = one_line_error(ran.err)

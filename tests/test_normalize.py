@@ -34,7 +34,7 @@ def no_model(monkeypatch) -> None:
     def reached(*_args, **_kwargs):
         raise AssertionError("a bad config reached the model download")
 
-    monkeypatch.setattr(weights, "ensure_official_weights", reached)
+    monkeypatch.setattr(weights, "ensure_weights", reached)
 
 
 def test_stable_flickers_at_most_a_third_of_frame() -> None:

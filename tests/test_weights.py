@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import logging
 import pickle
 import socket
 import threading
@@ -21,11 +22,16 @@ import pytest
 import torch
 
 from stream import launch
+from stream.core.cache import sha256_of
 from stream.core.errors import DownloadError, ModelError
 from stream.model import checkpoint
 from stream.model import weights as weights_mod
+from stream.model.registry import MODELS
 from stream.model.resolve import resolve_model
-from stream.model.weights import default_cache_dir, download_file, ensure_official_weights, read_state_dict
+from stream.model.state_file import read_state_dict
+from stream.model.weights import default_cache_dir, download_file, ensure_weights
+
+MIDAS_FILE = MODELS.get("midas-small").filename
 
 PAYLOAD_SIZE = 300_000
 
@@ -215,26 +221,35 @@ def test_cache_folder_that_cannot_be_created(server, tmp_path) -> None:
     assert_one_line_naming(str(err.value), blocker / "sub", "--weights")
 
 
-# --- ensure_official_weights and the cache folder ---------------------------------------
+# --- ensure_weights and the cache folder ---------------------------------------------------
+# The served "MiDaS file" is random bytes, so these pin its digest (as model.sha256 would).
 
 
 def test_ensure_downloads_once_then_uses_cache(server, tmp_path) -> None:
-    kwargs = dict(url=server.url(), sha256=server.sha256, size=len(server.payload), progress=False)
+    kwargs = dict(url=server.url(), sha256=server.sha256, progress=False)
     before = len(server.requests)
-    first = ensure_official_weights(tmp_path, **kwargs)
+    first = ensure_weights("midas-small", tmp_path, **kwargs)
     assert len(server.requests) == before + 1
-    assert first == tmp_path / weights_mod.WEIGHTS_FILENAME and first.read_bytes() == server.payload
-    second = ensure_official_weights(tmp_path, **kwargs)
+    assert first == tmp_path / MIDAS_FILE and first.read_bytes() == server.payload
+    second = ensure_weights("midas-small", tmp_path, **kwargs)
     assert second == first and len(server.requests) == before + 1
 
 
 def test_ensure_replaces_a_corrupt_cached_file(server, tmp_path) -> None:
-    cached = tmp_path / weights_mod.WEIGHTS_FILENAME
+    cached = tmp_path / MIDAS_FILE
     cached.write_bytes(bytes(len(server.payload)))  # right size, wrong bytes
     before = len(server.requests)
-    got = ensure_official_weights(tmp_path, url=server.url(), sha256=server.sha256, size=len(server.payload), progress=False)
+    got = ensure_weights("midas-small", tmp_path, progress=False, sha256=server.sha256, url=server.url())
     assert got == cached and cached.read_bytes() == server.payload
     assert len(server.requests) == before + 1
+
+
+def test_midas_download_is_checked_against_the_published_digest(server, tmp_path) -> None:
+    """Unpinned, MiDaS's published size and SHA-256 decide (the served bytes are not the official file)."""
+    with pytest.raises(DownloadError) as err:
+        ensure_weights("midas-small", tmp_path, progress=False, url=server.url())
+    assert_one_line_naming(str(err.value), server.url(), MODELS.get("midas-small").size, "--weights")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_default_cache_dir(monkeypatch, tmp_path) -> None:
@@ -306,8 +321,8 @@ def test_read_state_dict_not_a_dict(tmp_path, save) -> None:
 @pytest.fixture
 def offline(monkeypatch, closed_url) -> str:
     """The official URL points at a closed loopback port; building random weights is an error."""
-    original = weights_mod.ensure_official_weights
-    monkeypatch.setattr(weights_mod, "ensure_official_weights", functools.partial(original, url=closed_url))
+    original = weights_mod.ensure_weights
+    monkeypatch.setattr(weights_mod, "ensure_weights", functools.partial(original, url=closed_url))
 
     def forbidden(*_args, **_kwargs):
         raise AssertionError("random weights used outside tests")
@@ -321,7 +336,7 @@ def test_resolve_model_offline_raises_and_never_uses_random_weights(offline, tmp
     cache = tmp_path / "cache"
     with pytest.raises(DownloadError) as err:
         resolve_model(None, None, cache, "fp32", progress=False)
-    assert_one_line_naming(str(err.value), offline, cache / weights_mod.WEIGHTS_FILENAME, "--weights")
+    assert_one_line_naming(str(err.value), offline, cache / MIDAS_FILE, "--weights")
     assert list(cache.glob("*.onnx")) == [] and list(cache.glob("*.pt")) == []
     assert leftovers(cache) == []
 
@@ -334,3 +349,78 @@ def test_cli_offline_exits_1_with_one_line_error(offline, tmp_path, capsys) -> N
     assert len(err) == 1 and err[0].startswith("error:")
     assert_one_line_naming(err[0], offline, cache, "--weights")
     assert list(cache.glob("*.onnx")) == [] and list(cache.glob("*.pt")) == []
+
+
+# --- Depth Anything: no published digest; a strict load decides, a pin is required when set --------
+
+DA2 = "depth-anything-v2-small"
+DA2_FILE = MODELS.get(DA2).filename
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, random_checkpoint_for) -> Iterator[Server]:
+    """A server on 127.0.0.1 with a random Depth Anything V2 Small checkpoint and a MiDaS one."""
+    root = tmp_path_factory.mktemp("served-checkpoints")
+    (root / DA2_FILE).symlink_to(random_checkpoint_for(DA2))
+    (root / MIDAS_FILE).symlink_to(random_checkpoint_for("midas-small"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    httpd.daemon_threads = True
+    state = Server(f"http://127.0.0.1:{httpd.server_address[1]}", b"", sha256_of(root / DA2_FILE))
+    httpd.state = state  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def test_depth_anything_download_is_loaded_cached_and_its_digest_told(checkpoints, tmp_path, caplog) -> None:
+    url = checkpoints.url(DA2_FILE)
+    with caplog.at_level(logging.INFO, logger="stream.model.weights"):
+        got = ensure_weights(DA2, tmp_path, progress=False, url=url)
+    assert got == tmp_path / DA2_FILE and sha256_of(got) == checkpoints.sha256
+    told = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sha256 of")]
+    assert told == [f"sha256 of {DA2_FILE}: {checkpoints.sha256}; pin it with model.sha256"]
+    before = len(checkpoints.requests)
+    assert ensure_weights(DA2, tmp_path, progress=False, url=url) == got
+    assert len(checkpoints.requests) == before  # cached: no second download
+    assert leftovers(tmp_path) == []
+
+
+def test_a_midas_file_served_for_depth_anything_is_refused_and_not_cached(checkpoints, tmp_path) -> None:
+    url = checkpoints.url(MIDAS_FILE)
+    with pytest.raises(DownloadError) as err:
+        ensure_weights(DA2, tmp_path, progress=False, url=url)
+    assert_one_line_naming(str(err.value), url, "is a MiDaS v2.1 small checkpoint, not depth-anything-v2-small", "nothing was cached")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pinned_digest_is_required(checkpoints, tmp_path) -> None:
+    url = checkpoints.url(DA2_FILE)
+    wrong = "0" * 64
+    with pytest.raises(DownloadError) as err:
+        ensure_weights(DA2, tmp_path, progress=False, sha256=wrong, url=url)
+    assert_one_line_naming(str(err.value), url, checkpoints.sha256, wrong, "model.sha256")
+    assert list(tmp_path.iterdir()) == []
+    got = ensure_weights(DA2, tmp_path, progress=False, sha256=checkpoints.sha256.upper(), url=url)
+    assert sha256_of(got) == checkpoints.sha256
+
+
+def test_a_cached_file_that_fails_the_pin_is_fetched_again(checkpoints, tmp_path) -> None:
+    cached = tmp_path / DA2_FILE
+    cached.write_bytes(b"some other file put here by hand")
+    before = len(checkpoints.requests)
+    got = ensure_weights(DA2, tmp_path, progress=False, sha256=checkpoints.sha256, url=checkpoints.url(DA2_FILE))
+    assert got == cached and sha256_of(cached) == checkpoints.sha256
+    assert len(checkpoints.requests) == before + 1
+
+
+def test_resolve_model_exports_the_downloaded_depth_anything_once(checkpoints, random_onnx_for, model_cache, monkeypatch) -> None:
+    """The official-weights path for a Depth Anything name: download (here: served), strict load, export, cache by name."""
+    monkeypatch.setattr(weights_mod, "ensure_weights", functools.partial(weights_mod.ensure_weights, url=checkpoints.url(DA2_FILE)))
+    expected = random_onnx_for(DA2)  # the same weights, exported into the same cache
+    got = resolve_model(None, None, model_cache, "fp32", progress=False, name=DA2)
+    assert got == expected and got.name.startswith(f"{DA2}-{checkpoints.sha256[:16]}-")

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 from stream.model.registry import DEFAULT_MODEL, MODELS, ModelSpec, build_network, model_choices
 
 if TYPE_CHECKING:
+    from stream.model.depth_anything import DepthAnythingV2, build_depth_anything
     from stream.model.network import MidasSmall, build_midas_small
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "MidasSmall", "ModelSpec", "build_midas_small", "build_network", "model_choices"]
+__all__ = ["DEFAULT_MODEL", "MODELS", "DepthAnythingV2", "MidasSmall", "ModelSpec", "build_depth_anything", "build_midas_small",
+           "build_network", "model_choices"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,4 +24,8 @@ def __getattr__(name: str) -> Any:
         from stream.model import network
 
         return getattr(network, name)
+    if name in ("DepthAnythingV2", "build_depth_anything"):
+        from stream.model import depth_anything
+
+        return getattr(depth_anything, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,6 +8,9 @@
 
 ``--random-seed`` builds the real architecture with seeded random weights. It exists for
 tests and benchmarks only: the depth it produces is meaningless.
+
+``export`` and ``download`` take ``--model-name NAME``, one of the registered models
+(default midas-small): the network the weights are for, and whose official weights to fetch.
 """
 
 from __future__ import annotations
@@ -16,15 +19,24 @@ import argparse
 import sys
 from pathlib import Path
 
+from stream.model.registry import DEFAULT_MODEL, MODELS, model_choices
+
+
+def add_model_name(parser: argparse.ArgumentParser) -> None:
+    lines = "; ".join(MODELS.get(name).help_line() for name in model_choices())
+    parser.add_argument("--model-name", choices=model_choices(), default=DEFAULT_MODEL, metavar="NAME",
+                        help=f"which model (default {DEFAULT_MODEL}): {lines}")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stream.model", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    export = commands.add_parser("export", help="export MiDaS v2.1 small to ONNX (opset 17, dynamic H/W)")
+    export = commands.add_parser("export", help="export a depth model to ONNX (opset 17, dynamic H/W, the model's facts in its metadata)")
+    add_model_name(export)
     export.add_argument("--output", type=Path, required=True, help="ONNX file to write")
     source = export.add_mutually_exclusive_group(required=True)
-    source.add_argument("--weights", type=Path, help="MiDaS v2.1 small checkpoint (.pt, plain or wrapped state dict)")
+    source.add_argument("--weights", type=Path, help="the model's checkpoint (.pt/.pth, plain or wrapped state dict)")
     source.add_argument(
         "--random-seed",
         type=int,
@@ -51,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     engines.add_argument("--cache-dir", type=Path, help="cache folder (default: see README)")
 
     download = commands.add_parser("download", help="fetch and verify the official weights into the cache")
+    add_model_name(download)
     download.add_argument("--cache-dir", type=Path, help="cache folder (default: see README)")
     return parser
 
@@ -66,10 +79,10 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.random_seed is not None:
                 print(f"warning: random weights (seed {args.random_seed}) - for tests and benchmarks only", file=sys.stderr)
-                model = random_network(args.random_seed)
+                model = random_network(args.random_seed, args.model_name)
             else:
-                model = network_from_file(args.weights)
-            print(export_onnx(model, args.output))
+                model = network_from_file(args.weights, args.model_name)
+            print(export_onnx(model, args.output, MODELS.get(args.model_name).info))
         elif args.command == "quantize":
             from stream.engines.quantize import quantize_model, refuse_quantized, varied_frames
             from stream.model.calibration import video_frames
@@ -82,13 +95,22 @@ def main(argv: list[str] | None = None) -> int:
 
             print_engines(args)
         else:
-            from stream.model.weights import default_cache_dir, ensure_official_weights
-
-            print(ensure_official_weights(args.cache_dir or default_cache_dir()))
+            download_weights(args.model_name, args.cache_dir)
     except DepthStreamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+def download_weights(name: str, cache_dir: Path | None) -> None:
+    """Print the cached checkpoint's path; for a model with no published digest, also its SHA-256 to pin."""
+    from stream.core.cache import default_cache_dir, sha256_of
+    from stream.model import weights
+
+    path = weights.ensure_weights(name, cache_dir or default_cache_dir())
+    print(path)
+    if MODELS.get(name).sha256 is None:
+        print(weights.sha256_line(path, sha256_of(path)), file=sys.stderr)
 
 
 if __name__ == "__main__":

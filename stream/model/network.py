@@ -23,6 +23,7 @@ preprocessing in ``stream.engines.base`` guarantees it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -167,7 +168,11 @@ class ResidualConvUnit(nn.Module):
 
 
 class FeatureFusionBlock(nn.Module):
-    """Fuse the coarser path with a skip, upsample x2 (bilinear, align_corners=True), project."""
+    """Fuse the coarser path with a skip, upsample (bilinear, align_corners=True), project.
+
+    MiDaS upsamples x2; the DPT head of Depth Anything passes the next skip's ``size``
+    instead (its patch grids need not halve evenly).
+    """
 
     def __init__(self, features: int, expand: bool) -> None:
         super().__init__()
@@ -176,11 +181,14 @@ class FeatureFusionBlock(nn.Module):
         self.resConfUnit1 = ResidualConvUnit(features)
         self.resConfUnit2 = ResidualConvUnit(features)
 
-    def forward(self, path: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, path: torch.Tensor, skip: torch.Tensor | None = None, size: Sequence[int] | None = None) -> torch.Tensor:
         if skip is not None:
             path = path + self.resConfUnit1(skip)
         path = self.resConfUnit2(path)
-        path = F.interpolate(path, scale_factor=2.0, mode="bilinear", align_corners=True)
+        if size is None:
+            path = F.interpolate(path, scale_factor=2.0, mode="bilinear", align_corners=True)
+        else:
+            path = F.interpolate(path, size=tuple(size), mode="bilinear", align_corners=True)
         return self.out_conv(path)
 
 
