@@ -50,3 +50,10 @@ def resolve_model(
     from stream.engines.quantize import model_for_precision
 
     return model_for_precision(model, precision, cache)
+
+
+def check_model_name(onnx: Path | None, name: str | None, held: str) -> None:
+    """``--model FILE`` whose own metadata names another model than ``--model-name`` is a mistake, said once."""
+    if onnx is not None and name is not None and held != name:
+        raise ModelError(f"--model {onnx} holds {held}, not the {name} that --model-name asks for; "
+                         "drop --model-name (the file says which model it is) or pass the matching file")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from stream.core.errors import ModelError
 from stream.core.modelinfo import ModelInfo
 from stream.engines.choose import BUDGET, Choice, decide, diff_meaning
 from stream.model.registry import DEFAULT_MODEL, MODELS
@@ -22,38 +20,22 @@ def model_for(args: argparse.Namespace, cache: Path) -> Path:
     name = args.model_name or DEFAULT_MODEL
     if args.random_seed is not None:
         return random_model(name, args.random_seed, cache)
-    from stream.model.resolve import resolve_model
+    from stream.engines.metadata import read_info
+    from stream.model.resolve import check_model_name, resolve_model
 
-    if args.model_name is None:
-        path = resolve_model(args.model, args.weights, cache, "fp32")
-    else:
-        resolve: Any = resolve_model  # takes name= with the Depth Anything weights (issue 19)
-        path = resolve(args.model, args.weights, cache, "fp32", name=name)
-    if args.model is not None and args.model_name is not None:
-        from stream.engines.metadata import read_info
-
-        held = read_info(path).name
-        if held != args.model_name:
-            raise ModelError(f"--model {args.model} holds {held}, not the {args.model_name} that --model-name asks for; "
-                             "drop --model-name (the file says which model it is) or pass the matching file")
+    path = resolve_model(args.model, args.weights, cache, "fp32", name=name)
+    check_model_name(args.model, args.model_name, read_info(path).name)
     return path
 
 
 def random_model(name: str, seed: int, cache: Path) -> Path:
     """The named architecture with seeded random weights, exported with its metadata once and cached."""
-    from stream.model import checkpoint, export
+    from stream.model.checkpoint import random_network
+    from stream.model.export import export_onnx
 
     path = cache / f"random-{name}-seed-{seed}.onnx"
-    if path.is_file():
-        return path
-    if name == DEFAULT_MODEL:
-        export.export_onnx(checkpoint.random_network(seed), path)
-    else:
-        # random_network(seed, name=...) and export_onnx(model, path, info) arrive with the Depth
-        # Anything network (issue 19); typed loosely until then, and then for every model alike
-        build: Any = checkpoint.random_network
-        write: Any = export.export_onnx
-        write(build(seed, name=name), path, MODELS.get(name).info)
+    if not path.is_file():
+        export_onnx(random_network(seed, name=name), path, MODELS.get(name).info)
     return path
 
 

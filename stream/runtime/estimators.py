@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 from stream.config.settings import Settings
-from stream.core.errors import ModelError
-from stream.core.modelinfo import ModelInfo, model_info_of
+from stream.core.modelinfo import model_info_of
 from stream.engines.base import BaseEstimator
 from stream.sources.base import SourceInfo, SourceKind
 
@@ -22,7 +21,7 @@ def make_estimators(settings: Settings, copies: int, threads: int) -> list[BaseE
     """``copies`` engines of the chosen kind, ``threads`` each (the choice itself is made at the configured threads)."""
     from stream.core.cache import default_cache_dir
     from stream.engines.choose import engines_for
-    from stream.model.resolve import resolve_model
+    from stream.model.resolve import check_model_name, resolve_model
 
     model = settings.model
     model_path = resolve_model(model.onnx, model.weights, model.cache_dir, "fp32", progress=settings.display.progress,
@@ -30,16 +29,8 @@ def make_estimators(settings: Settings, copies: int, threads: int) -> list[BaseE
     cache = model.cache_dir if model.cache_dir is not None else default_cache_dir()
     estimators = engines_for(model_path, model.engine, model.precision, model.threads, model.net_size, cache,
                              copies=copies, copy_threads=threads)
-    check_model_name(settings, model_info_of(estimators[0]))
+    check_model_name(model.onnx, model.name, model_info_of(estimators[0]).name)
     return estimators
-
-
-def check_model_name(settings: Settings, info: ModelInfo) -> None:
-    """``--model FILE`` with a ``--model-name`` that the file's own metadata contradicts is a mistake, said once."""
-    model = settings.model
-    if model.onnx is not None and model.name is not None and info.name != model.name:
-        raise ModelError(f"--model {model.onnx} holds {info.name}, not the {model.name} that --model-name asks for; "
-                         "drop --model-name (the file says which model it is) or pass the matching file")
 
 
 def usable_cores() -> int:
