@@ -194,10 +194,10 @@ def test_readme_python_api_examples_run(tmp_path: Path, random_onnx: Path, monke
 
     real = resolve.resolve_model
 
-    def offline(onnx, weights, cache_dir, precision="fp32", progress=True):
+    def offline(onnx, weights, cache_dir, precision="fp32", progress=True, **model):
         if onnx is None and weights is None:
             onnx = random_onnx
-        return real(onnx, weights, cache_dir, precision, progress)
+        return real(onnx, weights, cache_dir, precision, progress, **model)
 
     monkeypatch.setattr(resolve, "resolve_model", offline)
     monkeypatch.chdir(tmp_path)

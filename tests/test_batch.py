@@ -222,3 +222,20 @@ def test_ctrl_c_then_kill_then_rerun_completes_the_rest(tmp_path, random_onnx, l
     skipped = {key for key, status in statuses.items() if status == "skipped"}
     assert skipped <= set(present) and len(skipped) > done_before
     assert not partial_folders(out)
+
+
+def test_batch_takes_the_model_name_and_keeps_metres(tmp_path, random_onnx_for, local_ray) -> None:
+    """A metric model in a batch: its 16-bit depth in millimetres, said in the sidecar; a contradicting name is one line."""
+    name = "depth-anything-v2-small-indoor"
+    inputs, out = tmp_path / "footage", tmp_path / "out"
+    inputs.mkdir()
+    make_video(inputs / "a.mp4", 112, 84, 6, fps=12, audio=True)
+    code = batch(inputs, "--output-dir", out, "--model-name", name, "--model", random_onnx_for(name), *ENGINE, "--depth", "16bit", "-q")
+    assert code == 0
+    frames, _, has_audio, _ = read_video(out / "a.mp4")
+    assert len(frames) == 6 and has_audio
+    sidecar = json.loads((out / "a.depth.mkv.json").read_text())
+    assert sidecar["unit"] == "mm" and sidecar["model"] == name and len(sidecar["frames"]) == 6
+    with av.open(str(out / "a.depth.mkv")) as depth:
+        planes = [frame.to_ndarray(format="gray16le") for frame in depth.decode(video=0)]
+    assert len(planes) == 6 and 0 < min(int(p.min()) for p in planes) and max(int(p.max()) for p in planes) <= 20_000

@@ -25,7 +25,10 @@ BAD_FILES = [
     ("wrong-type", "capture:\n  queue_size: many\n", ["'capture.queue_size'", "integer", "many"]),
     ("queue-zero", "capture:\n  queue_size: 0\n", ["'capture.queue_size'", "greater than or equal to 1"]),
     ("crf-range", "video:\n  crf: 99\n", ["'video.crf'", "51", "99"]),
-    ("net-size-not-multiple", "model:\n  net_size: 250\n", ["'model.net_size'", "multiple of 32", "250"]),
+    ("net-size-too-small", "model:\n  net_size: 10\n", ["'model.net_size'", "greater than or equal to 14", "10"]),
+    ("unknown-model", "model:\n  name: depth-anything-v2-large\n", ["'model.name'", "unknown model 'depth-anything-v2-large'",
+                                                                       "midas-small, depth-anything-v2-small"]),
+    ("sha256-not-hex", "model:\n  sha256: abc\n", ["'model.sha256'", "abc"]),
     ("bad-colormap", "display:\n  colormap: rainbow\n", ["'display.colormap'", "rainbow", "inferno"]),
     ("bad-precision", "model:\n  precision: fp16\n", ["'model.precision'", "fp16"]),
     ("section-not-mapping", "capture: 3\n", ["'capture'"]),
@@ -63,7 +66,7 @@ def test_shipped_config_loads_and_matches_defaults() -> None:
     settings = load_settings(SHIPPED)
     assert settings == Settings()
     assert settings.source == "0" and settings.model.onnx is None and settings.model.weights is None
-    assert settings.model.precision == "auto" and settings.model.engine == "auto" and settings.model.net_size == 256
+    assert settings.model.precision == "auto" and settings.model.engine == "auto" and settings.model.net_size is None
     assert settings.capture.queue_size == 4 and settings.display.colormap == "inferno"
     assert settings.video.crf == 23 and settings.video.codec == "libx264"
 

@@ -25,7 +25,7 @@ from stream.engines.metadata import read_info, read_props
 from stream.engines.quantize import VIT_FLOAT_OPS, carry_metadata, int8_for_model, quant_settings, quantised_op_types
 from stream.engines.quantize import varied_frames as scenes
 from stream.model.registry import MODELS
-from tests.vit import export_tiny_vit, metadata_of, with_metadata
+from tests.vit import export_tiny_vit, metadata_of, with_metadata, without_metadata
 
 ENGINES = ["onnxruntime", "openvino"]
 INDOOR = MODELS.get("depth-anything-v2-small-indoor").info
@@ -100,12 +100,13 @@ def test_a_metric_model_never_gives_negative_metres(vits, model_cache) -> None:
 
 def test_a_file_without_metadata_runs_exactly_as_before(random_onnx, tmp_path, model_cache) -> None:
     """MiDaS without metadata: relative, multiples of 32, ImageNet mean/std, bicubic; the same numbers with MiDaS's metadata."""
-    plain = engine(random_onnx, "onnxruntime", model_cache)
-    assert plain.info == ModelInfo(name=random_onnx.stem) and plain.net_size == 256
+    bare = without_metadata(random_onnx, tmp_path / "bare.onnx")
+    plain = engine(bare, "onnxruntime", model_cache)
+    assert plain.info == ModelInfo(name=bare.stem) and plain.net_size == 256
     assert (plain.info.multiple, plain.info.upsample, plain.info.output) == (32, "bicubic", "relative")
     np.testing.assert_array_equal(plain._scale, (1.0 / (255.0 * IMAGENET_STD)).astype(np.float32))
     np.testing.assert_array_equal(plain._offset, (IMAGENET_MEAN / IMAGENET_STD).astype(np.float32))
-    labelled = engine(with_metadata(random_onnx, tmp_path / "midas.onnx", MIDAS_SMALL.metadata()), "onnxruntime", model_cache)
+    labelled = engine(with_metadata(bare, tmp_path / "midas.onnx", MIDAS_SMALL.metadata()), "onnxruntime", model_cache)
     assert labelled.info == MIDAS_SMALL
     for frame in FRAMES:
         np.testing.assert_array_equal(labelled.preprocess(frame), plain.preprocess(frame))
@@ -247,10 +248,7 @@ def test_engines_table_for_a_model_name_with_a_random_seed(vits, random_onnx, tm
     args = ["engines", "--model-name", name, "--random-seed", "3", "--cache-dir", str(tmp_path), "--net-size", "128"]
     assert main(args) == 0 and main(args) == 0  # the second run reuses the export
     file = f"random-{name}-seed-3.onnx"
-    if name == "midas-small":
-        assert built == [(3, {})] and exported == [("net", file, ())]
-    else:
-        assert built == [(3, {"name": name})] and exported == [("net", file, (MODELS.get(name).info,))]
+    assert built == [(3, {"name": name})] and exported == [("net", file, (MODELS.get(name).info,))]
     multiple = 32 if name == "midas-small" else 14
     assert f"network input up to 128 px (multiples of {multiple})" in capsys.readouterr().out.splitlines()[0]
 

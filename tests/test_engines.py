@@ -164,7 +164,7 @@ def test_engines_command_prints_the_table(random_onnx, model_cache, monkeypatch,
     monkeypatch.setattr(table, "decide", lambda *a: decide(*a[:6], budget=0.01, timer=timer, frames=FRAMES))
     assert main(["engines", "--model", str(random_onnx), "--cache-dir", str(model_cache), "--net-size", "64"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"model: {random_onnx.stem} (relative inverse depth, no unit); network input up to 64 px")
+    assert lines[0].startswith("model: midas-small (relative inverse depth, no unit); network input up to 64 px")
     assert lines[1].split()[:2] == ["engine", "precision"] and len(timer.calls) == len(lines) - 3
     assert any(line.startswith("openvino     fp32") for line in lines) and lines[-1].startswith("auto: openvino ")
 

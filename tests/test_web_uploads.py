@@ -335,3 +335,24 @@ def test_cleanup_stops_the_running_job_and_removes_every_file(tmp_path, random_o
     assert not seen["root"].exists()
     assert [t.name for t in threading.enumerate() if t.name.startswith("depth-")] == []
     assert seen["job"].state.value == "stopped" and seen["waiting"].state.value == "stopped"
+
+
+def test_a_metric_model_uploads_give_millimetres(tmp_path, random_onnx) -> None:
+    """The page's photo uploads use the server's model: a metric one's 16-bit depth is in millimetres, its cloud in metres."""
+    from tests.test_metres import INDOOR, MetricDepth, metres
+
+    settings = upload_settings(tmp_path, random_onnx)
+
+    async def scenario() -> None:
+        async with serving(settings, lambda: MetricDepth()) as server:
+            status, body = await server.post_file("/api/photo", jpeg_bytes(), "room.jpg", "image/jpeg")
+            assert status == 200, body
+            status, data, _ = await server.get_bytes(body["files"]["depth16.png"] + "?download=1")
+            depth = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            assert status == 200 and depth.dtype == np.uint16
+            np.testing.assert_allclose(depth, metres(160, 120, 0) * 1000, atol=1)  # millimetres, rounded
+            status, data, _ = await server.get_bytes(body["files"]["cloud.ply"] + "?download=1")
+            z = np.asarray(PlyData.read(io.BytesIO(data))["vertex"]["z"])
+            assert status == 200 and 0 < z.min() and z.max() <= INDOOR.max_depth
+
+    asyncio.run(scenario())

@@ -73,5 +73,13 @@ def with_metadata(source: Path, target: Path, metadata: Mapping[str, str]) -> Pa
     return target
 
 
+def without_metadata(source: Path, target: Path) -> Path:
+    """A copy of ``source`` with no metadata_props at all: an ONNX file from before models said what they are."""
+    model = onnx.load(str(source))
+    del model.metadata_props[:]
+    onnx.save(model, str(target))
+    return target
+
+
 def metadata_of(path: Path) -> dict[str, str]:
     return {entry.key: entry.value for entry in onnx.load(str(path), load_external_data=False).metadata_props}

@@ -22,6 +22,7 @@ from stream.batch.summary import FileResult
 from stream.config.settings import Settings
 from stream.core.errors import DepthStreamError
 from stream.core.protocols import DepthResult, Estimator
+from stream.core.modelinfo import ModelInfo, model_info_of
 
 
 class CountingEstimator:
@@ -30,6 +31,11 @@ class CountingEstimator:
     def __init__(self, inner: Estimator) -> None:
         self.inner = inner
         self.count = 0
+
+    @property
+    def info(self) -> ModelInfo:
+        """The wrapped model's (metres or relative): the batch's depth files must say what they hold."""
+        return model_info_of(self.inner)
 
     def estimate(self, image: np.ndarray) -> DepthResult:
         result = self.inner.estimate(image)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from stream.core.modelinfo import ModelInfo, model_info_of
 from stream.core.protocols import DepthResult, Estimator
 
 
@@ -36,6 +37,11 @@ class SharedEstimator:
     @property
     def loaded(self) -> bool:
         return self._inner is not None
+
+    @property
+    def info(self) -> ModelInfo:
+        """What the depth is (relative, or metres): the model's own, so the page's exports say it too."""
+        return model_info_of(self.load())
 
     def estimate(self, image: np.ndarray) -> DepthResult:
         inner = self.load()
