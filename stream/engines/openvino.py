@@ -50,6 +50,13 @@ def metadata_props(model: Any) -> dict[str, str]:
     return {str(key): value.astype(str) for key, value in rt_info["framework"].items()}
 
 
+def compile_reason(exc: Exception) -> str:
+    """The line of an OpenVINO error that says what failed: its first lines only name source files."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    telling = [line for line in lines if not line.startswith(("Exception from", "Check '"))]
+    return (telling[-1] if telling else lines[-1] if lines else type(exc).__name__)[:200]
+
+
 class OpenVinoEstimator(BaseEstimator):
     """Runs an ONNX depth model with OpenVINO on the CPU (LATENCY hint, static shape per size)."""
 
@@ -81,6 +88,11 @@ class OpenVinoEstimator(BaseEstimator):
         if threads > 0:
             self._config["INFERENCE_NUM_THREADS"] = int(threads)
         self._requests: dict[tuple[int, ...], Any] = {}
+        if precision == "int8":
+            # OpenVINO's CPU plugin cannot compile every QDQ graph (Depth Anything's ViT: "empty child
+            # edge"); find out now, so ``auto`` skips it and a forced choice fails before any work
+            width, height = self.input_size(640, 480)
+            self._request((1, 3, height, width))
 
     def _request(self, shape: tuple[int, ...]) -> Any:
         """The infer request compiled for this input shape (reshaped and compiled on first use)."""
@@ -91,8 +103,7 @@ class OpenVinoEstimator(BaseEstimator):
                     self._model.reshape({0: list(shape)})
                     compiled = self._core.compile_model(self._model, "CPU", self._config)
             except Exception as exc:
-                reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-                raise ModelError(f"openvino cannot compile {self.model_path} for input {shape} ({reason}); "
+                raise ModelError(f"openvino cannot compile {self.model_path} for input {shape} ({compile_reason(exc)}); "
                                  "use --engine onnxruntime") from exc
             request = compiled.create_infer_request()
             self._requests[shape] = request
