@@ -57,7 +57,7 @@ def test_a_metric_photo_reads_metres_everywhere(tmp_path, random_checkpoint_for,
     assert code == 0
     millimetres = cv2.imread(str(depth), cv2.IMREAD_UNCHANGED)
     assert millimetres.dtype == np.uint16 and millimetres.shape == (56, 84)
-    assert 0 < millimetres.min() and millimetres.max() <= 20_000  # 0 < depth <= 20 m, in mm
+    assert millimetres.min() > 0 and millimetres.max() <= 20_000  # 0 < depth <= 20 m, in mm
     sidecar = json.loads((tmp_path / "depth.png.json").read_text())
     assert sidecar["unit"] == "mm" and sidecar["model"] == name
 
@@ -84,7 +84,7 @@ def test_a_photo_folder_takes_the_model_name(tmp_path, random_checkpoint_for, mo
     for stem in ("a", "b"):
         assert cv2.imread(str(tmp_path / "out" / f"{stem}.png")).shape == (56, 168, 3)
         millimetres = cv2.imread(str(tmp_path / "depth" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
-        assert millimetres.dtype == np.uint16 and 0 < millimetres.min() and millimetres.max() <= 65_535
+        assert millimetres.dtype == np.uint16 and millimetres.min() > 0 and millimetres.max() <= 65_535
         assert json.loads((tmp_path / "depth" / f"{stem}.png.json").read_text())["model"] == name
 
 

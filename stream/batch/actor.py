@@ -21,8 +21,8 @@ from stream.batch.partial import commit, discard
 from stream.batch.summary import FileResult
 from stream.config.settings import Settings
 from stream.core.errors import DepthStreamError
-from stream.core.protocols import DepthResult, Estimator
 from stream.core.modelinfo import ModelInfo, model_info_of
+from stream.core.protocols import DepthResult, Estimator
 
 
 class CountingEstimator:
