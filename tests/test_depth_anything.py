@@ -62,6 +62,21 @@ def test_checkpoint_with_the_manifests_names_loads_strict(da2_manifest: dict, tm
         assert torch.equal(model.state_dict()[key], tensor), key
 
 
+def test_registry_serves_the_manifests_urls_licence_and_preprocessing(da2_manifest: dict) -> None:
+    from stream.model.registry import MODELS
+
+    facts = da2_manifest["preprocessing"]
+    for name, checkpoint in da2_manifest["checkpoints"].items():
+        spec = MODELS.get(name)
+        assert spec.url == checkpoint["url"] and spec.url.endswith("/" + spec.filename)
+        assert spec.licence == "Apache-2.0" and spec.licence in da2_manifest["license"]
+        info = spec.info
+        assert (info.multiple, info.trained_size, list(info.mean), list(info.std)) == (facts["patch"], facts["trained_size"],
+                                                                                       facts["mean"], facts["std"])
+        assert info.is_metric == ("metres" in checkpoint["output"])
+        assert info.max_depth is None or f"max_depth = {info.max_depth:g}" in checkpoint["output"]
+
+
 def test_midas_still_builds() -> None:
     model = build_network("midas-small")
     assert type(model).__name__ == "MidasSmall" and not model.training

@@ -25,6 +25,7 @@ from stream.engines.metadata import read_info, read_props
 from stream.engines.quantize import VIT_FLOAT_OPS, carry_metadata, int8_for_model, quant_settings, quantised_op_types
 from stream.engines.quantize import varied_frames as scenes
 from stream.model.registry import MODELS
+from tests.test_engines import CountingTimer
 from tests.vit import export_tiny_vit, metadata_of, with_metadata, without_metadata
 
 ENGINES = ["onnxruntime", "openvino"]
@@ -189,15 +190,6 @@ def test_a_metric_depth_diff_counts_metres_that_normalising_would_hide() -> None
     assert depth_diff(offset, expected, INDOOR) == pytest.approx(0.4 / 20.0, rel=1e-5)
 
 
-class FixedTimer:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    def __call__(self, estimator, frames, budget) -> float:
-        self.calls.append((estimator.engine, estimator.precision))
-        return 0.05 if estimator.engine == "openvino" else 0.1
-
-
 @pytest.mark.measures_engines
 def test_the_auto_decision_is_kept_per_model_name(vits, tmp_path) -> None:
     """Same graph, same net size, other model name in the metadata: another key and another decision file."""
@@ -205,7 +197,7 @@ def test_the_auto_decision_is_kept_per_model_name(vits, tmp_path) -> None:
     assert (keys[0]["model"], keys[1]["model"]) == (INDOOR.name, "another-indoor-model") and keys[0]["output"] == "metric"
     assert keys[0]["net_size"] == 252 and keys[0] == choose.fingerprint(vits["indoor"], "auto", "fp32", 1, 252)
     assert choose.decision_path(tmp_path, keys[0]) != choose.decision_path(tmp_path, keys[1])
-    timer = FixedTimer()
+    timer = CountingTimer()
     for key in ("indoor", "renamed"):
         decide(vits[key], "auto", "fp32", 1, None, tmp_path, budget=0.01, timer=timer, frames=FRAMES[:1])
     files = sorted((tmp_path / "engines").glob("*.json"))

@@ -6,6 +6,7 @@ served from a temporary folder, and "offline" is a closed loopback port.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -87,9 +88,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("served")
     payload = np.random.default_rng(7).integers(0, 256, PAYLOAD_SIZE, dtype=np.uint8).tobytes()
     (root / "blob.bin").write_bytes(payload)
+    with serving(root, payload, hashlib.sha256(payload).hexdigest()) as state:
+        try:
+            yield state
+        finally:
+            state.release.set()  # a download still waiting for its second half ends now
+
+
+@contextlib.contextmanager
+def serving(root: Path, payload: bytes, sha256: str) -> Iterator[Server]:
+    """``root`` served on 127.0.0.1 by the test's own HTTP server (plus the handler's special paths)."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
     httpd.daemon_threads = True
-    state = Server(f"http://127.0.0.1:{httpd.server_address[1]}", payload, hashlib.sha256(payload).hexdigest())
+    state = Server(f"http://127.0.0.1:{httpd.server_address[1]}", payload, sha256)
     httpd.state = state  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -363,18 +374,8 @@ def checkpoints(tmp_path_factory, random_checkpoint_for) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("served-checkpoints")
     (root / DA2_FILE).symlink_to(random_checkpoint_for(DA2))
     (root / MIDAS_FILE).symlink_to(random_checkpoint_for("midas-small"))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
-    httpd.daemon_threads = True
-    state = Server(f"http://127.0.0.1:{httpd.server_address[1]}", b"", sha256_of(root / DA2_FILE))
-    httpd.state = state  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(root, b"", sha256_of(root / DA2_FILE)) as state:
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 def test_depth_anything_download_is_loaded_cached_and_its_digest_told(checkpoints, tmp_path, caplog) -> None:

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - torch's own spelling
 from torch import nn
 
+from stream.engines.metadata import write_props
+
 PATCH = 14
 
 
@@ -62,15 +64,7 @@ def export_tiny_vit(path: Path, seed: int = 0, max_depth: float | None = None,
 
 def with_metadata(source: Path, target: Path, metadata: Mapping[str, str]) -> Path:
     """A copy of ``source`` at ``target`` whose metadata_props also hold ``metadata`` (what the exporter writes)."""
-    model = onnx.load(str(source))
-    kept = [entry for entry in model.metadata_props if entry.key not in metadata]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    for key, value in metadata.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(target))
-    return target
+    return write_props(source, target, metadata)
 
 
 def without_metadata(source: Path, target: Path) -> Path:

@@ -84,3 +84,22 @@ def _varint(data: mmap.mmap, pos: int) -> tuple[int, int]:
         if not byte & 0x80:
             return value, pos
         shift += 7
+
+
+def write_props(source: Path, target: Path, props: Mapping[str, str]) -> Path:
+    """A copy of ``source`` at ``target`` (may be the same file) whose metadata_props also hold ``props``.
+
+    The one writer of ONNX metadata after export: an int8 copy that lost ours gets it back
+    through here, and tests label hand-made models with it.
+    """
+    import onnx
+
+    model = onnx.load(str(source))
+    kept = [entry for entry in model.metadata_props if entry.key not in props]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(target))
+    return Path(target)

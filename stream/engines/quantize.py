@@ -21,7 +21,7 @@ import numpy as np
 
 from stream.core.modelinfo import PREFIX, ModelInfo
 from stream.core.staging import writing
-from stream.engines.metadata import read_info, read_props
+from stream.engines.metadata import read_info, read_props, write_props
 
 log = logging.getLogger(__name__)
 
@@ -134,18 +134,8 @@ def carry_metadata(source: Path, target: Path) -> None:
     ours = {key: value for key, value in read_props(source).items() if key.startswith(PREFIX)}
     there = read_props(target)
     missing = {key: value for key, value in ours.items() if there.get(key) != value}
-    if not missing:
-        return
-    import onnx
-
-    model = onnx.load(str(target))
-    kept = [entry for entry in model.metadata_props if entry.key not in missing]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    for key, value in missing.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(target))
+    if missing:
+        write_props(target, target, missing)
 
 
 QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger"}

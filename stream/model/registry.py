@@ -79,39 +79,25 @@ MODELS.register(DEFAULT_MODEL, ModelSpec(
 
 
 
-def _da2_info(name: str, output: str = RELATIVE, max_depth: float | None = None) -> ModelInfo:
-    """Depth Anything V2 Small: ViT patches of 14, trained at 518, bilinear output upsampling."""
-    return ModelInfo(name=name, output=output, max_depth=max_depth, multiple=14, upsample="bilinear",
+def _register_depth_anything(name: str, title: str, meaning: str, repository: str, filename: str,
+                             output: str = RELATIVE, max_depth: float | None = None) -> None:
+    """One Depth Anything V2 Small: ViT patches of 14, trained at 518, bilinear upsampling, Apache-2.0 (the Small only)."""
+    info = ModelInfo(name=name, output=output, max_depth=max_depth, multiple=14, upsample="bilinear",
                      net_size=252, trained_size=518)
+    MODELS.register(name, ModelSpec(info=info, title=title, licence="Apache-2.0", meaning=meaning,
+                                    url=f"https://huggingface.co/depth-anything/{repository}/resolve/main/{filename}",
+                                    filename=filename, build=_depth_anything(name)))
 
-_DA2_BASE = "https://huggingface.co/depth-anything"
-MODELS.register("depth-anything-v2-small", ModelSpec(
-    info=_da2_info("depth-anything-v2-small"),
-    title="Depth Anything V2 Small (2024)",
-    licence="Apache-2.0",
-    meaning="relative inverse depth (larger = nearer, no unit), finer detail than MiDaS",
-    url=f"{_DA2_BASE}/Depth-Anything-V2-Small/resolve/main/depth_anything_v2_vits.pth",
-    filename="depth_anything_v2_vits.pth",
-    build=_depth_anything("depth-anything-v2-small"),
-))
-MODELS.register("depth-anything-v2-small-indoor", ModelSpec(
-    info=_da2_info("depth-anything-v2-small-indoor", METRIC, 20.0),
-    title="Depth Anything V2 Small, metric indoor (Hypersim)",
-    licence="Apache-2.0",
-    meaning="metric depth in metres, 0 to 20 m, for rooms",
-    url=f"{_DA2_BASE}/Depth-Anything-V2-Metric-Hypersim-Small/resolve/main/depth_anything_v2_metric_hypersim_vits.pth",
-    filename="depth_anything_v2_metric_hypersim_vits.pth",
-    build=_depth_anything("depth-anything-v2-small-indoor"),
-))
-MODELS.register("depth-anything-v2-small-outdoor", ModelSpec(
-    info=_da2_info("depth-anything-v2-small-outdoor", METRIC, 80.0),
-    title="Depth Anything V2 Small, metric outdoor (Virtual KITTI 2)",
-    licence="Apache-2.0",
-    meaning="metric depth in metres, 0 to 80 m, for streets and driving",
-    url=f"{_DA2_BASE}/Depth-Anything-V2-Metric-VKITTI-Small/resolve/main/depth_anything_v2_metric_vkitti_vits.pth",
-    filename="depth_anything_v2_metric_vkitti_vits.pth",
-    build=_depth_anything("depth-anything-v2-small-outdoor"),
-))
+
+_register_depth_anything("depth-anything-v2-small", "Depth Anything V2 Small (2024)",
+                         "relative inverse depth (larger = nearer, no unit), finer detail than MiDaS",
+                         "Depth-Anything-V2-Small", "depth_anything_v2_vits.pth")
+_register_depth_anything("depth-anything-v2-small-indoor", "Depth Anything V2 Small, metric indoor (Hypersim)",
+                         "metric depth in metres, 0 to 20 m, for rooms",
+                         "Depth-Anything-V2-Metric-Hypersim-Small", "depth_anything_v2_metric_hypersim_vits.pth", METRIC, 20.0)
+_register_depth_anything("depth-anything-v2-small-outdoor", "Depth Anything V2 Small, metric outdoor (Virtual KITTI 2)",
+                         "metric depth in metres, 0 to 80 m, for streets and driving",
+                         "Depth-Anything-V2-Metric-VKITTI-Small", "depth_anything_v2_metric_vkitti_vits.pth", METRIC, 80.0)
 
 
 def model_choices() -> tuple[str, ...]:
