@@ -30,6 +30,7 @@ from stream.engines.metadata import read_info
 
 log = logging.getLogger("stream")
 TOLERANCE = 0.01
+INT8_MARGIN = 1.10  # int8 must be at least this much faster than fp32 of the same engine to be picked
 BUDGET = 1.0
 Timer = Callable[[BaseEstimator, list[np.ndarray], float], float]
 
@@ -121,9 +122,21 @@ def measure(model: Path, pairs: list[tuple[str, str]], threads: int, net_size: i
     return rows
 
 
+def no_gain(row: Row, rows: list[Row], margin: float = INT8_MARGIN) -> bool:
+    """An int8 row not ``margin`` times faster than fp32 of its own engine: it costs accuracy and buys nothing.
+
+    On an AVX2 CPU without VNNI int8 ran 0.95x fp32; a few percent either way is measurement noise.
+    """
+    if row.precision != "int8" or row.seconds is None:
+        return False
+    fp32 = next((r.seconds for r in rows if (r.engine, r.precision) == (row.engine, "fp32") and r.seconds), None)
+    return fp32 is not None and row.seconds * margin > fp32
+
+
 def pick(rows: list[Row], tolerance: float = TOLERANCE) -> Choice:
-    """The fastest row within ``tolerance`` of ORT fp32, with a one-line reason."""
-    ok = [r for r in rows if r.seconds is not None and r.diff is not None and r.diff <= tolerance]
+    """The fastest row within ``tolerance`` of ORT fp32, with a one-line reason; never an int8 with ``no_gain``."""
+    ok = [r for r in rows if r.seconds is not None and r.diff is not None and r.diff <= tolerance
+          and not no_gain(r, rows)]
     if not ok:
         failed = "; ".join(f"{r.engine} {r.precision}: {r.error or f'depth diff {r.diff:.3f}'}" for r in rows)
         raise ModelError(f"no engine could run the model ({failed}); check --model, --engine and --precision")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from stream.core.modelinfo import ModelInfo
-from stream.engines.choose import BUDGET, Choice, decide, diff_meaning
+from stream.engines.choose import BUDGET, Choice, decide, diff_meaning, no_gain
 from stream.model.registry import DEFAULT_MODEL, MODELS
 
 
@@ -47,6 +47,7 @@ def model_line(info: ModelInfo, net_size: int | None) -> str:
 
 
 def format_table(choice: Choice) -> list[str]:
+    """One line per candidate (an int8 that is no faster than its engine's fp32 says so), then auto's choice."""
     base = next((r.seconds for r in choice.rows if (r.engine, r.precision) == ("onnxruntime", "fp32")), None)
     lines = [f"{'engine':<12} {'precision':<9} {'ms/frame':>8} {'fps':>6} {'vs ORT fp32':>11} {'depth diff':>10}"]
     for row in choice.rows:
@@ -54,8 +55,9 @@ def format_table(choice: Choice) -> list[str]:
             lines.append(f"{row.engine:<12} {row.precision:<9} cannot run: {row.error}")
             continue
         speed = f"{base / row.seconds:.2f}x" if base else "-"
+        note = "  no gain: never picked by auto" if no_gain(row, choice.rows) else ""
         lines.append(f"{row.engine:<12} {row.precision:<9} {row.seconds * 1e3:8.1f} {1 / row.seconds:6.1f} {speed:>11} "
-                     f"{row.diff:10.4f}")
+                     f"{row.diff:10.4f}{note}")
     lines.append(f"auto: {choice.engine} {choice.precision} ({choice.reason})")
     return lines
 
