@@ -81,3 +81,11 @@ def test_the_engine_table_says_no_gain() -> None:
     lines = format_table(Choice("openvino", "fp32", "test", slow))
     assert "no gain" in next(line for line in lines if " int8 " in line)
     assert not any("no gain" in line for line in format_table(Choice("onnxruntime", "int8", "test", rows(0.06))))
+
+
+@pytest.mark.parametrize("scheme", list(quantize_mod.SCHEMES))
+def test_the_quantize_command_offers_every_scheme(scheme: str) -> None:
+    from stream.model.__main__ import build_parser
+
+    args = build_parser().parse_args(["quantize", "--input", "m.onnx", "--output", "q.onnx", "--scheme", scheme])
+    assert args.scheme == scheme

@@ -1,7 +1,7 @@
 """``python -m stream.model``: export, quantise or download the depth model ahead of time.
 
     export    --output m.onnx (--weights PATH | --random-seed N)
-    quantize  --input m.onnx --output m-int8.onnx [--calibration VIDEO] [--frames N]
+    quantize  --input m.onnx --output m-int8.onnx [--calibration VIDEO] [--frames N] [--scheme u8s8|u8u8|u8s8-reduced]
     download  [--cache-dir DIR]
     engines   [--model M.onnx | --weights W.pt | --random-seed N] [--model-name NAME] [--threads N] [--net-size N]
               [--cache-dir DIR]
@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--output", type=Path, required=True, help="int8 ONNX model to write")
     quantize.add_argument("--calibration", type=Path, help="video whose frames calibrate activation ranges (default: varied synthetic scenes)")
     quantize.add_argument("--frames", type=int, default=8, help="number of calibration frames (default 8)")
+    quantize.add_argument("--scheme", choices=("u8s8", "u8u8", "u8s8-reduced"),
+                          help="int8 weights for the CPU that will run the copy (default: this CPU's: u8u8 on x86 "
+                               "without VNNI, else u8s8; see README Engines)")
 
     engines = commands.add_parser("engines", help="measure every engine x precision on this machine for one model and print the table")
     chosen = engines.add_mutually_exclusive_group()
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
             refuse_quantized(args.input)
             frames = video_frames(args.calibration, args.frames) if args.calibration else varied_frames(args.frames)
-            print(quantize_model(args.input, args.output, frames))
+            print(quantize_model(args.input, args.output, frames, args.scheme))
         elif args.command == "engines":
             from stream.model.table import print_engines
 
