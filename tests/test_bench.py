@@ -31,6 +31,9 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys) -> None:
               "int8_live_pipeline_vs_baseline", "file_one_engine_veryfast_vs_standalone", "auto_file_pipeline_vs_standalone"}
     assert ratios <= set(report["ratios"])
     assert 0 <= report["int8"]["mean_abs_diff_normalised"] < 0.2
+    assert report["int8"]["scheme"] in ("u8s8", "u8u8")
+    machine = report["machine"]
+    assert {"cpu", "cores", "cpu_class", "cpu_features", "cpu_vnni", "peak_gflops_fp32", "peak_note"} <= set(machine)
     assert set(report["threads_standalone_fps"]) == {"1", "2", "3", "4"}
     assert {"fp32_live_pipeline_vs_baseline"} <= set(report["ratios"])
     auto = report["auto"]
@@ -48,7 +51,7 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys) -> None:
     table = capsys.readouterr().out
     for label in ("stage medians", "standalone inference fp32", "live pipeline depth fp32", "seed-style baseline",
                   "live / standalone inference", "int8 / fp32 speed", "file pipeline / standalone auto", "live pipeline fp32 depth fps by setting",
-                  "engine x precision", "auto choice", "CPU seconds per depth frame",
+                  "engine x precision", "auto choice", "CPU class", "CPU seconds per depth frame",
                   "colour flicker", "frame (per-frame min-max)", "stable after a hard cut"):
         assert label in table
 
@@ -63,3 +66,28 @@ def test_flicker_only_draws_the_picture(tmp_path, capsys) -> None:
     assert not list(tmp_path.glob("*.partial*"))
     assert set(json.loads((tmp_path / "f.json").read_text())) == {"flicker"}
     assert "stable after a hard cut" in capsys.readouterr().out
+
+
+def test_models_bench_reads_each_figure_against_the_cpu_class_peak(monkeypatch) -> None:
+    from stream.bench import models
+    from stream.core import cpu
+    from tests.test_cpu import ZEN2
+
+    monkeypatch.setenv(cpu.FLAGS_ENV, ZEN2)
+    machine = bench.machine_facts()
+    assert machine["cpu_class"] == "avx2" and machine["cpu_vnni"] is False and "avx2" in machine["cpu_features"]
+
+    class Engine:
+        def input_size(self, width: int, height: int) -> tuple[int, int]:
+            return 256, 192
+
+    monkeypatch.setattr(models, "gflop_per_frame", lambda name, width, height: 2.0)
+    key = ("midas-small", "onnxruntime", "fp32")
+    rows = models.model_rows(["midas-small"], {}, {key: Engine()}, {},
+                             [{key: {"standalone_fps": 10.0, "live_depth_fps": 9.0}}])
+    row = rows[0]["engines"][0]
+    peak = machine["peak_gflops_fp32"]
+    assert row["gflop_per_s"] == 20.0
+    assert row["percent_of_peak"] == (100 * 20.0 / peak if peak else None)
+    table = models.format_table({"machine": machine, "input": "640x480", "rounds": 1, "models": rows})
+    assert "CPU class avx2" in table and "% peak" in table

@@ -43,7 +43,11 @@ WIDTH, HEIGHT = 640, 480
 
 
 def machine_facts() -> dict[str, Any]:
+    """The machine a figure is from, with its CPU class (what decides speed) and nominal peak, so figures
+    from different classes are never read as one table."""
     import onnxruntime
+
+    from stream.core.cpu import this_cpu
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -59,7 +63,20 @@ def machine_facts() -> dict[str, Any]:
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,
         "platform": platform.platform(),
+        "cpu_class": this_cpu().cpu_class,
+        "cpu_features": this_cpu().features,
+        "cpu_vnni": this_cpu().vnni,
+        "cpu_mhz": this_cpu().mhz,
+        "peak_gflops_fp32": this_cpu().as_dict()["peak_gflops_fp32"],
+        "peak_note": this_cpu().as_dict()["peak_note"],
     }
+
+
+def cpu_line(machine: dict[str, Any]) -> str:
+    """The CPU class line every table starts with: figures are only comparable within a class."""
+    peak = machine.get("peak_gflops_fp32")
+    peak_text = f"nominal fp32 peak {peak:.0f} GFLOP/s" if peak else "peak unknown"
+    return f"CPU class {machine['cpu_class']} ({' '.join(machine['cpu_features']) or 'no listed features'}; {peak_text})"
 
 
 def synthetic_frames(count: int) -> list[np.ndarray]:
@@ -338,7 +355,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from stream.engines import make_engine
     from stream.engines.base import NET_SIZE, network_size
     from stream.engines.onnxruntime import OnnxRuntimeEstimator
-    from stream.engines.quantize import model_for_precision
+    from stream.engines.quantize import model_for_precision, scheme_for
     from stream.model.checkpoint import save_random_checkpoint
     from stream.model.export import onnx_for_weights
 
@@ -369,7 +386,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             log("int8 quantisation (static QDQ, 8 calibration frames)")
             int8_model = model_for_precision(model, "int8", cache)  # the same cached copy the engines below use
             int8_estimator = OnnxRuntimeEstimator(int8_model, threads=args.threads, spin=True)
-            report["int8_accuracy"] = int8_accuracy(estimator, int8_estimator)
+            report["int8_accuracy"] = {**int8_accuracy(estimator, int8_estimator), "scheme": scheme_for()}
         baseline = SeedBaseline(weights)
         log("engines: the auto choice (each engine x precision timed on calibration frames)")
         choice = auto_choice(model, cache, args.threads, NET_SIZE, args.engine_budget)
@@ -489,6 +506,7 @@ def format_table(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
         f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, onnxruntime {m['onnxruntime']}",
+        cpu_line(m),
         f"input {report['input']} -> network {report['network_input']}; weights: {report['weights']}; {report['rounds']} interleaved rounds",
         "",
         "stage medians (ms; encode: mean per frame incl. flush, 1280x480 side-by-side)",
@@ -532,7 +550,8 @@ def format_table(report: dict[str, Any]) -> str:
         lines += [
             f"live pipeline int8 / baseline     {ratios['int8_live_pipeline_vs_baseline']:6.2f}x",
             f"int8 / fp32 speed                 {q['speedup_standalone']:6.2f}x standalone, {q['speedup_live']:.2f}x live   (target >= 1.5)",
-            f"int8 mean |normalised depth diff| {q['mean_abs_diff_normalised']:.4f} (worst frame {q['max_frame_diff_normalised']:.4f}; target <= 0.02)",
+            f"int8 mean |normalised depth diff| {q['mean_abs_diff_normalised']:.4f} (worst frame {q['max_frame_diff_normalised']:.4f}; target <= 0.02; "
+            f"scheme {q['scheme']} for CPU class {report['machine']['cpu_class']})",
         ]
     lines += engine_lines(report)
     lines += ["", *flicker_lines(report["flicker"])]

@@ -8,8 +8,9 @@ network size on a 640x480 input:
 * standalone inference FPS and live-pipeline depth FPS for each engine x precision;
 * the cost against MiDaS small (ONNX Runtime fp32) measured in the same interleaved rounds, so
   a load change on a shared machine hits both sides of the ratio;
-* GFLOP per frame at that size (counted by torch) and the GFLOP/s each engine reaches, so the
-  reader sees how close each runs to this CPU's limit;
+* GFLOP per frame at that size (counted by torch), the GFLOP/s each engine reaches and that as a
+  share of the CPU class's nominal fp32 peak (``percent_of_peak``: "x% of what this CPU can do";
+  int8 and bf16 can pass 100%, as the peak is fp32's);
 * with ``--sizes``, Depth Anything's standalone FPS at several input sizes (how its default was chosen).
 
 The metric models share the relative model's graph but for the head's last activation; they are
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from stream.bench.main import HEIGHT, WIDTH, live_pipeline, machine_facts, synthetic_frames
+from stream.bench.main import HEIGHT, WIDTH, cpu_line, live_pipeline, machine_facts, synthetic_frames
 from stream.bench.report import bench_parser, log, publish
 from stream.bench.timing import standalone_fps
 
@@ -140,6 +141,7 @@ def model_rows(names: list[str], models: dict[str, Path], engines: dict[tuple[st
                errors: dict[tuple[str, str, str], str], rounds: list[dict[tuple[str, str, str], dict[str, float]]]
                ) -> list[dict[str, Any]]:
     """Medians over the rounds; the cost ratio is the median of per-round ratios (same round, same load)."""
+    peak = machine_facts()["peak_gflops_fp32"]
     rows = []
     for name in names:
         first = next((e for (n, _, _), e in engines.items() if n == name), None)
@@ -156,7 +158,8 @@ def model_rows(names: list[str], models: dict[str, Path], engines: dict[tuple[st
                 if BASELINE in rounds[0] else float("nan")
             entry["engines"].append({"engine": key[1], "precision": key[2], "standalone_fps": standalone,
                                      "live_depth_fps": live, "cost_vs_midas_ort_fp32": cost,
-                                     "gflop_per_s": gflop * standalone})
+                                     "gflop_per_s": gflop * standalone,
+                                     "percent_of_peak": 100 * gflop * standalone / peak if peak else None})
         rows.append(entry)
     return rows
 
@@ -164,16 +167,18 @@ def model_rows(names: list[str], models: dict[str, Path], engines: dict[tuple[st
 def format_table(report: dict[str, Any]) -> str:
     machine = report["machine"]
     lines = [f"models on {machine['cpu']} ({machine['cores']} cores), {report['input']} input, median of {report['rounds']} rounds",
+             cpu_line(machine),
              f"{'model':<32} {'input':>7} {'GFLOP':>6} {'engine':<12} {'prec':<5} {'alone fps':>9} {'live fps':>8} "
-             f"{'x MiDaS cost':>12} {'GFLOP/s':>8}"]
+             f"{'x MiDaS cost':>12} {'GFLOP/s':>8} {'% peak':>6}"]
     for model in report["models"]:
         for row in model["engines"]:
             head = f"{model['model']:<32} {model['input']:>7} {model['gflop_per_frame']:6.2f} {row['engine']:<12} {row['precision']:<5}"
             if "error" in row:
                 lines.append(f"{head} cannot run: {row['error']}")
                 continue
+            share = f"{row['percent_of_peak']:6.1f}" if row.get("percent_of_peak") is not None else f"{'-':>6}"
             lines.append(f"{head} {row['standalone_fps']:9.1f} {row['live_depth_fps']:8.1f} {row['cost_vs_midas_ort_fp32']:12.2f} "
-                         f"{row['gflop_per_s']:8.1f}")
+                         f"{row['gflop_per_s']:8.1f} {share}")
     if "sizes" in report:
         lines.append(f"{report['sizes']['model']} (onnxruntime fp32) by input bound:")
         lines += [f"  net_size {r['net_size']:>4} -> {r['input']:>8}: {r['standalone_fps']:5.1f} fps" for r in report["sizes"]["rows"]]
