@@ -1,4 +1,9 @@
-"""``python -m stream.model engines``: measure every engine x precision here for one model and print the table."""
+"""``python -m stream.model engines``: measure every engine x precision here for one model and print the table.
+
+One table per run shape (``--shape``, both by default): live mode's one engine with every
+thread, and file mode's one single-threaded engine per core, since the fastest engine can
+differ between them. ``--remeasure`` forgets the model's cached decisions first.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import argparse
 from pathlib import Path
 
 from stream.core.modelinfo import ModelInfo
-from stream.engines.choose import BUDGET, Choice, decide, diff_meaning
+from stream.engines.choose import BUDGET, Choice, decide, diff_meaning, forget
+from stream.engines.shape import RunShape, file_shape
 from stream.model.registry import DEFAULT_MODEL, MODELS
 
 
@@ -60,11 +66,24 @@ def format_table(choice: Choice) -> list[str]:
     return lines
 
 
+def shapes(which: str, threads: int) -> list[RunShape]:
+    """The run shapes ``--shape`` asks for: live (one engine, ``threads``), file (one engine per core), or both."""
+    found = {"live": RunShape(1, threads), "file": file_shape(threads)}
+    return [found[name] for name in ("live", "file") if which in (name, "both")]
+
+
 def print_engines(args: argparse.Namespace, budget: float = BUDGET) -> None:
     from stream.core.cache import default_cache_dir
     from stream.engines.metadata import read_info
 
     cache = args.cache_dir or default_cache_dir()
     model = model_for(args, cache)
-    choice = decide(model, "auto", "auto", args.threads, args.net_size, cache, budget)
-    print("\n".join([model_line(read_info(model), args.net_size), *format_table(choice)]))
+    if args.remeasure:
+        removed = forget(model, cache)
+        print(f"forgot {len(removed)} cached decision{'s' if len(removed) != 1 else ''} for {model.name}; measuring again")
+    lines = [model_line(read_info(model), args.net_size)]
+    for shape in shapes(args.shape, args.threads):
+        choice = decide(model, "auto", "auto", args.threads, args.net_size, cache, budget, copies=shape.copies,
+                        copy_threads=shape.threads)
+        lines += [f"shape {shape.describe()}", *format_table(choice)]
+    print("\n".join(lines))

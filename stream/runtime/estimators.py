@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 from stream.config.settings import Settings
 from stream.core.modelinfo import model_info_of
 from stream.engines.base import BaseEstimator
+from stream.engines.shape import file_shape, usable_cores
 from stream.sources.base import SourceInfo, SourceKind
-
-MAX_AUTO_STREAMS = 4
 
 
 def make_estimator(settings: Settings) -> BaseEstimator:
@@ -18,7 +15,7 @@ def make_estimator(settings: Settings) -> BaseEstimator:
 
 
 def make_estimators(settings: Settings, copies: int, threads: int) -> list[BaseEstimator]:
-    """``copies`` engines of the chosen kind, ``threads`` each (the choice itself is made at the configured threads)."""
+    """``copies`` engines of the chosen kind, ``threads`` each; ``auto`` is decided by measuring that very shape."""
     from stream.core.cache import default_cache_dir
     from stream.engines.choose import engines_for
     from stream.model.resolve import check_model_name, resolve_model
@@ -33,27 +30,20 @@ def make_estimators(settings: Settings, copies: int, threads: int) -> list[BaseE
     return estimators
 
 
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def inference_streams(settings: Settings, live: bool, single_frame: bool) -> tuple[int, int]:
     """How many frames are inferred at once, and with how many threads each.
 
     Live mode wants the newest frame soonest: one engine with every thread. File mode wants
     throughput: one single-threaded engine per core keeps the cores busy while decoding and
     encoding take their share (one engine's threads wait for each other at every layer when
-    a core is taken away). ``model.streams`` and ``model.threads`` override the split.
+    a core is taken away). ``model.streams`` and ``model.threads`` override the split. The
+    split is ``stream.engines.shape.file_shape``, the shape ``auto`` measures for a file.
     """
     model = settings.model
-    cores = usable_cores()
-    streams = model.streams or max(1, min(cores, MAX_AUTO_STREAMS))
-    if live or single_frame or streams == 1:
+    if live or single_frame:
         return 1, model.threads
-    return streams, max(1, (model.threads or cores) // streams)
+    shape = file_shape(model.threads, model.streams or 0, usable_cores())
+    return shape.copies, shape.threads
 
 
 def one_picture(settings: Settings, info: SourceInfo) -> bool:
