@@ -167,3 +167,28 @@ def test_copies_are_timed_together_and_their_errors_raised() -> None:
     assert time_copies([single], FRAMES, 0.0) > 0 and single.count == 2  # type: ignore[list-item]
     with pytest.raises(RuntimeError, match="engine broke"):
         time_copies([Fake(), Fake(fail_at=3)], FRAMES, 5.0)  # type: ignore[list-item]
+
+
+# -- the batch: its actors' shape, measured once by the driver -------------------------------------------------------
+def test_a_local_batch_measures_its_actors_shape_once(random_onnx, monkeypatch) -> None:
+    from pathlib import Path
+
+    from stream.batch.actor import DepthWorker
+    from stream.batch.cluster import Sizing
+    from stream.batch.run import check_model, for_actors
+    from stream.config.settings import load_settings
+
+    asked = []
+
+    def recorded(model, engine, precision, threads, *args, **kwargs):
+        asked.append((threads, kwargs["copies"], kwargs["copy_threads"]))
+        return choose.Choice("onnxruntime", "fp32", "pinned by this test", [])
+
+    monkeypatch.setattr(choose, "decide", recorded)
+    settings = load_settings(Path(__file__).resolve().parents[1] / "config.yaml", {"model": {"onnx": random_onnx}})
+    sizing = Sizing(actors=2, threads=1, cpus=1.0)
+    check_model(settings, sizing)
+    DepthWorker(for_actors(settings, sizing, local=True))
+    assert asked == [(1, 2, 1), (1, 2, 1)]  # the driver's decision is the one each actor asks for
+    DepthWorker(for_actors(settings, sizing, local=False))  # a cluster's actors: spread over machines, each alone
+    assert asked[-1] == (1, 1, 1)

@@ -315,12 +315,14 @@ def estimator_for(model: Path, engine: str, precision: str, threads: int, net_si
 
 def engines_for(model: Path, engine: str, precision: str, threads: int, net_size: int | None, cache_dir: Path,
                 copies: int = 1, copy_threads: int | None = None, budget: float = BUDGET,
-                timer: Timer = time_copies) -> list[BaseEstimator]:
+                timer: Timer = time_copies, at_once: int | None = None) -> list[BaseEstimator]:
     """``copies`` engines of the kind the settings ask for (``auto`` goes through ``decide``).
 
     Each copy runs with ``copy_threads`` (default ``threads``): file mode's frames in flight
     at once. ``auto`` measures exactly that shape (the copies predicting at once), since an
     engine faster as one many-threaded engine can be slower as several single-threaded ones.
+    ``at_once`` (default ``copies``) is how many run at once in all when other processes
+    build the rest (the batch's actors, one engine each).
     ``net_size`` None = the model's own default (``info.net_size`` in its metadata).
     """
     each = threads if copy_threads is None else copy_threads
@@ -331,8 +333,8 @@ def engines_for(model: Path, engine: str, precision: str, threads: int, net_size
         chosen, why = engine, "as set"
     else:
         check_choice(engine, precision)
-        choice = decide(model, engine, precision, threads, net_size, cache_dir, budget, timer, copies=count,
-                        copy_threads=each)
+        choice = decide(model, engine, precision, threads, net_size, cache_dir, budget, timer,
+                        copies=max(1, at_once or count), copy_threads=each)
         chosen, precision, why = choice.engine, choice.precision, choice.reason
     estimators = [make_engine(model, chosen, precision, each, net_size, cache_dir) for _ in range(count)]
     copies_note = f", {len(estimators)} frames at once x {each} thread{'s' if each != 1 else ''}" if len(estimators) > 1 else ""

@@ -9,13 +9,14 @@ from stream.engines.shape import file_shape, usable_cores
 from stream.sources.base import SourceInfo, SourceKind
 
 
-def make_estimator(settings: Settings) -> BaseEstimator:
-    """One engine with the configured threads (live mode, photos, batches of photos)."""
-    return make_estimators(settings, 1, settings.model.threads)[0]
+def make_estimator(settings: Settings, at_once: int = 1) -> BaseEstimator:
+    """One engine with the configured threads (live mode, photos; a batch's actor, one of ``at_once`` running together)."""
+    return make_estimators(settings, 1, settings.model.threads, at_once)[0]
 
 
-def make_estimators(settings: Settings, copies: int, threads: int) -> list[BaseEstimator]:
-    """``copies`` engines of the chosen kind, ``threads`` each; ``auto`` is decided by measuring that very shape."""
+def make_estimators(settings: Settings, copies: int, threads: int, at_once: int | None = None) -> list[BaseEstimator]:
+    """``copies`` engines of the chosen kind, ``threads`` each; ``auto`` is decided by measuring that very shape
+    (``at_once`` engines together when other processes build the rest)."""
     from stream.core.cache import default_cache_dir
     from stream.engines.choose import engines_for
     from stream.model.resolve import check_model_name, resolve_model
@@ -25,7 +26,7 @@ def make_estimators(settings: Settings, copies: int, threads: int) -> list[BaseE
                                name=model.chosen, sha256=model.sha256)
     cache = model.cache_dir if model.cache_dir is not None else default_cache_dir()
     estimators = engines_for(model_path, model.engine, model.precision, model.threads, model.net_size, cache,
-                             copies=copies, copy_threads=threads)
+                             copies=copies, copy_threads=threads, at_once=at_once)
     check_model_name(model.onnx, model.name, model_info_of(estimators[0]).name)
     return estimators
 
