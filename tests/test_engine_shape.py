@@ -67,6 +67,7 @@ def test_live_and_file_are_decided_and_cached_apart(random_onnx, tmp_path, caplo
     assert (records["file"]["key"]["copies"], records["file"]["key"]["copy_threads"], records["file"]["shape"]) == (2, 1, "file")
     assert records["live"]["key"] == choose.fingerprint(random_onnx, "auto", "fp32", 2, 64)
     assert records["file"]["rounds"] == ROUNDS and records["file"]["ranking_flipped"] is False
+    assert records["file"]["others_cores"] == 0.0
     assert all(len(row["rounds"]) == ROUNDS for row in records["file"]["rows"])
     calls, made[:] = len(timer.calls), []
     with caplog.at_level(logging.INFO, logger="stream"):

@@ -175,7 +175,8 @@ def test_engines_command_prints_a_table_per_shape_and_remeasures(random_onnx, mo
     assert lines[0].startswith("forgot ") and lines[0].endswith("; measuring again")
     assert lines[1].startswith("model: midas-small (relative inverse depth, no unit); network input up to 64 px")
     assert [line for line in lines if line.startswith("shape ")] == [
-        "shape live: one engine x default threads", "shape file: 2 engines at once x 1 thread"]
+        "shape live: one engine x default threads",
+        "shape file: 2 engines at once x 1 thread (ms/frame and fps: all engines together)"]
     assert lines[3].split()[:2] == ["engine", "precision"] and lines[-1].startswith("auto: openvino ")
     assert any(line.startswith("openvino     fp32") for line in lines)
     timed = len([line for line in lines if line.split()[:1] in (["onnxruntime"], ["openvino"]) and "cannot run" not in line])
@@ -186,7 +187,8 @@ def test_engines_command_prints_a_table_per_shape_and_remeasures(random_onnx, mo
     assert main([*argv, "--remeasure", "--shape", "file"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("forgot 2 cached decisions for ") and len(timer.calls) == both + both // 2
-    assert [line for line in lines if line.startswith("shape ")] == ["shape file: 2 engines at once x 1 thread"]
+    assert [line for line in lines if line.startswith("shape ")] == [
+        "shape file: 2 engines at once x 1 thread (ms/frame and fps: all engines together)"]
     saved = [json.loads(path.read_text())["key"] for path in (model_cache / "engines").glob("*.json")]
     shapes = [key["shape"] for key in saved if key["model_sha256"] == choose.fingerprint(random_onnx, "auto", "auto", 0, 64)[
         "model_sha256"]]

@@ -249,14 +249,16 @@ def load_decision(path: Path, key: dict) -> Choice | None:
         return None
 
 
-def save_decision(path: Path, key: dict, choice: Choice) -> None:
-    """Write under a temporary name, then rename: a crash never leaves half a decision."""
+def save_decision(path: Path, key: dict, choice: Choice, others: float = 0.0) -> None:
+    """Write under a temporary name, then rename: a crash never leaves half a decision.
+
+    ``others``: the cores other processes used meanwhile (below ``BUSY_CORES``, or it would not be saved)."""
     from stream.core.staging import write_bytes_atomically
 
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"key": key, "engine": choice.engine, "precision": choice.precision, "reason": choice.reason,
             "shape": choice.shape, "rounds": max((len(row.rounds) for row in choice.rows), default=0),
-            "ranking_flipped": ranking_flipped(choice.rows), "rows": [asdict(row) for row in choice.rows]}
+            "ranking_flipped": ranking_flipped(choice.rows), "others_cores": round(others, 3), "rows": [asdict(row) for row in choice.rows]}
     write_bytes_atomically(path, json.dumps(data, indent=2).encode())
 
 
@@ -298,7 +300,7 @@ def decide(model: Path, engine: str, precision: str, threads: int, net_size: int
         note = busy_note(others, choice)
         log.warning("%s", note)
         return replace(choice, reason=f"{choice.reason}; {note}", busy=others)
-    save_decision(path, key, choice)
+    save_decision(path, key, choice, others)
     return choice
 
 

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--calibration", type=Path, help="video whose frames calibrate activation ranges (default: varied synthetic scenes)")
     quantize.add_argument("--frames", type=int, default=8, help="number of calibration frames (default 8)")
 
-    engines = commands.add_parser("engines", help="measure every engine x precision on this machine for one model and print the table")
+    engines = commands.add_parser("engines", help="measure every engine x precision on this machine for one model and print the table per run shape")
     chosen = engines.add_mutually_exclusive_group()
     chosen.add_argument("--model", type=Path, help="ONNX depth model (default: MiDaS v2.1 small)")
     chosen.add_argument("--weights", type=Path, help="MiDaS v2.1 small checkpoint to export first")

@@ -54,14 +54,14 @@ def model_line(info: ModelInfo, net_size: int | None) -> str:
 
 def format_table(choice: Choice) -> list[str]:
     base = next((r.seconds for r in choice.rows if (r.engine, r.precision) == ("onnxruntime", "fp32")), None)
-    lines = [f"{'engine':<12} {'precision':<9} {'ms/frame':>8} {'fps':>6} {'vs ORT fp32':>11} {'depth diff':>10}"]
+    lines = [f"{'engine':<12} {'precision':<9} {'ms/frame':>8} {'fps':>6} {'vs ORT fp32':>11} {'depth diff':>10}  rounds (ms)"]
     for row in choice.rows:
         if row.seconds is None or row.diff is None:
             lines.append(f"{row.engine:<12} {row.precision:<9} cannot run: {row.error}")
             continue
         speed = f"{base / row.seconds:.2f}x" if base else "-"
         lines.append(f"{row.engine:<12} {row.precision:<9} {row.seconds * 1e3:8.1f} {1 / row.seconds:6.1f} {speed:>11} "
-                     f"{row.diff:10.4f}")
+                     f"{row.diff:10.4f}  {' / '.join(f'{r * 1e3:.1f}' for r in row.rounds)}")
     lines.append(f"auto: {choice.engine} {choice.precision} ({choice.reason})")
     return lines
 
@@ -85,5 +85,6 @@ def print_engines(args: argparse.Namespace, budget: float = BUDGET) -> None:
     for shape in shapes(args.shape, args.threads):
         choice = decide(model, "auto", "auto", args.threads, args.net_size, cache, budget, copies=shape.copies,
                         copy_threads=shape.threads)
-        lines += [f"shape {shape.describe()}", *format_table(choice)]
+        together = " (ms/frame and fps: all engines together)" if shape.copies > 1 else ""
+        lines += [f"shape {shape.describe()}{together}", *format_table(choice)]
     print("\n".join(lines))
