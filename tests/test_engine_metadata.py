@@ -201,13 +201,13 @@ def test_the_auto_decision_is_kept_per_model_name(vits, tmp_path) -> None:
     for key in ("indoor", "renamed"):
         decide(vits[key], "auto", "fp32", 1, None, tmp_path, budget=0.01, timer=timer, frames=FRAMES[:1])
     files = sorted((tmp_path / "engines").glob("*.json"))
-    assert len(files) == 2 and len(timer.calls) == 4
+    assert len(files) == 2 and len(timer.calls) == 4 * choose.ROUNDS
     assert sorted(json.loads(f.read_text())["key"]["model"] for f in files) == ["another-indoor-model", INDOOR.name]
     assert any(INDOOR.name in f.name for f in files)
 
 
 # -- the engines table -----------------------------------------------------------------------------------------------
-def fake_decide(model, engine, precision, threads, net_size, cache, budget=0.0) -> Choice:
+def fake_decide(model, engine, precision, threads, net_size, cache, budget=0.0, **shape) -> Choice:
     return Choice("onnxruntime", "fp32", "pinned", [Row("onnxruntime", "fp32", 0.01, 0.0)])
 
 
@@ -220,7 +220,8 @@ def test_engines_table_names_its_model_and_what_the_diff_means(vits, tmp_path, m
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"model: {INDOOR.name} (metric depth in metres, up to 20 m)")
     assert "network input up to 252 px (multiples of 14)" in lines[0] and "metres / 20 m" in lines[0]
-    assert lines[1].split()[:2] == ["engine", "precision"] and lines[-1] == "auto: onnxruntime fp32 (pinned)"
+    assert lines[1].startswith("shape live: one engine x ") and lines[2].split()[:2] == ["engine", "precision"]
+    assert lines[-1] == "auto: onnxruntime fp32 (pinned)"
 
 
 @pytest.mark.parametrize("name", ["midas-small", "depth-anything-v2-small-indoor"])

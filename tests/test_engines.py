@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from stream import launch
 from stream.core.errors import ModelError
 from stream.engines import choose, make_engine
-from stream.engines.choose import Row, decide, normalised_diff, pick
+from stream.engines.choose import ROUNDS, Row, decide, normalised_diff, pick
 from stream.engines.openvino import has_bf16
 from stream.engines.quantize import varied_frames
 
@@ -56,25 +57,29 @@ def test_pick_is_the_fastest_within_tolerance() -> None:
 
 
 class CountingTimer:
-    """Deterministic 'timing': OpenVINO is twice as fast; counts how often anything is timed."""
+    """Deterministic 'timing' of a shape's copies: OpenVINO is twice as fast; counts how often anything is timed."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
 
-    def __call__(self, estimator, frames, budget) -> float:
-        self.calls.append((estimator.engine, estimator.precision))
-        return 0.05 if estimator.engine == "openvino" else 0.1
+    def __call__(self, copies, frames, budget) -> float:
+        self.calls.append((copies[0].engine, copies[0].precision))
+        return 0.05 if copies[0].engine == "openvino" else 0.1
+
+
+def every_round(*pairs: tuple[str, str]) -> list[tuple[str, str]]:
+    return sorted(list(pairs) * ROUNDS)
 
 
 @pytest.mark.measures_engines
 def test_auto_is_measured_once_then_reused(random_onnx, tmp_path) -> None:
     timer = CountingTimer()
     first = decide(random_onnx, "auto", "fp32", 2, 64, tmp_path, budget=0.01, timer=timer, frames=FRAMES)
-    assert (first.engine, first.precision) == ("openvino", "fp32") and sorted(timer.calls) == [
-        ("onnxruntime", "fp32"), ("openvino", "fp32")]
-    assert first.reason.startswith("2.0x onnxruntime fp32")
+    assert (first.engine, first.precision) == ("openvino", "fp32") and sorted(timer.calls) == every_round(
+        ("onnxruntime", "fp32"), ("openvino", "fp32"))
+    assert first.reason.startswith("2.0x onnxruntime fp32") and first.reason.endswith("measured as live: one engine x 2 threads")
     again = decide(random_onnx, "auto", "fp32", 2, 64, tmp_path, budget=0.01, timer=timer, frames=FRAMES)
-    assert len(timer.calls) == 2 and again == first
+    assert len(timer.calls) == 2 * ROUNDS and again == first
     files = list((tmp_path / "engines").glob("*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text())["engine"] == "openvino"
 
@@ -94,7 +99,7 @@ def test_a_corrupt_or_stale_decision_is_remade(random_onnx, tmp_path, damage) ->
         data["engine"] = "onnxruntime"
         path.write_text(json.dumps(data))
     remade = decide(random_onnx, "auto", "fp32", 2, 64, tmp_path, budget=0.01, timer=timer, frames=FRAMES)
-    assert len(timer.calls) == 4 and remade.engine == "openvino"
+    assert len(timer.calls) == 4 * ROUNDS and remade.engine == "openvino"
     saved = json.loads(path.read_text())
     assert saved["key"] == choose.fingerprint(random_onnx, "auto", "fp32", 2, 64) and saved["engine"] == "openvino"
 
@@ -118,8 +123,8 @@ def test_auto_survives_an_engine_that_cannot_run(random_onnx, tmp_path, monkeypa
 def test_a_set_precision_is_kept_when_auto_picks_the_engine(random_onnx, model_cache) -> None:
     timer = CountingTimer()
     choice = decide(random_onnx, "auto", "int8", 2, 64, model_cache, budget=0.01, timer=timer, frames=FRAMES)
-    assert (choice.engine, choice.precision) == ("openvino", "int8") and sorted(timer.calls) == [
-        ("onnxruntime", "int8"), ("openvino", "int8")]
+    assert (choice.engine, choice.precision) == ("openvino", "int8") and sorted(timer.calls) == every_round(
+        ("onnxruntime", "int8"), ("openvino", "int8"))
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:
@@ -156,17 +161,38 @@ def test_openvino_that_cannot_load_the_model_is_refused(capsys, tmp_path) -> Non
 
 
 @pytest.mark.measures_engines
-def test_engines_command_prints_the_table(random_onnx, model_cache, monkeypatch, capsys) -> None:
+def test_engines_command_prints_a_table_per_shape_and_remeasures(random_onnx, model_cache, monkeypatch, capsys) -> None:
+    from stream.engines.shape import RunShape
     from stream.model import table
     from stream.model.__main__ import main
 
     timer = CountingTimer()
-    monkeypatch.setattr(table, "decide", lambda *a: decide(*a[:6], budget=0.01, timer=timer, frames=FRAMES))
-    assert main(["engines", "--model", str(random_onnx), "--cache-dir", str(model_cache), "--net-size", "64"]) == 0
+    monkeypatch.setattr(table, "decide", functools.partial(decide, timer=timer, frames=FRAMES))
+    monkeypatch.setattr(table, "file_shape", lambda threads: RunShape(2, 1))
+    argv = ["engines", "--model", str(random_onnx), "--cache-dir", str(model_cache), "--net-size", "64"]
+    assert main([*argv, "--remeasure"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("model: midas-small (relative inverse depth, no unit); network input up to 64 px")
-    assert lines[1].split()[:2] == ["engine", "precision"] and len(timer.calls) == len(lines) - 3
-    assert any(line.startswith("openvino     fp32") for line in lines) and lines[-1].startswith("auto: openvino ")
+    assert lines[0].startswith("forgot ") and lines[0].endswith("; measuring again")
+    assert lines[1].startswith("model: midas-small (relative inverse depth, no unit); network input up to 64 px")
+    assert [line for line in lines if line.startswith("shape ")] == [
+        "shape live: one engine x default threads",
+        "shape file: 2 engines at once x 1 thread (ms/frame and fps: all engines together)"]
+    assert lines[3].split()[:2] == ["engine", "precision"] and lines[-1].startswith("auto: openvino ")
+    assert any(line.startswith("openvino     fp32") for line in lines)
+    timed = len([line for line in lines if line.split()[:1] in (["onnxruntime"], ["openvino"]) and "cannot run" not in line])
+    assert len(timer.calls) == timed * ROUNDS
+    both = len(timer.calls)
+    assert main(argv) == 0 and len(timer.calls) == both  # cached: nothing measured
+    capsys.readouterr()
+    assert main([*argv, "--remeasure", "--shape", "file"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("forgot 2 cached decisions for ") and len(timer.calls) == both + both // 2
+    assert [line for line in lines if line.startswith("shape ")] == [
+        "shape file: 2 engines at once x 1 thread (ms/frame and fps: all engines together)"]
+    saved = [json.loads(path.read_text())["key"] for path in (model_cache / "engines").glob("*.json")]
+    shapes = [key["shape"] for key in saved if key["model_sha256"] == choose.fingerprint(random_onnx, "auto", "auto", 0, 64)[
+        "model_sha256"]]
+    assert shapes == ["file"]  # the live decision was forgotten and, not asked for, not made again
 
 
 def test_openvino_engines_compiling_together_leave_the_process_locale_alone(random_onnx, tmp_path) -> None:

@@ -80,7 +80,7 @@ class DepthWorker:
         self._lock = threading.Lock()
         self._current: tuple[str, int] | None = None  # (job key, estimator count when it started)
         try:
-            self.estimator = CountingEstimator(make_estimator(settings))
+            self.estimator = CountingEstimator(make_estimator(settings, at_once=settings.model.streams or 1))
         except DepthStreamError as exc:
             self.error = (str(exc), exc.exit_code)
 

@@ -66,18 +66,26 @@ def run_planned(settings: Settings, folder: Path, jobs: list[Job], options: Batc
     sizing, stopped_by = Sizing(0, 0, 0.0), None
     if todo:
         if options.ray_address is None:
-            check_model(settings)
+            check_model(settings, size_actors(float(os.cpu_count() or 1), options.actors, options.threads_per_actor))
         sizing, stopped_by = run_on_ray(settings, todo, options, manifest, results, len(jobs))
     ordered = [results.get(job.key) or FileResult(job.key, "not run") for job in jobs]
     return BatchSummary(ordered, time.monotonic() - start, sizing.actors, sizing.threads, stopped_by)
 
 
-def check_model(settings: Settings) -> None:
+def check_model(settings: Settings, sizing: Sizing) -> None:
     """A local run makes the model once here: a bad model is one line before Ray starts, and the
-    workers find the exported ONNX file and the engine decision already in the cache."""
+    workers find the exported ONNX file and the engine decision already in the cache, measured
+    for the batch's shape (its actors' engines inferring at once) by one process, not by each actor."""
     from stream.runtime.estimators import make_estimator
 
-    make_estimator(settings)
+    make_estimator(for_actors(settings, sizing, local=True), at_once=sizing.actors)
+
+
+def for_actors(settings: Settings, sizing: Sizing, local: bool) -> Settings:
+    """The actors' settings: their threads; on this machine, ``model.streams`` = the engines at once (what ``auto``
+    measured). A cluster's actors are spread over machines, so there each measures its own engine alone."""
+    update = {"threads": sizing.threads, "streams": sizing.actors if local else 0}
+    return settings.model_copy(update={"model": settings.model.model_copy(update=update)})
 
 
 def run_on_ray(settings: Settings, todo: list[Job], options: BatchOptions, manifest: Manifest,
@@ -94,7 +102,7 @@ def run_on_ray(settings: Settings, todo: list[Job], options: BatchOptions, manif
 
     with ray_session(options.ray_address, os.cpu_count() or 1) as cpus:
         sizing = size_actors(cpus, options.actors, options.threads_per_actor)
-        settings = settings.model_copy(update={"model": settings.model.model_copy(update={"threads": sizing.threads})})
+        settings = for_actors(settings, sizing, local=options.ray_address is None)
         stop = threading.Event()
         with StopOnSignal(stop) as signals:  # after ray.init, which sets its own SIGTERM handler
             expected = {job.key: header_frames(job, settings.max_frames) for job in todo}

@@ -4,7 +4,7 @@
     quantize  --input m.onnx --output m-int8.onnx [--calibration VIDEO] [--frames N] [--scheme u8s8|u8u8|u8s8-reduced]
     download  [--cache-dir DIR]
     engines   [--model M.onnx | --weights W.pt | --random-seed N] [--model-name NAME] [--threads N] [--net-size N]
-              [--cache-dir DIR]
+              [--shape live|file|both] [--remeasure] [--cache-dir DIR]
 
 ``--random-seed`` builds the real architecture with seeded random weights. It exists for
 tests and benchmarks only: the depth it produces is meaningless.
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="int8 weights for the CPU that will run the copy (default: this CPU's: u8u8 on x86 "
                                "without VNNI, else u8s8; see README Engines)")
 
-    engines = commands.add_parser("engines", help="measure every engine x precision on this machine for one model and print the table")
+    engines = commands.add_parser("engines", help="measure every engine x precision on this machine for one model and print the table per run shape")
     chosen = engines.add_mutually_exclusive_group()
     chosen.add_argument("--model", type=Path, help="ONNX depth model (default: MiDaS v2.1 small)")
     chosen.add_argument("--weights", type=Path, help="MiDaS v2.1 small checkpoint to export first")
@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the model whose weights (official, --weights or --random-seed) are measured (default midas-small)")
     engines.add_argument("--threads", type=int, default=0, help="engine threads, 0 = default")
     engines.add_argument("--net-size", type=int, help="network input's long-side bound (default: the model's own, 256 for MiDaS)")
+    engines.add_argument("--shape", choices=("live", "file", "both"), default="both",
+                         help="which run shape's table (default both): live = one engine with every thread (live mode, "
+                              "photos); file = one single-threaded engine per core, timed at once (files, batches). "
+                              "auto decides and caches each shape apart")
+    engines.add_argument("--remeasure", action="store_true",
+                         help="forget this model's cached engine decisions (every shape) and measure again")
     engines.add_argument("--cache-dir", type=Path, help="cache folder (default: see README)")
 
     download = commands.add_parser("download", help="fetch and verify the official weights into the cache")

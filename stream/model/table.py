@@ -1,4 +1,9 @@
-"""``python -m stream.model engines``: measure every engine x precision here for one model and print the table."""
+"""``python -m stream.model engines``: measure every engine x precision here for one model and print the table.
+
+One table per run shape (``--shape``, both by default): live mode's one engine with every
+thread, and file mode's one single-threaded engine per core, since the fastest engine can
+differ between them. ``--remeasure`` forgets the model's cached decisions first.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import argparse
 from pathlib import Path
 
 from stream.core.modelinfo import ModelInfo
-from stream.engines.choose import BUDGET, Choice, decide, diff_meaning, no_gain
+from stream.engines.choose import BUDGET, Choice, decide, diff_meaning, forget, no_gain
+from stream.engines.shape import RunShape, file_shape
 from stream.model.registry import DEFAULT_MODEL, MODELS
 
 
@@ -49,7 +55,7 @@ def model_line(info: ModelInfo, net_size: int | None) -> str:
 def format_table(choice: Choice) -> list[str]:
     """One line per candidate (an int8 that is no faster than its engine's fp32 says so), then auto's choice."""
     base = next((r.seconds for r in choice.rows if (r.engine, r.precision) == ("onnxruntime", "fp32")), None)
-    lines = [f"{'engine':<12} {'precision':<9} {'ms/frame':>8} {'fps':>6} {'vs ORT fp32':>11} {'depth diff':>10}"]
+    lines = [f"{'engine':<12} {'precision':<9} {'ms/frame':>8} {'fps':>6} {'vs ORT fp32':>11} {'depth diff':>10}  rounds (ms)"]
     for row in choice.rows:
         if row.seconds is None or row.diff is None:
             lines.append(f"{row.engine:<12} {row.precision:<9} cannot run: {row.error}")
@@ -57,9 +63,15 @@ def format_table(choice: Choice) -> list[str]:
         speed = f"{base / row.seconds:.2f}x" if base else "-"
         note = "  no gain: never picked by auto" if no_gain(row, choice.rows) else ""
         lines.append(f"{row.engine:<12} {row.precision:<9} {row.seconds * 1e3:8.1f} {1 / row.seconds:6.1f} {speed:>11} "
-                     f"{row.diff:10.4f}{note}")
+                     f"{row.diff:10.4f}  {' / '.join(f'{r * 1e3:.1f}' for r in row.rounds)}{note}")
     lines.append(f"auto: {choice.engine} {choice.precision} ({choice.reason})")
     return lines
+
+
+def shapes(which: str, threads: int) -> list[RunShape]:
+    """The run shapes ``--shape`` asks for: live (one engine, ``threads``), file (one engine per core), or both."""
+    found = {"live": RunShape(1, threads), "file": file_shape(threads)}
+    return [found[name] for name in ("live", "file") if which in (name, "both")]
 
 
 def print_engines(args: argparse.Namespace, budget: float = BUDGET) -> None:
@@ -68,5 +80,13 @@ def print_engines(args: argparse.Namespace, budget: float = BUDGET) -> None:
 
     cache = args.cache_dir or default_cache_dir()
     model = model_for(args, cache)
-    choice = decide(model, "auto", "auto", args.threads, args.net_size, cache, budget)
-    print("\n".join([model_line(read_info(model), args.net_size), *format_table(choice)]))
+    if args.remeasure:
+        removed = forget(model, cache)
+        print(f"forgot {len(removed)} cached decision{'s' if len(removed) != 1 else ''} for {model.name}; measuring again")
+    lines = [model_line(read_info(model), args.net_size)]
+    for shape in shapes(args.shape, args.threads):
+        choice = decide(model, "auto", "auto", args.threads, args.net_size, cache, budget, copies=shape.copies,
+                        copy_threads=shape.threads)
+        together = " (ms/frame and fps: all engines together)" if shape.copies > 1 else ""
+        lines += [f"shape {shape.describe()}{together}", *format_table(choice)]
+    print("\n".join(lines))

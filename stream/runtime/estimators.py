@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import os
-
 from stream.config.settings import Settings
 from stream.core.modelinfo import model_info_of
 from stream.engines.base import BaseEstimator
+from stream.engines.shape import file_shape, usable_cores
 from stream.sources.base import SourceInfo, SourceKind
 
-MAX_AUTO_STREAMS = 4
+
+def make_estimator(settings: Settings, at_once: int = 1) -> BaseEstimator:
+    """One engine with the configured threads (live mode, photos; a batch's actor, one of ``at_once`` running together)."""
+    return make_estimators(settings, 1, settings.model.threads, at_once)[0]
 
 
-def make_estimator(settings: Settings) -> BaseEstimator:
-    """One engine with the configured threads (live mode, photos, batches of photos)."""
-    return make_estimators(settings, 1, settings.model.threads)[0]
-
-
-def make_estimators(settings: Settings, copies: int, threads: int) -> list[BaseEstimator]:
-    """``copies`` engines of the chosen kind, ``threads`` each (the choice itself is made at the configured threads)."""
+def make_estimators(settings: Settings, copies: int, threads: int, at_once: int | None = None) -> list[BaseEstimator]:
+    """``copies`` engines of the chosen kind, ``threads`` each; ``auto`` is decided by measuring that very shape
+    (``at_once`` engines together when other processes build the rest)."""
     from stream.core.cache import default_cache_dir
     from stream.engines.choose import engines_for
     from stream.model.resolve import check_model_name, resolve_model
@@ -28,16 +26,9 @@ def make_estimators(settings: Settings, copies: int, threads: int) -> list[BaseE
                                name=model.chosen, sha256=model.sha256)
     cache = model.cache_dir if model.cache_dir is not None else default_cache_dir()
     estimators = engines_for(model_path, model.engine, model.precision, model.threads, model.net_size, cache,
-                             copies=copies, copy_threads=threads)
+                             copies=copies, copy_threads=threads, at_once=at_once)
     check_model_name(model.onnx, model.name, model_info_of(estimators[0]).name)
     return estimators
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def inference_streams(settings: Settings, live: bool, single_frame: bool) -> tuple[int, int]:
@@ -46,14 +37,14 @@ def inference_streams(settings: Settings, live: bool, single_frame: bool) -> tup
     Live mode wants the newest frame soonest: one engine with every thread. File mode wants
     throughput: one single-threaded engine per core keeps the cores busy while decoding and
     encoding take their share (one engine's threads wait for each other at every layer when
-    a core is taken away). ``model.streams`` and ``model.threads`` override the split.
+    a core is taken away). ``model.streams`` and ``model.threads`` override the split. The
+    split is ``stream.engines.shape.file_shape``, the shape ``auto`` measures for a file.
     """
     model = settings.model
-    cores = usable_cores()
-    streams = model.streams or max(1, min(cores, MAX_AUTO_STREAMS))
-    if live or single_frame or streams == 1:
+    if live or single_frame:
         return 1, model.threads
-    return streams, max(1, (model.threads or cores) // streams)
+    shape = file_shape(model.threads, model.streams or 0, usable_cores())
+    return shape.copies, shape.threads
 
 
 def one_picture(settings: Settings, info: SourceInfo) -> bool:
