@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import stream.engines.quantize as quantize_mod
 from stream.core import cpu
 from stream.engines.choose import Choice, Row, no_gain, pick
-from stream.engines.onnxruntime import OnnxRuntimeEstimator
-from stream.engines.quantize import int8_name, quant_settings, scheme_for, varied_frames
+from stream.engines.quantize import int8_name, quant_settings, scheme_for
 from stream.model.table import format_table
-from stream.view.render import normalise_depth
 from tests.test_cpu import ALDER_LAKE, ICE_LAKE, NEOVERSE_N1, SAPPHIRE_RAPIDS, ZEN2, ZEN4, arm, x86
+from tests.test_int8 import mean_normalised_diff
 
 
 @pytest.mark.parametrize(("text", "scheme"), [
@@ -53,13 +51,7 @@ def test_cache_name_differs_by_scheme(random_onnx: Path, tmp_path: Path, monkeyp
 def test_the_non_vnni_scheme_stays_within_0_02_of_fp32(random_onnx: Path, tmp_path: Path) -> None:
     int8 = quantize_mod.int8_for_model(random_onnx, tmp_path, scheme="u8u8")
     assert int8.name == int8_name(random_onnx, "u8u8") and quantize_mod.is_quantized(int8)
-    fp32, quantised = OnnxRuntimeEstimator(random_onnx, threads=2), OnnxRuntimeEstimator(int8, threads=2)
-    diffs = []
-    for frame in varied_frames(3, 320, 240, seed=99):
-        a = normalise_depth(fp32.predict(frame)).astype(np.float32) / 255
-        b = normalise_depth(quantised.predict(frame)).astype(np.float32) / 255
-        diffs.append(np.abs(a - b).mean())
-    assert np.mean(diffs) <= 0.02
+    assert mean_normalised_diff(random_onnx, int8) <= 0.02
 
 
 def rows(int8_seconds: float) -> list[Row]:
