@@ -14,7 +14,7 @@ import pytest
 from stream.core.errors import OutputWriteError
 from stream.core.frames import DepthFrame, Frame, Normalised
 from stream.export import make_depth_sink, read_pfm
-from stream.export.images import png16_bytes
+from stream.export.images import encode_png16
 from stream.export.sequence import NpzDepthSink
 from stream.export.sidecar import to_uint16
 from stream.view.normalize import make_normaliser, to_index
@@ -167,11 +167,11 @@ def failing_on(call: int, function):
 def test_a_writer_failing_mid_way_leaves_nothing(tmp_path, monkeypatch, name) -> None:
     items = depth_frames(5)
     if name == "depth.mkv":  # the disk fills at the third frame
-        monkeypatch.setattr("stream.export.video.to_uint16", failing_on(3, to_uint16))
+        monkeypatch.setattr("stream.export.sidecar.to_uint16", failing_on(3, to_uint16))
     elif name == "depth.npz":  # the third frame has another size
         items[2] = DepthFrame(items[2].frame, items[2].depth[:, :32])
     else:
-        monkeypatch.setattr("stream.export.images.png16_bytes", failing_on(1, png16_bytes))
+        monkeypatch.setattr("stream.export.images.encode_png16", failing_on(1, encode_png16))
     with pytest.raises(OutputWriteError, match="No space left|size changed"):
         write_all(tmp_path / name, items)
     assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -19,15 +19,7 @@ import numpy as np
 from stream.core.frames import DepthFrame, Normalised
 from stream.export.base import DepthFileSink
 from stream.export.pfm import pfm_bytes
-from stream.export.sidecar import (
-    frame_entry,
-    raw_sidecar_text,
-    sidecar_path,
-    sidecar_text,
-    to_millimetres,
-    to_uint16,
-    values_text,
-)
+from stream.export.sidecar import raw_sidecar_text, sidecar_path, sidecar_text, uint16_depth, values_text
 
 
 def encode_png16(values: np.ndarray) -> bytes:
@@ -38,17 +30,10 @@ def encode_png16(values: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def png16_bytes(index: np.ndarray) -> bytes:
-    """The 0..1 index as a 16-bit PNG (relative depth)."""
-    return encode_png16(to_uint16(index))
-
-
 def depth_png16(item: DepthFrame, normalised: Normalised, **extra: Any) -> tuple[bytes, dict[str, Any]]:
     """The frame's 16-bit PNG (millimetres for a metric model, else the index) and its sidecar entry."""
-    if item.model.is_metric:
-        values, saturated = to_millimetres(item.depth)
-        return encode_png16(values), frame_entry(item, normalised, **extra, saturated=saturated)
-    return png16_bytes(normalised.index), frame_entry(item, normalised, **extra)
+    values, entry = uint16_depth(item, normalised, **extra)
+    return encode_png16(values), entry
 
 
 def npy_bytes(depth: np.ndarray) -> bytes:

@@ -52,6 +52,15 @@ def to_millimetres(metres: np.ndarray) -> tuple[np.ndarray, int]:
     return np.where(valid, np.clip(mm, 1, LEVELS), 0).astype(np.uint16), saturated
 
 
+def uint16_depth(item: DepthFrame, normalised: Normalised, **extra: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """A frame's 16-bit values and its sidecar entry: millimetres for a metric model (saturated pixels
+    counted), else the normalised index with its mapping back. Every 16-bit writer stores these."""
+    if item.model.is_metric:
+        values, saturated = to_millimetres(item.depth)
+        return values, frame_entry(item, normalised, **extra, saturated=saturated)
+    return to_uint16(normalised.index), frame_entry(item, normalised, **extra)
+
+
 def values_text(model: ModelInfo) -> str:
     """How ``v`` is made, for the sidecar's ``stored``."""
     if model.is_metric:

@@ -21,7 +21,7 @@ import numpy as np
 from stream.core.frames import DepthFrame, Frame, Normalised
 from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
 from stream.export.base import DepthFileSink
-from stream.export.sidecar import frame_entry, sidecar_path, sidecar_text, to_millimetres, to_uint16, values_text
+from stream.export.sidecar import sidecar_path, sidecar_text, uint16_depth, values_text
 
 
 class Ffv1DepthSink(DepthFileSink):
@@ -64,11 +64,7 @@ class Ffv1DepthSink(DepthFileSink):
         if self.container is None:
             self._open(item.frame)
         self.model = item.model
-        if self.model.is_metric:
-            values, saturated = to_millimetres(item.depth)
-            entry = frame_entry(item, normalised, saturated=saturated)
-        else:
-            values, entry = to_uint16(normalised.index), frame_entry(item, normalised)
+        values, entry = uint16_depth(item, normalised)
         picture = av.VideoFrame.from_ndarray(values, format="gray16le")
         picture.pts = self._pts(item.frame)
         picture.time_base = self.stream.time_base
