@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
 from stream.core.staging import writing
+from stream.engines.metadata import write_props
 from stream.model.registry import DEFAULT_MODEL, MODELS
 
 if TYPE_CHECKING:
@@ -63,7 +64,6 @@ def cached_onnx_name(weights_sha256: str, name: str = DEFAULT_MODEL) -> str:
 
 def export_onnx(model: nn.Module, path: Path, info: ModelInfo = MIDAS_SMALL) -> Path:
     """Export with dynamic batch/height/width and ``info`` in the metadata, to a temp file renamed into place."""
-    import onnx
     import torch
 
     path = Path(path)
@@ -86,9 +86,7 @@ def export_onnx(model: nn.Module, path: Path, info: ModelInfo = MIDAS_SMALL) -> 
                 },
                 do_constant_folding=True,
             )
-        graph = onnx.load(str(tmp_name))
-        onnx.helper.set_model_props(graph, info.metadata())
-        onnx.save(graph, str(tmp_name))
+        write_props(Path(tmp_name), Path(tmp_name), info.metadata())
     return path
 
 
