@@ -36,18 +36,6 @@ BASELINE = ("midas-small", "onnxruntime", "fp32")
 DEFAULT_SIZES = (196, 252, 308, 364, 518)
 
 
-def random_onnx(name: str, seed: int, cache: Path) -> Path:
-    """The named model with seeded random weights, exported to ONNX once (with its metadata) into ``cache``."""
-    from stream.model.checkpoint import random_network
-    from stream.model.export import export_onnx
-    from stream.model.registry import MODELS
-
-    path = cache / f"{name}-random-{seed}.onnx"
-    if not path.is_file():
-        export_onnx(random_network(seed, name=name), path, MODELS.get(name).info)
-    return path
-
-
 def gflop_per_frame(name: str, width: int, height: int) -> float:
     """Multiply-adds x 2 of one forward pass at this network input, as torch's FLOP counter counts them."""
     import torch
@@ -103,6 +91,7 @@ def size_sweep(model: Path, sizes: tuple[int, ...], threads: int, frame: np.ndar
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from stream.model.registry import MODELS
+    from stream.model.table import random_model
 
     names = args.models or list(MODELS.names())
     if BASELINE[0] not in names:
@@ -115,7 +104,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         models = {}
         for name in names:
             log(f"{name}: random weights (seed {args.seed}), exported to ONNX")
-            models[name] = random_onnx(name, args.seed, cache)
+            models[name] = random_model(name, args.seed, cache)
         pairs = pairs_here(args.skip_int8)
         engines, errors = build_engines(models, pairs, args.threads, cache)
         rounds: list[dict[tuple[str, str, str], dict[str, float]]] = []
