@@ -160,6 +160,22 @@ def test_openvino_that_cannot_load_the_model_is_refused(capsys, tmp_path) -> Non
     assert code == 2 and len(lines) == 1 and "openvino cannot load" in lines[0] and "--engine onnxruntime" in lines[0]
 
 
+def test_openvino_int8_that_cannot_compile_is_refused_before_any_work(random_onnx, model_cache, monkeypatch, capsys) -> None:
+    """OpenVINO's CPU plugin cannot compile every QDQ graph (Depth Anything's): found when the engine is built, told by its telling line."""
+    import openvino
+
+    class FailingCore(openvino.Core):
+        def compile_model(self, *_args, **_kwargs):
+            raise RuntimeError("Exception from src/inference/src/cpp/core.cpp:117:\nCheck 'childEdgePtr' failed at "
+                               "src/plugins/intel_cpu/src/node.cpp:703:\nNode Convert_1 contains empty child edge for index 0\n")
+
+    monkeypatch.setattr(openvino, "Core", FailingCore)
+    code, lines = run_cli(capsys, "--model", str(random_onnx), "--engine", "openvino", "--precision", "int8",
+                          "--cache-dir", str(model_cache))
+    assert code == 2 and len(lines) == 1 and "openvino cannot compile" in lines[0]
+    assert "(Node Convert_1 contains empty child edge for index 0)" in lines[0] and "--engine onnxruntime" in lines[0]
+
+
 @pytest.mark.measures_engines
 def test_engines_command_prints_a_table_per_shape_and_remeasures(random_onnx, model_cache, monkeypatch, capsys) -> None:
     from stream.engines.shape import RunShape
