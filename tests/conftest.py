@@ -151,9 +151,10 @@ def onnxruntime_fp32_unless_measured(request, monkeypatch):
     A test that measures sees a quiet machine (the tests share their cores with others; the
     busy detector is tested with its own fakes), so its decision is cached as on a quiet one.
     """
-    from stream.engines import busy, choose
+    from stream.engines import adaptive, busy, choose
 
     monkeypatch.setattr(choose, "others_cpu", busy.never_busy)
+    monkeypatch.setattr(adaptive, "others_cpu", busy.never_busy)
     if "measures_engines" in request.keywords:
         return
 

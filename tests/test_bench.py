@@ -39,6 +39,9 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys) -> None:
     auto = report["auto"]
     assert auto["engine"] in ("onnxruntime", "openvino") and auto["precision"] in ("fp32", "bf16", "int8")
     assert 0 <= auto["depth_diff_vs_fp32"] <= 0.01 and auto["live_depth_fps"] > 0
+    adaptive = report["adaptive"]
+    assert adaptive["target_fps"] == 15 and adaptive["live_depth_fps"] > 0
+    assert adaptive["net_size"] % 32 == 0 and 64 <= adaptive["net_size"] <= 256  # MiDaS: multiples of 32 up to its trained 256
     runs = [row for row in report["engines"] if not row["error"]]
     assert {(r["engine"], r["precision"]) for r in runs} >= {("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32")}
     assert all(r["standalone_fps"] > 0 and r["live_depth_fps"] > 0 for r in runs)
@@ -52,7 +55,7 @@ def test_bench_prints_table_and_writes_json(tmp_path, capsys) -> None:
     for label in ("stage medians", "standalone inference fp32", "live pipeline depth fp32", "seed-style baseline",
                   "live / standalone inference", "int8 / fp32 speed", "file pipeline / standalone auto", "live pipeline fp32 depth fps by setting",
                   "engine x precision", "auto choice", "CPU class", "CPU seconds per depth frame",
-                  "colour flicker", "frame (per-frame min-max)", "stable after a hard cut"):
+                  "colour flicker", "frame (per-frame min-max)", "stable after a hard cut", "net_size auto: network"):
         assert label in table
 
 

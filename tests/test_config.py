@@ -12,6 +12,7 @@ import pytest
 
 from stream import launch
 from stream.cli import main as cli
+from stream.config.flags import net_size_value
 from stream.config.settings import Settings, load_settings
 from stream.core.errors import ConfigError
 
@@ -25,7 +26,7 @@ BAD_FILES = [
     ("wrong-type", "capture:\n  queue_size: many\n", ["'capture.queue_size'", "integer", "many"]),
     ("queue-zero", "capture:\n  queue_size: 0\n", ["'capture.queue_size'", "greater than or equal to 1"]),
     ("crf-range", "video:\n  crf: 99\n", ["'video.crf'", "51", "99"]),
-    ("net-size-too-small", "model:\n  net_size: 10\n", ["'model.net_size'", "greater than or equal to 14", "10"]),
+    ("net-size-too-small", "model:\n  net_size: 10\n", ["'model.net_size'", "14..2048", "10"]),
     ("unknown-model", "model:\n  name: depth-anything-v2-large\n", ["'model.name'", "unknown model 'depth-anything-v2-large'",
                                                                        "midas-small, depth-anything-v2-small"]),
     ("sha256-not-hex", "model:\n  sha256: abc\n", ["'model.sha256'", "abc"]),
@@ -181,7 +182,7 @@ def test_set_without_equals_shows_an_example() -> None:
 
 def test_every_flag_sets_a_real_config_key() -> None:
     """The one flag table: each flag's key exists in the settings and a value given to it lands there."""
-    samples = {str: "x", Path: Path("x.mp4"), int: 3, float: 12.5, cli.probe_point: "3,4"}
+    samples = {str: "x", Path: Path("x.mp4"), int: 3, float: 12.5, cli.probe_point: "3,4", net_size_value: "auto"}
     for flag in cli.FLAGS:
         if flag.key is None:
             continue

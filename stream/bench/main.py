@@ -357,6 +357,7 @@ def median_round(rounds: list[dict[str, float]], key: str) -> dict[str, float]:
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from stream.bench.engines import auto_choice
     from stream.engines import make_engine
+    from stream.engines.adaptive import live_engine
     from stream.engines.base import NET_SIZE, network_size
     from stream.engines.onnxruntime import OnnxRuntimeEstimator
     from stream.engines.quantize import model_for_precision, scheme_for
@@ -395,6 +396,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         log("engines: the auto choice (each engine x precision timed on calibration frames)")
         choice = auto_choice(model, cache, args.threads, NET_SIZE, args.engine_budget)
         auto_estimator = make_engine(model, choice.engine, choice.precision, args.threads, cache_dir=cache)
+        log(f"net_size auto: the largest network input holding {args.target_fps:g} fps live")
+        sized_estimator = live_engine(model, "auto", "auto", args.threads, cache, args.target_fps, (WIDTH, HEIGHT),
+                                      budget=args.engine_budget)
         file_engines = file_mode_engines(model, "onnxruntime", "fp32", args.threads, cache)
         auto_file_engines = file_mode_engines(model, "auto", "auto", args.threads, cache, args.engine_budget)
 
@@ -418,6 +422,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             row["auto_standalone_fps"] = standalone_fps(auto_estimator, frames[0], args.repeats)
             row["auto_file_fps"] = file_pipeline(auto_file_engines, video, cache / "output.mp4")["fps"]
             row["auto_live_depth_fps"] = live_pipeline(auto_estimator, args.seconds, args.camera_fps, warmup=args.warmup)["depth_fps"]
+            row["adaptive_live_depth_fps"] = live_pipeline(sized_estimator, args.seconds, args.camera_fps, warmup=args.warmup)["depth_fps"]
             if int8_estimator is not None:
                 row["int8_standalone_fps"] = standalone_fps(int8_estimator, frames[0], args.repeats)
                 row["int8_live_depth_fps"] = live_pipeline(int8_estimator, args.seconds, args.camera_fps, warmup=args.warmup)["depth_fps"]
@@ -459,6 +464,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             report["ratios"]["int8_live_pipeline_vs_baseline"] = ratio("int8_live_depth_fps", "baseline_fps")
         report.update(engine_section(args, choice, model, cache, frames[0]))
         report["auto"]["live_depth_fps"] = float(np.median([r["auto_live_depth_fps"] for r in rows]))
+        report["adaptive"] = {"target_fps": args.target_fps, "net_size": sized_estimator.net_size,
+                              "network_input": "{}x{}".format(*sized_estimator.input_size(WIDTH, HEIGHT)),
+                              "engine": f"{sized_estimator.engine} {sized_estimator.precision}",
+                              "live_depth_fps": float(np.median([r["adaptive_live_depth_fps"] for r in rows]))}
         if not args.skip_threads:
             log("thread settings: standalone intra-op sweep, then live pipeline variants")
             report["threads_standalone_fps"] = thread_sweep(model, frames[0], args.repeats)
@@ -550,6 +559,10 @@ def format_table(report: dict[str, Any]) -> str:
         f"{ratios['file_one_engine_veryfast_vs_standalone']:.2f}x)",
         f"file pipeline / standalone auto   {ratios['auto_file_pipeline_vs_standalone']:6.2f}x",
     ]
+    if "adaptive" in report:
+        a = report["adaptive"]
+        lines.append(f"net_size auto: network {a['network_input']} ({a['engine']}), live depth {a['live_depth_fps']:.1f} fps "
+                     f"(target {a['target_fps']:g}: {'held' if a['live_depth_fps'] >= a['target_fps'] else 'NOT held'})")
     if "int8" in report:
         q = report["int8"]
         lines += [
@@ -591,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=30, help="timed calls per stage")
     parser.add_argument("--seed", type=int, default=0, help="random-weights seed")
     parser.add_argument("--engine-budget", type=float, default=1.0, help="seconds the auto choice times each engine x precision")
+    parser.add_argument("--target-fps", type=float, default=15.0,
+                        help="live depth rate model.net_size auto must hold (the adaptive figure)")
     parser.add_argument("--idle-seconds", type=float, default=5.0, help="live run per setting for the CPU-per-frame figure")
     parser.add_argument("--skip-int8", action="store_true", help="skip quantisation figures")
     parser.add_argument("--skip-threads", action="store_true", help="skip the thread-count sweep")

@@ -49,6 +49,16 @@ def models_help() -> str:
     return f"the depth model (default {DEFAULT_MODEL}): " + "; ".join(lines)
 
 
+def net_size_value(text: str) -> int | str:
+    """``--net-size 192`` or ``--net-size auto`` (the range is checked with the rest of the settings)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size in pixels (e.g. 256) or auto, got {text!r}") from None
+
+
 def probe_point(text: str) -> list[int]:
     """``--probe 320,240`` -> [320, 240] (whether it is inside the frame is checked once the source is open)."""
     parts = text.replace(" ", "").split(",")
@@ -75,6 +85,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--realtime",), "mode", "same as --mode live: play a file like a camera, dropping stale frames", const="live"),
     Flag(("--fps",), "capture.fps", "frame rate: requested from a webcam, of an image sequence (default 25)", float, metavar="N"),
     Flag(("--threads",), "model.threads", "engine threads, 0 = one per core (a file: shared out among model.streams engines)", int, metavar="N"),
+    Flag(("--net-size",), "model.net_size", "network input, long side in pixels (default: the model's own); auto = in "
+         "live mode, the largest that holds --target-fps on this CPU (measured once, cached)", net_size_value, metavar="N|auto"),
+    Flag(("--target-fps",), "display.target_fps", "live depth rate --net-size auto holds (default 15)", float, metavar="N"),
     Flag(("--engine",), "model.engine", "auto = fastest measured on this CPU (cached)", choices=engine_choices),
     Flag(("--precision",), "model.precision", "auto = fastest within 0.01 of fp32; bf16 = OpenVINO", choices=precision_choices),
     Flag(("--colormap",), "display.colormap", "inferno, magma, plasma, viridis, turbo, jet or gray", metavar="NAME"),

@@ -19,6 +19,7 @@ from stream.model.registry import DEFAULT_MODEL, model_choices
 from stream.view.render import COLORMAPS
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"  # the repository's, when run from a checkout
+NET_SIZES = (14, 2048)  # model.net_size's range: one ViT patch .. far above any trained size
 BROWSER_SOURCE = "browser"  # --source browser: the page's camera (needs --serve)
 
 
@@ -36,7 +37,26 @@ class ModelSettings(Section):
     precision: str = "auto"
     threads: int = Field(0, ge=0, le=256)
     streams: int = Field(0, ge=0, le=64)
-    net_size: int | None = Field(None, ge=14, le=2048)  # None: the model's own default (ModelInfo.net_size)
+    # None: the model's own default (ModelInfo.net_size); "auto": live mode picks the largest size that holds
+    # display.target_fps on this CPU (stream.engines.adaptive), files keep the model's own
+    net_size: int | Literal["auto"] | None = None
+
+    @field_validator("net_size", mode="before")
+    @classmethod
+    def size_or_auto(cls, value: Any) -> Any:
+        """A whole number of pixels in range, or ``auto``: one message for both (a union would report each member)."""
+        if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+            return None if value is None else "auto"
+        size = value if isinstance(value, int) and not isinstance(value, bool) else None
+        if isinstance(value, str) and value.strip().isdigit():
+            size = int(value)
+        if size is None or not NET_SIZES[0] <= size <= NET_SIZES[1]:
+            raise ValueError(f"expected a size in pixels, {NET_SIZES[0]}..{NET_SIZES[1]}, or auto")
+        return size
+
+    def fixed_net_size(self) -> int | None:
+        """The size every engine but live mode's is built with: ``auto`` leaves the model's own."""
+        return None if self.net_size == "auto" else self.net_size
 
     @field_validator("name")
     @classmethod
@@ -87,6 +107,7 @@ class DisplaySettings(Section):
     snapshot_dir: Path = Path("snapshots")
     progress: bool = True
     normalize: Literal["stable", "frame", "fixed"] = "stable"
+    target_fps: float = Field(15.0, gt=0, le=240)  # what model.net_size auto holds in live mode
     range: tuple[float, float] | None = Field(None, validate_default=True)
 
     @field_validator("colormap")
