@@ -134,10 +134,11 @@ def ffmpeg_has_filters(*names: str) -> bool:
 
 
 def hdr_clip(path: Path, transfer: str, width: int = 192, height: int = 192, max_cll: int | None = None,
-             frames: int = 2) -> Path:
+             mastering_peak: int | None = None, frames: int = 2) -> Path:
     """``HDR_PATCHES`` as a phone records them: HEVC Main 10 (lossless x265), BT.2020 tagged HLG or PQ.
 
-    ``max_cll`` (nits) adds HDR10's content light level and mastering display metadata.
+    HDR10 metadata, in nits: ``max_cll`` (content light level), ``mastering_peak`` (the
+    mastering display's peak; ``max_cll`` when not given).
     """
     kr, kb, tag = MATRICES["bt2020"]
     signal = np.zeros((height, width, 3))
@@ -151,8 +152,9 @@ def hdr_clip(path: Path, transfer: str, width: int = 192, height: int = 192, max
     yuv = np.concatenate([planes[0]] + [c.reshape(height // 4, width) for c in chroma])
     params = "lossless=1:log-level=error"
     if max_cll is not None:
-        params += (f":max-cll={max_cll},{max_cll // 10}:master-display=G(13250,34500)B(7500,3000)R(34000,16000)"
-                   f"WP(15635,16450)L({max_cll * 10000},50)")
+        params += f":max-cll={max_cll},{max_cll // 10}"
+    if mastering_peak or max_cll:
+        params += f":master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L({(mastering_peak or max_cll or 0) * 10000},50)"
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx265", rate=25, options={"x265-params": params})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"

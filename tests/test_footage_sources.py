@@ -211,10 +211,13 @@ NEUTRAL = [index for index, patch in enumerate(HDR_PATCHES) if len(set(patch)) =
 
 
 @needs_hdr_tools
-@pytest.mark.parametrize("transfer,max_cll,live", [("hlg", None, False), ("pq", None, False), ("pq", 4000, False),
-                                                   ("hlg", None, True)])
+@pytest.mark.parametrize("transfer,max_cll,mastering_peak,live", [
+    ("hlg", None, None, False), ("pq", None, None, False), ("hlg", None, None, True),
+    ("pq", 4000, None, False),  # HDR10 metadata: the curve's peak is MaxCLL
+    ("pq", None, 2000, False),  # no MaxCLL: the mastering display's peak
+])
 def test_hdr_patches_are_tone_mapped_to_sdr_as_ffmpeg_does(tmp_path: Path, transfer: str, max_cll: int | None,
-                                                           live: bool) -> None:
+                                                           mastering_peak: int | None, live: bool) -> None:
     """Phone HDR (HEVC 10-bit BT.2020, HLG or PQ) against FFmpeg's zscale + tonemap=hable chain.
 
     Tolerances, per patch and channel, out of 255: PQ within 3 (the same maths; rounding).
@@ -223,7 +226,8 @@ def test_hdr_patches_are_tone_mapped_to_sdr_as_ffmpeg_does(tmp_path: Path, trans
     newer zimg, and this app) apply it to the luminance: the same on greys, up to ~20 levels
     apart on saturated colours. Decoded as SDR (before) the red patch was 26 levels off, grey 21.
     """
-    clip = hdr_clip(tmp_path / f"phone.{'ts' if live else 'mp4'}", transfer, max_cll=max_cll, frames=3)
+    clip = hdr_clip(tmp_path / f"phone.{'ts' if live else 'mp4'}", transfer, max_cll=max_cll,
+                    mastering_peak=mastering_peak, frames=3)
     if live:
         with live_http([clip.read_bytes()]) as (base, _requests):
             info, frames = read_all(f"{base}/live.ts", SourceOptions(reconnect_attempts=0))
@@ -238,7 +242,7 @@ def test_hdr_patches_are_tone_mapped_to_sdr_as_ffmpeg_does(tmp_path: Path, trans
         assert errors[NEUTRAL].max() <= 3 and errors.max() <= 24, (ours.tolist(), reference.tolist())
         assert errors.mean(axis=0).max() <= 8, errors.mean(axis=0)
     assert all(np.array_equal(frame.image, frames[0].image) for frame in frames)
-    peak = max_cll or 1000
+    peak = max_cll or mastering_peak or 1000
     assert info.conversion == (f"HDR ({transfer.upper()}, BT.2020, 10-bit) converted to SDR BT.709 "
                                f"(Hable tone map from {peak} nits)")
 
