@@ -50,18 +50,14 @@ def source_range(range_tag: int, pixel_format: str) -> ColorRange:
 class BGRConverter:
     """Decoded PyAV frames -> BGR uint8 arrays, each with its own matrix and range; HDR tone mapped to SDR.
 
-    ``hdr`` is the HDR signal of the last frame converted (None for SDR). The tone mapper is
-    built at the first HDR frame, its peak read from that frame's metadata (which a stream may
-    repeat on keyframes only), and again only if the stream changes its transfer mid-way.
+    The tone mapper (``hdr``) is built at the first HDR frame, its peak read from that frame's
+    metadata (which a stream may repeat on keyframes only), and again only if the stream
+    changes its transfer mid-way.
     """
 
     def __init__(self) -> None:
         self._reformatter = VideoReformatter()
         self._tone_mapper: HdrToSdr | None = None
-
-    @property
-    def hdr(self) -> HdrFormat | None:
-        return self._tone_mapper.hdr if self._tone_mapper is not None else None
 
     def convert(self, frame: av.video.frame.VideoFrame) -> np.ndarray:
         if frame.format.name == "bgr24":
