@@ -1,7 +1,7 @@
 """Generated footage with real-world defects, and servers that behave like real senders.
 
-Rotated phone clips, colour patches encoded with a known matrix and range, image
-sequences, an HTTP server that streams like a live source (no length, scripted drops) and
+Rotated phone clips, colour patches encoded with a known matrix and range, HDR (HLG and
+PQ) patch clips with FFmpeg's own SDR conversion of them, image sequences, an HTTP server that streams like a live source (no length, scripted drops) and
 a UDP MPEG-TS sender that can be stopped and restarted. Everything is tiny and generated,
 so tests know exactly what each frame must decode to.
 """
@@ -9,7 +9,9 @@ so tests know exactly what each frame must decode to.
 from __future__ import annotations
 
 import http.server
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -110,6 +112,73 @@ def colour_clip(path: Path, width: int, height: int, matrix: str, tagged: bool, 
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
+
+
+# HDR patches as BT.2020 R'G'B' signal values (HLG or PQ code, 0..1): saturated and pure primaries,
+# a skin tone, greys from dark to 1000-nit peak white.
+HDR_PATCHES = [(0.75, 0.0, 0.0), (0.70, 0.25, 0.20), (0.25, 0.70, 0.20), (0.20, 0.25, 0.70), (0.50, 0.50, 0.50),
+               (0.75, 0.75, 0.75), (1.0, 1.0, 1.0), (0.65, 0.50, 0.40), (0.10, 0.10, 0.10)]
+HDR_TRANSFERS = {"hlg": 18, "pq": 16}  # FFmpeg's color_trc tags: arib-std-b67, smpte2084
+# FFmpeg's usual HDR -> SDR chain (zimg for the transfer and primaries, the tonemap filter's Hable curve), to RGB.
+FFMPEG_HDR_TO_SDR = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,"
+                     "zscale=t=bt709:m=bt709:r=pc,format=gbrp")
+
+
+def ffmpeg_has_filters(*names: str) -> bool:
+    """Whether the installed ``ffmpeg`` command has all of these filters."""
+    if shutil.which("ffmpeg") is None:
+        return False
+    listing = subprocess.run(["ffmpeg", "-hide_banner", "-filters"], capture_output=True, text=True).stdout
+    found = {line.split()[1] for line in listing.splitlines() if len(line.split()) > 2}
+    return all(name in found for name in names)
+
+
+def hdr_clip(path: Path, transfer: str, width: int = 192, height: int = 192, max_cll: int | None = None,
+             mastering_peak: int | None = None, frames: int = 2) -> Path:
+    """``HDR_PATCHES`` as a phone records them: HEVC Main 10 (lossless x265), BT.2020 tagged HLG or PQ.
+
+    HDR10 metadata, in nits: ``max_cll`` (content light level), ``mastering_peak`` (the
+    mastering display's peak; ``max_cll`` when not given).
+    """
+    kr, kb, tag = MATRICES["bt2020"]
+    signal = np.zeros((height, width, 3))
+    for index, (row, col) in enumerate((r, c) for r in range(0, height, PATCH) for c in range(0, width, PATCH)):
+        signal[row:row + PATCH, col:col + PATCH] = HDR_PATCHES[index % len(HDR_PATCHES)]
+    red, green, blue = signal[..., 0], signal[..., 1], signal[..., 2]
+    luma = kr * red + (1 - kr - kb) * green + kb * blue
+    planes = [np.rint(p).astype(np.uint16) for p in (64 + 876 * luma, 512 + 448 * (blue - luma) / (1 - kb),
+                                                      512 + 448 * (red - luma) / (1 - kr))]
+    chroma = [p.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3)).round().astype(np.uint16) for p in planes[1:]]
+    yuv = np.concatenate([planes[0]] + [c.reshape(height // 4, width) for c in chroma])
+    params = "lossless=1:log-level=error"
+    if max_cll is not None:
+        params += f":max-cll={max_cll},{max_cll // 10}"
+    if mastering_peak or max_cll:
+        params += f":master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L({(mastering_peak or max_cll or 0) * 10000},50)"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx265", rate=25, options={"x265-params": params})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
+        context = stream.codec_context
+        context.colorspace, context.color_primaries, context.color_range = tag, tag, 1
+        context.color_trc = HDR_TRANSFERS[transfer]
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p10le")
+            frame.pts, frame.time_base = index, Fraction(1, 25)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def ffmpeg_sdr(path: Path, width: int, height: int) -> np.ndarray:
+    """The first frame of an HDR clip as FFmpeg converts it to SDR BT.709 (``FFMPEG_HDR_TO_SDR``), BGR."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vf", FFMPEG_HDR_TO_SDR, "-frames:v", "1",
+                          "-pix_fmt", "bgr24", "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+
+
+def centres(image: np.ndarray) -> np.ndarray:
+    """The pixel at the centre of every PATCH-sized square, row by row: (patches, channels) as int."""
+    return image[PATCH // 2::PATCH, PATCH // 2::PATCH].reshape(-1, image.shape[2]).astype(int)
 
 
 def patch_centres(image: np.ndarray) -> list[tuple[tuple[int, int, int], np.ndarray]]:

@@ -14,12 +14,23 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from stream.config.settings import load_settings
 from stream.runtime.run import run
-from tests.footage import colour_clip, image_sequence, patch_centres, rotated_clip, upright
+from tests.footage import (
+    centres,
+    colour_clip,
+    ffmpeg_has_filters,
+    ffmpeg_sdr,
+    hdr_clip,
+    image_sequence,
+    patch_centres,
+    rotated_clip,
+    upright,
+)
 from tests.media import make_video, pattern_frame, read_video, serve_directory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +88,21 @@ def test_hd_colours_survive_the_round_trip_in_an_independent_decoder(tmp_path, r
     stream = ffprobe_video(out)
     assert (stream["color_space"], stream["color_primaries"], stream["color_transfer"], stream["color_range"]) == (
         "bt709", "bt709", "bt709", "tv")
+
+
+@pytest.mark.skipif(not ffmpeg_has_filters("zscale", "tonemap") or "libx265" not in av.codecs_available,
+                    reason="needs libx265 in PyAV and ffmpeg with zscale and tonemap")
+def test_hdr_phone_clip_is_shown_and_written_as_sdr_and_the_startup_line_says_so(tmp_path, random_onnx, caplog) -> None:
+    clip = hdr_clip(tmp_path / "phone.mp4", "pq", frames=3)
+    out = tmp_path / "out.mp4"
+    with caplog.at_level("INFO", logger="stream"):
+        assert run(settings_for(str(clip), random_onnx, out)).exit_code == 0
+    assert "HDR (PQ, BT.2020, 10-bit) converted to SDR BT.709 (Hable tone map from 1000 nits)" in caplog.text
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "bgr24", "-"],
+                         capture_output=True, check=True).stdout
+    picture = np.frombuffer(raw, np.uint8).reshape(192, 384, 3)[:, :192]
+    errors = np.abs(centres(picture) - centres(ffmpeg_sdr(clip, 192, 192)))
+    assert errors.max() <= 8, errors  # the tone-mapped picture, through one H.264 encode (decoded as SDR: up to 77)
 
 
 def test_image_sequence_becomes_a_video_at_its_rate(tmp_path, random_onnx) -> None:

@@ -23,9 +23,14 @@ from stream.sources import SourceKind, SourceOptions, open_source
 from stream.sources.colour import source_matrix, source_range
 from stream.sources.orientation import Orientation
 from tests.footage import (
+    HDR_PATCHES,
     UdpSender,
+    centres,
     colour_clip,
+    ffmpeg_has_filters,
+    ffmpeg_sdr,
     free_udp_port,
+    hdr_clip,
     image_sequence,
     live_http,
     patch_centres,
@@ -198,6 +203,48 @@ def test_colour_patches_decode_with_the_sources_matrix_and_range(tmp_path: Path,
         with av.open(str(clip)) as container:
             default = next(container.decode(video=0)).to_ndarray(format="bgr24")
         assert max(int(np.abs(np.array(want) - got).max()) for want, got in patch_centres(default)) >= 10
+
+
+needs_hdr_tools = pytest.mark.skipif(not ffmpeg_has_filters("zscale", "tonemap") or "libx265" not in av.codecs_available,
+                                     reason="needs libx265 in PyAV and ffmpeg with zscale and tonemap")
+NEUTRAL = [index for index, patch in enumerate(HDR_PATCHES) if len(set(patch)) == 1]
+
+
+@needs_hdr_tools
+@pytest.mark.parametrize("transfer,max_cll,mastering_peak,live", [
+    ("hlg", None, None, False), ("pq", None, None, False), ("hlg", None, None, True),
+    ("pq", 4000, None, False),  # HDR10 metadata: the curve's peak is MaxCLL
+    ("pq", None, 2000, False),  # no MaxCLL: the mastering display's peak
+])
+def test_hdr_patches_are_tone_mapped_to_sdr_as_ffmpeg_does(tmp_path: Path, transfer: str, max_cll: int | None,
+                                                           mastering_peak: int | None, live: bool) -> None:
+    """Phone HDR (HEVC 10-bit BT.2020, HLG or PQ) against FFmpeg's zscale + tonemap=hable chain.
+
+    Tolerances, per patch and channel, out of 255: PQ within 3 (the same maths; rounding).
+    HLG: greys within 3; colours within 24 and 8 on average per channel, because this
+    FFmpeg's zimg applies HLG's OOTF (gamma 1.2) to each of R, G and B, where BT.2100 (and
+    newer zimg, and this app) apply it to the luminance: the same on greys, up to ~20 levels
+    apart on saturated colours. Decoded as SDR (before) the red patch was 26 levels off, grey 21.
+    """
+    clip = hdr_clip(tmp_path / f"phone.{'ts' if live else 'mp4'}", transfer, max_cll=max_cll,
+                    mastering_peak=mastering_peak, frames=3)
+    if live:
+        with live_http([clip.read_bytes()]) as (base, _requests):
+            info, frames = read_all(f"{base}/live.ts", SourceOptions(reconnect_attempts=0))
+        assert info.kind is SourceKind.STREAM
+    else:
+        info, frames = read_all(str(clip))
+    ours, reference = centres(frames[0].image), centres(ffmpeg_sdr(clip, 192, 192))
+    errors = np.abs(ours - reference)
+    if transfer == "pq":
+        assert errors.max() <= 3, (ours.tolist(), reference.tolist())
+    else:
+        assert errors[NEUTRAL].max() <= 3 and errors.max() <= 24, (ours.tolist(), reference.tolist())
+        assert errors.mean(axis=0).max() <= 8, errors.mean(axis=0)
+    assert all(np.array_equal(frame.image, frames[0].image) for frame in frames)
+    peak = max_cll or mastering_peak or 1000
+    assert info.conversion == (f"HDR ({transfer.upper()}, BT.2020, 10-bit) converted to SDR BT.709 "
+                               f"(Hable tone map from {peak} nits)")
 
 
 def test_colour_matrix_and_range_rules() -> None:

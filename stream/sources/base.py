@@ -56,7 +56,8 @@ class SourceInfo:
     ``width``/``height`` are the upright picture's (after any rotation the file asks for).
     ``frame_count`` is the header's count, else duration x fps (a progress total for
     MKV/WebM); None for live sources. ``audio_path`` is the file or URL whose audio an
-    output may copy.
+    output may copy. ``conversion`` says how the pictures were made SDR when the source is
+    HDR (for the startup line), else None.
     """
 
     width: int
@@ -67,6 +68,7 @@ class SourceInfo:
     kind: SourceKind
     description: str
     audio_path: str | None = None
+    conversion: str | None = None
 
     @property
     def is_live(self) -> bool:

@@ -42,7 +42,7 @@ class FileSource(Closing):
         self.declared = Declared.of(video.container, stream)
         audio = target if video.container.streams.audio else None
         self.info = SourceInfo(self.picture.width, self.picture.height, fps, frame_count(stream, video.duration, fps),
-                               self.time_base, SourceKind.FILE, name, audio)
+                               self.time_base, SourceKind.FILE, name, audio, self.picture.conversion)
 
     def _next(self) -> av.video.frame.VideoFrame | None:
         assert self.video is not None

@@ -1,6 +1,6 @@
 """Decoded PyAV frames -> the upright BGR pictures the app works on, always of one size.
 
-Shared by file and stream sources: the colour matrix (``colour``), the display rotation
+Shared by file and stream sources: the colour matrix and HDR tone mapping (``colour``), the display rotation
 (``orientation``, taken from the first frame: a stream's orientation is a property of the
 stream) and, should a stream change resolution mid-way (a restarted sender, concatenated
 files), a resize back to the first frame's size so every later stage sees one size.
@@ -17,16 +17,22 @@ import numpy as np
 
 from stream.sources.base import DEFAULT_FPS
 from stream.sources.colour import BGRConverter
+from stream.sources.hdr import hdr_format
 from stream.sources.orientation import Orientation
 
 log = logging.getLogger(__name__)
 
 
 class Picture:
-    """Upright BGR images of one stream's frames; ``width``/``height`` are the upright size."""
+    """Upright BGR images of one stream's frames; ``width``/``height`` are the upright size.
+
+    ``conversion`` is what the startup line says about the colours: how HDR is made SDR (else None).
+    """
 
     def __init__(self, first: av.video.frame.VideoFrame, name: str) -> None:
         self.name = name
+        hdr = hdr_format(first)
+        self.conversion = hdr.describe() if hdr is not None else None
         self.orientation = Orientation.of(first, name)
         self.width, self.height = self.orientation.upright_size(first.width, first.height)
         self._converter = BGRConverter()

@@ -44,7 +44,7 @@ class StreamSource(Closing):
         self.time_base = video.stream.time_base or frame_time_base(fps)
         self.timeline = Timeline(self.time_base, fps, name, wall_clock=True)
         self.info = SourceInfo(self.picture.width, self.picture.height, fps, None, self.time_base, SourceKind.STREAM,
-                               name)
+                               name, conversion=self.picture.conversion)
 
     def _next(self) -> tuple[Arrived | None, str]:
         """The next frame and its arrival time, or (None, why) when the stream dropped ("" = it ended)."""
