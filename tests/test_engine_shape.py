@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,3 +196,22 @@ def test_a_local_batch_measures_its_actors_shape_once(random_onnx, monkeypatch) 
     assert asked == [(1, 2, 1), (1, 2, 1)]  # the driver's decision is the one each actor asks for
     DepthWorker(for_actors(settings, sizing, local=False))  # a cluster's actors: spread over machines, each alone
     assert asked[-1] == (1, 1, 1)
+
+
+CTRL_C_AFTER_MEASURING = """
+import os, signal, sys
+from pathlib import Path
+from stream.engines.choose import calibration_frames, measure
+measure(Path(sys.argv[1]), [("openvino", "fp32")] * 3, 1, None, Path(sys.argv[2]), calibration_frames(1), budget=0.05, rounds=1)
+caught = []
+signal.signal(signal.SIGINT, lambda *_: caught.append(1))
+os.kill(os.getpid(), signal.SIGINT)
+print("caught", len(caught))
+"""
+
+
+def test_ctrl_c_after_measuring_several_openvino_candidates_is_caught_not_a_segfault(random_onnx, tmp_path) -> None:
+    """Each OpenVINO engine swaps its building thread's signal stack; freed oldest first, Ctrl-C then crashed the run (exit 139)."""
+    done = subprocess.run([sys.executable, "-c", CTRL_C_AFTER_MEASURING, str(random_onnx), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0 and "caught 1" in done.stdout, (done.returncode, done.stderr[-2000:])

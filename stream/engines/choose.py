@@ -120,14 +120,13 @@ def measure(model: Path, pairs: list[tuple[str, str]], threads: int, net_size: i
     reference = make_engine(model, "onnxruntime", "fp32", threads, net_size, cache_dir)
     info = reference.info
     expected = [reference.predict(frame) for frame in frames]
-    rows, built = [], {}
+    rows: list[Row] = []
+    built: dict[int, list[BaseEstimator]] = {}
     for engine, precision in pairs:
         row = Row(engine, precision)
         try:
-            copies = [make_engine(model, engine, precision, shape.threads, net_size, cache_dir) for _ in range(shape.copies)]
-            got = [copies[0].predict(frame) for frame in frames]
-            row.diff = float(np.mean([depth_diff(g, e, info) for g, e in zip(got, expected)]))
-            built[id(row)] = copies
+            built[id(row)], row.diff = checked_candidate(model, engine, precision, shape, net_size, cache_dir, frames,
+                                                         expected, info)
         except Exception as exc:  # noqa: BLE001 - auto never fails because one candidate cannot run
             row.error = one_line(exc)
         rows.append(row)
@@ -143,7 +142,29 @@ def measure(model: Path, pairs: list[tuple[str, str]], threads: int, net_size: i
                 del built[id(row)]
     for row in rows:
         row.seconds = statistics.median(row.rounds) if row.rounds else None
+    release_newest_first(built)
     return rows
+
+
+def checked_candidate(model: Path, engine: str, precision: str, shape: RunShape, net_size: int | None, cache_dir: Path,
+                      frames: list[np.ndarray], expected: list[np.ndarray], info: ModelInfo) -> tuple[list[BaseEstimator], float]:
+    """The shape's copies of one candidate and its depth difference from the reference (no reference kept here)."""
+    copies = [make_engine(model, engine, precision, shape.threads, net_size, cache_dir) for _ in range(shape.copies)]
+    got = [copies[0].predict(frame) for frame in frames]
+    return copies, float(np.mean([depth_diff(g, e, info) for g, e in zip(got, expected)]))
+
+
+def release_newest_first(built: dict[int, list[BaseEstimator]]) -> None:
+    """Free the candidates in the reverse of the order they were built, each one's copies newest first.
+
+    An OpenVINO engine gives the thread that builds it an alternate signal stack and, when
+    freed, puts back the one it found: freed oldest first (a dict's own order) the thread was
+    left on a stack already freed, and the next Ctrl-C delivered to it was a segfault.
+    """
+    for key in reversed(list(built)):
+        copies = built.pop(key)
+        while copies:
+            copies.pop()
 
 
 def no_gain(row: Row, rows: list[Row], margin: float = INT8_MARGIN) -> bool:
