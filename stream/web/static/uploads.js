@@ -230,7 +230,8 @@
       if (row.dataset.state === "sending") row.querySelector(".job-status").textContent = `sending: ${Math.round(f * 100)}%`;
     });
     if (status !== 202) {
-      setRow(row, "refused", body.error || `the server answered ${status}`);
+      if (window.depthConnection.gone) setRow(row, "stopped", "stopped: the server stopped before this video had arrived");
+      else setRow(row, "refused", body.error || `the server answered ${status}`);
       return;
     }
     row.dataset.id = body.id;
