@@ -266,7 +266,7 @@ def save_screenshot(driver: Any) -> None:
 def test_every_upload_is_followed_across_a_reload_and_the_server_stopping(random_onnx: Path, browser: Any, tmp_path: Path) -> None:
     """Two videos picked back to back both reach their downloads, through a reload mid-job; a second tab over
     ``serve.max_viewers`` gets a placeholder saying why; then the server stops mid-job: the page says so once,
-    stops asking, and offers to reconnect."""
+    stops asking, and offers to reconnect, which works once a server answers at the same address again."""
     from tests.media import make_video
 
     app = Served(random_onnx, "synthetic:320x240", "--set", "serve.max_viewers=1")
@@ -316,6 +316,15 @@ def test_every_upload_is_followed_across_a_reload_and_the_server_stopping(random
         assert browser.execute_script("return window.fetches") == asked  # polling stopped
         assert browser.find_element("id", "message").text == message
         assert "Failed to fetch" not in browser.find_element("tag name", "body").text
+
+        browser.find_element("id", "reconnect").click()  # nothing listens yet
+        until(browser, lambda d: "still does not answer" in d.find_element("id", "message").text, "the server still down")
+        app = Served(random_onnx, "synthetic:320x240", "--serve", url.removeprefix("http://").rstrip("/"))
+        assert app.wait_url() == url
+        browser.find_element("id", "reconnect").click()
+        until(browser, lambda d: frames_shown(d) >= 1, "the live picture after reconnecting")
+        until(browser, lambda d: set(job_rows(d).values()) == {"gone"}, lambda d: f"the old jobs said gone ({job_rows(d)})")
+        assert "no longer on the server" in browser.find_element("id", "video-jobs").text
     finally:
         app.stop()
 
