@@ -133,13 +133,13 @@ def picture_of(driver: Any) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
 
 
-def until(driver: Any, check: Any, what: str | Callable[[Any], str]) -> Any:
+def until(driver: Any, check: Any, what: str | Callable[[Any], str], seconds: float = WAIT_S) -> Any:
     """Wait for ``check``; on a timeout, say what was awaited (``what`` may read the page to explain why)."""
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     try:
-        return WebDriverWait(driver, WAIT_S, poll_frequency=0.1).until(lambda d: check(d))
+        return WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: check(d))
     except TimeoutException:
         raise AssertionError(f"waiting for {what(driver) if callable(what) else what}") from None
 
@@ -283,7 +283,9 @@ def test_every_upload_is_followed_across_a_reload_and_the_server_stopping(random
 
         browser.refresh()  # mid-job: both rows come back from this tab's session and the server's list
         until(browser, lambda d: set(job_rows(d)) == {"first clip.mp4", "second.mp4"}, lambda d: f"both rows after the reload ({job_rows(d)})")
-        until(browser, lambda d: set(job_rows(d).values()) == {"done"}, lambda d: f"both videos done ({job_rows(d)})")
+        until(browser, lambda d: frames_shown(d) >= 1, "the live picture after the reload")  # this tab holds the one viewer place
+        until(browser, lambda d: set(job_rows(d).values()) == {"done"}, lambda d: f"both videos done ({job_rows(d)})",
+              seconds=3 * WAIT_S)  # two jobs beside the live pipeline on a shared machine
         links = [a.get_attribute("href") for a in browser.find_elements("css selector", "#video-jobs .job-links a")]
         assert len(links) == 2
         for link, expected in zip(links, ("first_clip-depth.mp4", "second-depth.mp4")):
