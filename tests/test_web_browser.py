@@ -9,6 +9,7 @@ webcam (a generated .y4m) and sees the picture and its depth come back. With
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,8 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+
+from tests.media import read_video
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or "") if p and Path(p).exists()), None)
@@ -37,10 +42,10 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
 class Served:
     """``python run_stream.py ... --serve 127.0.0.1:0`` in a subprocess; its URL read from the startup line."""
 
-    def __init__(self, model: Path, source: str) -> None:
+    def __init__(self, model: Path, source: str, *extra: str) -> None:
         command = [sys.executable, str(ROOT / "run_stream.py"), "--source", source, "--mode", "live", "--fps", "15",
                    "--model", str(model), "--engine", "onnxruntime", "--precision", "fp32", "--threads", "1",
-                   "--serve", "127.0.0.1:0", "--set", "capture.width=320", "--set", "capture.height=240"]
+                   "--serve", "127.0.0.1:0", "--set", "capture.width=320", "--set", "capture.height=240", *extra]
         self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self.url: str | None = None
@@ -71,9 +76,12 @@ class Served:
             return self.process.wait()
 
 
-def fake_camera(path: Path, width: int = 320, height: int = 240, frames: int = 20) -> Path:
-    """A .y4m clip for Chromium's fake webcam: a green picture with a bright bar moving across it."""
-    header = f"YUV4MPEG2 W{width} H{height} F15:1 Ip A1:1 C420jpeg\n".encode()
+CAMERA_FPS = 25
+
+
+def fake_camera(path: Path, width: int = 320, height: int = 240, frames: int = 50) -> Path:
+    """A .y4m clip for Chromium's fake webcam at ``CAMERA_FPS``: a green picture with a bright bar moving across it."""
+    header = f"YUV4MPEG2 W{width} H{height} F{CAMERA_FPS}:1 Ip A1:1 C420jpeg\n".encode()
     with path.open("wb") as out:
         out.write(header)
         for i in range(frames):
@@ -112,6 +120,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                  f"--use-file-for-fake-video-capture={fake_camera(folder / 'camera.y4m')}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the page's console, for a failure's message
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
     try:
         yield driver
@@ -124,13 +133,13 @@ def picture_of(driver: Any) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
 
 
-def until(driver: Any, check: Any, what: str | Callable[[Any], str]) -> Any:
+def until(driver: Any, check: Any, what: str | Callable[[Any], str], seconds: float = WAIT_S) -> Any:
     """Wait for ``check``; on a timeout, say what was awaited (``what`` may read the page to explain why)."""
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     try:
-        return WebDriverWait(driver, WAIT_S, poll_frequency=0.1).until(lambda d: check(d))
+        return WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: check(d))
     except TimeoutException:
         raise AssertionError(f"waiting for {what(driver) if callable(what) else what}") from None
 
@@ -165,17 +174,57 @@ def test_live_view_probe_photo_upload_and_webcam(apps: dict[str, Served], browse
 
     upload_a_photo(browser, tmp_path)
 
-    browser.get(apps["browser"].wait_url())
-    until(browser, lambda d: d.find_element("id", "camera").is_displayed(), "the camera panel")
-    browser.find_element("id", "camera-start").click()
+    webcam_placeholder_rate_and_phone_size(browser, apps["browser"].wait_url())
+
+
+def webcam_placeholder_rate_and_phone_size(browser: Any, url: str) -> None:
+    """Before the camera: a placeholder with its Start button in view, no broken image. Then the fake camera's
+    frames come back as depth, never sent faster than the camera makes them; on a phone the picture fills the
+    width and carries no overlay (the counters are listed below it), while at 1280x800 it does."""
+    browser.get(url)
+    start = until(browser, lambda d: d.find_element("id", "view-start-camera").is_displayed()
+                  and d.find_element("id", "view-start-camera"), "the placeholder's Start camera button")
+    assert "press Start camera" in browser.find_element("id", "view-placeholder").text
+    assert not browser.find_element("id", "view").is_displayed()  # no broken-image icon
+    assert start.rect["y"] + start.rect["height"] <= browser.execute_script("return window.innerHeight")  # above the fold
+    start.click()
     until(browser, lambda d: "frames taken" in d.find_element("id", "camera-status").text, "the server taking frames")
     until(browser, lambda d: frames_shown(d) >= 3, "depth from the webcam")
+    assert not browser.find_element("id", "view-placeholder").is_displayed()
     picture = picture_of(browser)
     half = picture.shape[1] // 2
     left = picture[:, :half].reshape(-1, 3).astype(int)
     green = np.count_nonzero((left[:, 1] > 140) & (left[:, 0] < 90) & (left[:, 2] < 90)) / len(left)
     assert green > 0.4, f"the fake camera's green picture is not what came back ({green:.0%} green)"
     assert picture[:, half:].std() > 1.0  # and its depth beside it
+    assert overlay_panel(picture) > 0.2, "at 1280x800 the picture carries the overlay"
+
+    before, started = camera_received(url), time.monotonic()
+    time.sleep(4.0)
+    rate = (camera_received(url) - before) / (time.monotonic() - started)
+    assert 0 < rate <= CAMERA_FPS * 1.2, f"{rate:.1f} frames a second reached the server from a {CAMERA_FPS} fps camera"
+
+    browser.set_window_size(390, 844)
+    try:
+        until(browser, lambda d: d.execute_script("return document.getElementById('view').getBoundingClientRect().width "
+                                                  "=== document.documentElement.clientWidth"), "the picture at full width")
+        shown = frames_shown(browser)
+        until(browser, lambda d: frames_shown(d) >= shown + 3, "newer frames at the phone size")
+        assert overlay_panel(picture_of(browser)) < 0.02, "the phone's picture carries the overlay"
+    finally:
+        browser.set_window_size(1280, 800)
+
+
+def camera_received(url: str) -> int:
+    with urllib.request.urlopen(url + "api/status", timeout=WAIT_S) as response:
+        return int(json.load(response)["camera"]["received"])
+
+
+def overlay_panel(picture: np.ndarray) -> float:
+    """The dark share of the top-left corner of the camera half: the overlay's darkened panel (the camera is green and white)."""
+    height, width = picture.shape[:2]
+    corner = picture[: height * 3 // 10, : width * 2 // 10].reshape(-1, 3).astype(int)
+    return float(np.count_nonzero(corner.max(axis=1) < 120) / len(corner))
 
 
 def upload_a_photo(driver: Any, folder: Path) -> None:
@@ -212,3 +261,77 @@ def save_screenshot(driver: Any) -> None:
     path = ROOT / target if not Path(target).is_absolute() else Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data.tobytes())
+
+
+def test_every_upload_is_followed_across_a_reload_and_the_server_stopping(random_onnx: Path, browser: Any, tmp_path: Path) -> None:
+    """Two videos picked back to back both reach their downloads, through a reload mid-job; a second tab over
+    ``serve.max_viewers`` gets a placeholder saying why; then the server stops mid-job: the page says so once,
+    stops asking, and offers to reconnect, which works once a server answers at the same address again."""
+    from tests.media import make_video
+
+    app = Served(random_onnx, "synthetic:320x240", "--set", "serve.max_viewers=1")
+    try:
+        url = app.wait_url()
+        browser.get(url)
+        until(browser, lambda d: frames_shown(d) >= 1, "the live picture")
+        clips = [make_video(tmp_path / name, 160, 120, 24, fps=12) for name in ("first clip.mp4", "second.mp4")]
+        for clip in clips:
+            browser.find_element("id", "video-input").send_keys(str(clip))
+            until(browser, lambda d, name=clip.name: job_rows(d).get(name, "sending") not in ("sending",),
+                  lambda d: f"the upload of a clip to be accepted ({job_rows(d)})")
+        assert any(state in ("queued", "running") for state in job_rows(browser).values()), job_rows(browser)
+
+        browser.refresh()  # mid-job: both rows come back from this tab's session and the server's list
+        until(browser, lambda d: set(job_rows(d)) == {"first clip.mp4", "second.mp4"}, lambda d: f"both rows after the reload ({job_rows(d)})")
+        until(browser, lambda d: frames_shown(d) >= 1, "the live picture after the reload")  # this tab holds the one viewer place
+        until(browser, lambda d: set(job_rows(d).values()) == {"done"}, lambda d: f"both videos done ({job_rows(d)})",
+              seconds=3 * WAIT_S)  # two jobs beside the live pipeline on a shared machine
+        links = [a.get_attribute("href") for a in browser.find_elements("css selector", "#video-jobs .job-links a")]
+        assert len(links) == 2
+        for link, expected in zip(links, ("first_clip-depth.mp4", "second-depth.mp4")):
+            with urllib.request.urlopen(link, timeout=WAIT_S) as response:
+                assert expected in response.headers["Content-Disposition"]
+                (tmp_path / expected).write_bytes(response.read())
+            frames, _, _, _ = read_video(tmp_path / expected)
+            assert len(frames) == 24
+
+        browser.switch_to.new_window("tab")  # one viewer more than serve.max_viewers=1
+        browser.get(url)
+        until(browser, lambda d: "too many viewers" in d.find_element("id", "view-placeholder").text, "the refused viewer's placeholder")
+        assert not browser.find_element("id", "view").is_displayed()
+        browser.close()
+        browser.switch_to.window(browser.window_handles[0])
+
+        long_clip = make_video(tmp_path / "long.mp4", 160, 120, 1500, fps=25)
+        browser.find_element("id", "video-input").send_keys(str(long_clip))
+        until(browser, lambda d: job_rows(d).get("long.mp4") == "running", lambda d: f"the long video running ({job_rows(d)})")
+        browser.execute_script("window.fetches = 0; const real = window.fetch; "
+                               "window.fetch = (...args) => { window.fetches += 1; return real(...args); };")
+        assert app.stop() == 130
+        message = until(browser, lambda d: "server has stopped" in d.find_element("id", "message").text
+                        and d.find_element("id", "message").text, "the page saying the server stopped")
+        assert "Videos it was processing or had queued were stopped" in message
+        assert job_rows(browser)["long.mp4"] == "stopped"
+        assert browser.find_element("id", "reconnect").is_displayed()
+        asked = browser.execute_script("return window.fetches")
+        time.sleep(1.5)
+        assert browser.execute_script("return window.fetches") == asked  # polling stopped
+        assert browser.find_element("id", "message").text == message
+        assert "Failed to fetch" not in browser.find_element("tag name", "body").text
+
+        browser.find_element("id", "reconnect").click()  # nothing listens yet
+        until(browser, lambda d: "still does not answer" in d.find_element("id", "message").text, "the server still down")
+        app = Served(random_onnx, "synthetic:320x240", "--serve", url.removeprefix("http://").rstrip("/"))
+        assert app.wait_url() == url
+        browser.find_element("id", "reconnect").click()
+        until(browser, lambda d: frames_shown(d) >= 1, "the live picture after reconnecting")
+        until(browser, lambda d: set(job_rows(d).values()) == {"gone"}, lambda d: f"the old jobs said gone ({job_rows(d)})")
+        assert "no longer on the server" in browser.find_element("id", "video-jobs").text
+    finally:
+        app.stop()
+
+
+def job_rows(driver: Any) -> dict[str, str]:
+    """The page's video rows: file name -> state."""
+    return driver.execute_script("const rows = {}; for (const li of document.querySelectorAll('#video-jobs li')) "
+                                 "rows[li.querySelector('.job-name').textContent] = li.dataset.state; return rows;")

@@ -67,8 +67,8 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def serving(settings, estimator_factory: Callable[[], object] | None = None) -> AsyncIterator[Server]:
-    app = web.Application()
+async def serving(settings, estimator_factory: Callable[[], object] | None = None, middlewares=()) -> AsyncIterator[Server]:
+    app = web.Application(middlewares=list(middlewares))
     add_upload_routes(app, settings, estimator_factory or (lambda: make_estimator(settings)))
     runner = web.AppRunner(app)
     await runner.setup()
@@ -109,10 +109,10 @@ async def until(predicate: Callable[[], object], what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-async def job_until(server: Server, job_id: str, states: tuple[str, ...]) -> dict:
+async def job_until(server: Server, job_id: str, states: tuple[str, ...], query: str = "") -> dict:
     deadline = time.monotonic() + WAIT
     while True:
-        status, body = await server.get_json(f"/api/jobs/{job_id}")
+        status, body = await server.get_json(f"/api/jobs/{job_id}{query}")
         assert status == 200, body
         if body["state"] in states:
             return body
@@ -354,5 +354,85 @@ def test_a_metric_model_uploads_give_millimetres(tmp_path, random_onnx) -> None:
             status, data, _ = await server.get_bytes(body["files"]["cloud.ply"] + "?download=1")
             z = np.asarray(PlyData.read(io.BytesIO(data))["vertex"]["z"])
             assert status == 200 and z.min() > 0 and z.max() <= INDOOR.max_depth
+
+    asyncio.run(scenario())
+
+
+def test_every_job_is_listed_with_its_name_state_position_progress_and_download(tmp_path, random_onnx) -> None:
+    """``GET /api/jobs`` lists what the page needs to show every upload again after a reload; with a token, only to its holders."""
+    from stream.web.server import token_guard
+
+    settings = upload_settings(tmp_path, random_onnx)
+    clip = make_video(tmp_path / "a.mp4", 96, 64, 4, fps=10)
+    gate = threading.Event()
+    gated = GatedEstimator(settings, gate)
+
+    async def scenario() -> None:
+        async with serving(settings, lambda: gated, middlewares=[token_guard("s3cret")]) as server:
+            try:
+                status, first = await server.post_file("/api/video?token=s3cret", clip.read_bytes(), "Beach day.mp4", "video/mp4")
+                assert status == 202
+                await job_until(server, first["id"], ("running",), "?token=s3cret")
+                status, second = await server.post_file("/api/video?token=s3cret", clip.read_bytes(), "b.mp4", "video/mp4")
+                assert status == 202
+                async with server.http.get(server.url("/api/jobs")) as response:
+                    assert response.status == 401  # no token, no list
+                status, body = await server.get_json("/api/jobs?token=s3cret")
+                assert status == 200 and body["max_mb"] == settings.uploads.max_mb
+                listed = [(j["id"], j["name"], j["state"], j["position"], j["url"]) for j in body["jobs"]]
+                assert listed == [(first["id"], "Beach day.mp4", "running", 0, None), (second["id"], "b.mp4", "queued", 1, None)]
+            finally:
+                gate.set()
+            for job in (first, second):
+                await job_until(server, job["id"], ("done",), "?token=s3cret")
+            status, body = await server.get_json("/api/jobs?token=s3cret")
+            assert [(j["state"], j["progress"], j["download"]) for j in body["jobs"]] == [
+                ("done", 1.0, "Beach_day-depth.mp4"), ("done", 1.0, "b-depth.mp4")]
+            status, data, _ = await server.get_bytes(body["jobs"][0]["url"] + "?download=1&token=s3cret")
+            assert status == 200 and data[4:8] == b"ftyp"
+
+    asyncio.run(scenario())
+
+
+def test_a_video_cut_short_is_refused_on_arrival_with_400(tmp_path, random_onnx) -> None:
+    """Its index comes first (fast start), so it opens: the packets present are counted against the header on arrival."""
+    settings = upload_settings(tmp_path, random_onnx)
+    whole = make_video(tmp_path / "whole.mp4", 96, 64, 50, fps=10, container_options={"movflags": "faststart"})
+    data = whole.read_bytes()
+
+    async def scenario() -> None:
+        async with serving(settings) as server:
+            status, body = await server.post_file("/api/video", data[: len(data) // 2], "holiday.mp4", "video/mp4")
+            assert status == 400 and "cut short" in body["error"] and "50 frames" in body["error"], body
+            assert "upload the complete file" in body["error"]
+            assert list(server.root.iterdir()) == [] and server.uploads.estimator.loaded is False
+            status, body = await server.post_file("/api/video", data, "holiday.mp4", "video/mp4")
+            assert status == 202, body  # the whole file is taken
+
+    asyncio.run(scenario())
+
+
+def test_damage_found_while_processing_names_the_users_file_and_offers_the_frames_before_it(tmp_path, random_onnx) -> None:
+    """Garbage in the second half of the frames: the file opens and every packet is there, only decoding finds it."""
+    settings = upload_settings(tmp_path, random_onnx)
+    clip = make_video(tmp_path / "clip.mp4", 160, 120, 40, fps=10, container_options={"movflags": "faststart"})
+    data = bytearray(clip.read_bytes())
+    start = data.find(b"mdat") + (len(data) - data.find(b"mdat")) // 2
+    data[start:] = np.random.default_rng(1).bytes(len(data) - start)
+
+    async def scenario() -> None:
+        async with serving(settings) as server:
+            status, body = await server.post_file("/api/video", bytes(data), "My holiday.mp4", "video/mp4")
+            assert status == 202, body
+            failed = await job_until(server, body["id"], ("done", "failed"))
+            error = failed["error"]
+            assert failed["state"] == "failed" and error.startswith("My holiday.mp4 is damaged or truncated"), failed
+            assert str(server.root) not in error and "input.video" not in error and "stage" not in error
+            assert failed["partial"] is True and failed["download"] == "My_holiday-depth-partial.mp4"
+            status, video, _ = await server.get_bytes(failed["url"] + "?download=1")
+            assert status == 200
+            (tmp_path / "partial.mp4").write_bytes(video)
+            frames = read_video(tmp_path / "partial.mp4")[0]
+            assert 0 < len(frames) < 40 and len(frames) == failed["frames_done"]
 
     asyncio.run(scenario())

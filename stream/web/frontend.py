@@ -46,7 +46,7 @@ class WebFrontend(Frontend):
         assert self.web is not None
         web = self.web
         # no normaliser: the runtime makes one for the run's model that follows ``view`` (the page's controls)
-        return Parts(sinks=[web.sink], depth_sinks=[web.state.readings], probes=web.state.probes, view=web.view)
+        return Parts(sinks=[web.sink], depth_sinks=[web.state.readings, web.plain], probes=web.state.probes, view=web.view)
 
     def started(self, stats: PipelineStats, info: SourceInfo) -> None:
         assert self.web is not None

@@ -162,7 +162,7 @@ async def refuse(request: web.Request, message: str, code: int) -> web.WebSocket
 
 
 async def live_socket(request: web.Request) -> web.WebSocketResponse:
-    """Frames for the page: one binary JPEG message per "next" text message it sends."""
+    """Frames for the page: one binary JPEG message per "next" (or "next plain": no overlay) text message it sends."""
     state = request.app[STATE]
     viewer = state.viewers.join("websocket")
     if viewer is None:
@@ -173,11 +173,12 @@ async def live_socket(request: web.Request) -> web.WebSocketResponse:
         request.app[SOCKETS].add(ws)
         seq = 0
         async for message in ws:
-            if message.type != WSMsgType.TEXT or message.data != "next":
+            if message.type != WSMsgType.TEXT or message.data not in ("next", "next plain"):
                 continue
+            plain = message.data == "next plain"  # a narrow page: the picture without its overlay
             frame = None
             while frame is None and not ws.closed and not gone(request):
-                frame = await state.relay.next_jpeg(seq, POLL_S)
+                frame = await state.relay.next_jpeg(seq, POLL_S, plain)
             if frame is None:
                 break
             seq = frame.seq

@@ -8,6 +8,10 @@ finish sooner. A job's progress is the frames written so far (the app's ``on_fra
 hook) against the frame count read when it was uploaded. ``close`` (the server stopping)
 cancels the running job through its stop event, drops the waiting ones and joins the
 worker; a cancelled job's partial output is deleted with its folder.
+
+A job that fails part-way (damage only decoding finds) says so with the user's own file
+name, never the server's path for it, and offers the frames done before the failure when
+that partial video plays.
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stream.config.settings import ProbeSettings, Settings
-from stream.core.errors import DepthStreamError
+from stream.core.errors import DepthStreamError, StageError
 from stream.core.protocols import Estimator
 from stream.pipeline.stats import PipelineStats
 from stream.web.sniff import UploadRejected, VideoFacts
-from stream.web.store import Entry, Stored, UploadStore, download_name
+from stream.web.store import Entry, Stored, UploadStore, download_name, shown_name
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +58,16 @@ class Job:
     error: str | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     cancelled: bool = False
+    partial: bool = False  # failed part-way: the frames before the failure are offered
 
     @property
     def id(self) -> str:
         return self.entry.id
+
+    @property
+    def name(self) -> str:
+        """The file's name as the user chose it (what every message about the job calls it)."""
+        return shown_name(self.client_name, "your video")
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -83,23 +93,50 @@ def run_video(job: Job, settings: Settings, store: UploadStore, estimator: Estim
         result = run(video_settings(settings, job.source, output), estimator, job.stop, on_frame=progressed)
         written = result.output
     except DepthStreamError as exc:
-        job.error, written = str(exc), None
+        job.error, written = users_words(exc, job), None
     except Exception as exc:
         log.exception("video job %s failed", job.id)
-        job.error, written = f"processing failed ({type(exc).__name__}: {exc})", None
+        job.error, written = users_words(f"processing failed ({type(exc).__name__}: {exc})", job), None
     job.source.unlink(missing_ok=True)
     if job.cancelled:
         job.state = JobState.STOPPED
         store.discard(job.id)  # the partial output goes with the folder
         return
     if written is None:
-        output.unlink(missing_ok=True)
-        job.error = job.error or "no frame of this video could be processed"
+        job.error = job.error or f"no frame of {job.name} could be processed"
+        job.partial = job.frames_done > 0 and plays(output)
+        if not job.partial:
+            output.unlink(missing_ok=True)
+        files = {OUTPUT_NAME: Stored(output, download_name(job.client_name, "-depth-partial.mp4", "video"))} if job.partial else {}
         job.state = JobState.FAILED
-        store.offer(job.entry, {})  # the record expires like a result would
+        store.offer(job.entry, files)  # the record expires like a result would
         return
     store.offer(job.entry, {OUTPUT_NAME: Stored(written, download_name(job.client_name, "-depth.mp4", "video"))})
     job.state = JobState.DONE
+
+
+def users_words(error: DepthStreamError | str, job: Job) -> str:
+    """A failure as the page shows it: the user's file name for the server's path to it, no stage jargon.
+
+    ``capture stage: /tmp/depth-stream-uploads-x/ab12/input.video is truncated ...`` becomes
+    ``holiday.mp4 is truncated ...``: the user never chose that path and cannot act on it.
+    """
+    cause = error.cause if isinstance(error, StageError) and isinstance(error.cause, DepthStreamError) else error
+    text = str(cause)
+    for server_path in (str(job.source), str(job.entry.folder)):
+        text = text.replace(server_path, job.name)
+    return text
+
+
+def plays(path: Path) -> bool:
+    """Whether a video written part-way (finalized when its run failed) decodes to at least one frame."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return next(container.decode(video=0), None) is not None
+    except (av.FFmpegError, OSError, StopIteration):
+        return False
 
 
 class JobQueue:
@@ -141,6 +178,11 @@ class JobQueue:
     def get(self, job_id: str) -> Job | None:
         with self._cond:
             return self._jobs.get(job_id)
+
+    def all(self) -> list[Job]:
+        """Every job the server holds (waiting, running, or finished and not yet expired), oldest first."""
+        with self._cond:
+            return list(self._jobs.values())
 
     def position(self, job: Job) -> int:
         """1 = next after the running job, 2 = after that one...; 0 once running or finished."""

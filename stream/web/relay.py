@@ -7,6 +7,8 @@ MediaRelay: a consumer only ever gets the newest frame). A viewer that is slow, 
 socket has stopped reading, is simply not waiting when frames go by: it skips them, and
 nothing anyone does in the server can make ``publish`` wait. JPEG encoding happens at most
 once per frame, by whichever viewer asks first, in a worker thread; later viewers reuse it.
+A frame may also carry how to make it without its overlay (``stream.web.plain``), for the
+pages on narrow screens: that picture too is made and encoded at most once, when one asks.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from stream.core.frames import Closing, Frame
+from stream.web.plain import PlainPicture
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class Published:
     seq: int
     image: np.ndarray
     published_at: float
+    plain: Callable[[], np.ndarray] | None = None  # the picture without its overlay (None: it has none)
 
 
 @dataclass(frozen=True)
@@ -47,18 +52,21 @@ class FrameRelay:
         self._latest: Published | None = None
         self._seq = 0
         self._encode_lock = threading.Lock()
-        self._encoded: Encoded | None = None
+        self._encoded: dict[bool, Encoded] = {}  # the newest encoding, with and without the overlay
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
         self.encodes = 0  # JPEG encodings done: one per frame some viewer wanted, however many viewers
         self.closed = False
 
     # -- the display thread's side -----------------------------------------------------------
-    def publish(self, image: np.ndarray) -> None:
-        """Make ``image`` the newest frame (it must not be changed afterwards) and wake the viewers."""
+    def publish(self, image: np.ndarray, plain: Callable[[], np.ndarray] | None = None) -> None:
+        """Make ``image`` the newest frame (it must not be changed afterwards) and wake the viewers.
+
+        ``plain`` makes the same frame without its overlay, called only if a narrow page wants it.
+        """
         with self._lock:
             self._seq += 1
-            self._latest = Published(self._seq, image, time.monotonic())
+            self._latest = Published(self._seq, image, time.monotonic(), plain)
             loop = self._loop
         if loop is not None and not loop.is_closed():
             try:
@@ -108,25 +116,27 @@ class FrameRelay:
             except asyncio.TimeoutError:
                 return None
 
-    async def next_jpeg(self, seq: int, timeout: float) -> Encoded | None:
-        """Like ``next_after``, as JPEG bytes (encoded off the loop, once per frame)."""
+    async def next_jpeg(self, seq: int, timeout: float, plain: bool = False) -> Encoded | None:
+        """Like ``next_after``, as JPEG bytes (encoded off the loop, once per frame); ``plain``: without the overlay."""
         item = await self.next_after(seq, timeout)
         if item is None:
             return None
-        return await asyncio.get_running_loop().run_in_executor(None, self.jpeg, item)
+        return await asyncio.get_running_loop().run_in_executor(None, self.jpeg, item, plain)
 
-    def jpeg(self, item: Published) -> Encoded:
+    def jpeg(self, item: Published, plain: bool = False) -> Encoded:
         """``item`` as JPEG; the newest encoding is kept, so every viewer of one frame shares it."""
+        plain = plain and item.plain is not None
         with self._encode_lock:
-            cached = self._encoded
+            cached = self._encoded.get(plain)
             if cached is not None and cached.seq >= item.seq:
                 return cached  # this frame or a newer one: both are what a viewer of the newest wants
-            ok, data = cv2.imencode(".jpg", item.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            image = item.plain() if plain and item.plain is not None else item.image
+            ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if not ok:
                 raise RuntimeError("OpenCV could not encode the frame as JPEG")
-            self._encoded = Encoded(item.seq, data.tobytes(), item.published_at)
+            encoded = self._encoded[plain] = Encoded(item.seq, data.tobytes(), item.published_at)
             self.encodes += 1
-            return self._encoded
+            return encoded
 
 
 class RelaySink(Closing):
@@ -136,11 +146,12 @@ class RelaySink(Closing):
     source ends, until the server stops.
     """
 
-    def __init__(self, relay: FrameRelay) -> None:
+    def __init__(self, relay: FrameRelay, plain: PlainPicture | None = None) -> None:
         self.relay = relay
+        self.plain = plain
 
     def write(self, frame: Frame) -> None:
-        self.relay.publish(frame.image)
+        self.relay.publish(frame.image, self.plain.maker() if self.plain is not None else None)
 
 
 @dataclass(eq=False)

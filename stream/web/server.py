@@ -33,6 +33,7 @@ from stream.view.settings import View, ViewSettings
 from stream.web.camera import BrowserFeed, BrowserSource
 from stream.web.handlers import add_live_routes
 from stream.web.live import LiveState
+from stream.web.plain import PlainPicture
 from stream.web.relay import FrameRelay, RelaySink, Viewers
 
 if TYPE_CHECKING:
@@ -209,6 +210,7 @@ class LiveWeb:
     state: LiveState
     server: WebServer
     sink: RelaySink
+    plain: PlainPicture  # a depth sink: the picture without overlay for narrow pages
 
     @property
     def view(self) -> ViewSettings:
@@ -242,7 +244,8 @@ def serve_live(settings: Settings, probes: Probes, make_estimator: Callable[[], 
         announce(server, serve.token)
         if on_serve is not None:
             on_serve(server)
-        yield LiveWeb(state, server, RelaySink(relay))
+        plain = PlainPicture(view, probes, settings.video.max_width)
+        yield LiveWeb(state, server, RelaySink(relay, plain), plain)
     finally:
         state.running = False
         server.stop()

@@ -12,10 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
+import av.container
 import cv2
 import numpy as np
 
 from stream.core.media import image_suffix
+from stream.sources.truncation import Declared, truncation
 
 IMAGE_FORMATS = "JPEG, PNG, WebP, BMP or TIFF"
 
@@ -51,9 +54,7 @@ def check_image(path: Path) -> tuple[str, int, int]:
 
 
 def check_video(path: Path) -> VideoFacts:
-    """The video's size, frame count and audio; ``UploadRejected`` (415) if PyAV finds no video in it."""
-    import av
-
+    """The video's size, frame count and audio; ``UploadRejected`` (415) if PyAV finds no video in it, 400 if cut short."""
     with path.open("rb") as handle:
         if image_suffix(handle.read(12)) is not None:
             raise UploadRejected(415, "this file is a photo, not a video; use the photo upload for it")
@@ -66,10 +67,39 @@ def check_video(path: Path) -> VideoFacts:
                                           "choose a video (MP4, MKV, MOV, WebM, AVI)")
             stream = streams[0]
             frames = stream.frames or estimated_frames(stream, container.duration)
-            return VideoFacts(stream.codec_context.width, stream.codec_context.height, frames, bool(container.streams.audio))
+            facts = VideoFacts(stream.codec_context.width, stream.codec_context.height, frames, bool(container.streams.audio))
+            declared = Declared.of(container, stream)
+            rate = float(stream.average_rate or stream.guessed_rate or 25)
+            packets, reached = count_packets(container, stream.index)
     except (av.FFmpegError, OSError, ValueError, IndexError):
         raise UploadRejected(415, "this file is not a video FFmpeg can read (its content, whatever its name); "
                                   "choose a video (MP4, MKV, MOV, WebM, AVI)") from None
+    if truncation(declared, packets, reached, packets, rate) is not None:
+        promised = f"{declared.frames} frames" if declared.frames else f"{declared.end:.1f} s"
+        raise UploadRejected(400, f"this video is cut short: its header promises {promised} but the file ends after "
+                                  f"{packets} frames (an incomplete copy or download); upload the complete file")
+    return facts
+
+
+def count_packets(container: av.container.InputContainer, video_index: int) -> tuple[int, float | None]:
+    """The video packets present and the time any stream's packets reach: demuxed, not decoded (fast).
+
+    What ``stream.sources.truncation`` compares with the header, on arrival: an upload cut
+    short whose index comes first (a fast-start MP4, MKV) opens fine and would fail only
+    part-way through its job.
+    """
+    packets, reached = 0, None
+    try:
+        for packet in container.demux():
+            start = packet.pts if packet.pts is not None else packet.dts
+            if start is not None and packet.time_base is not None:
+                end = float((start + (packet.duration or 0)) * packet.time_base)
+                reached = end if reached is None else max(reached, end)
+            if packet.stream_index == video_index and (packet.size or start is not None):
+                packets += 1
+    except av.FFmpegError:
+        pass  # damage where the bytes stop: what was counted so far is what the file holds
+    return packets, reached
 
 
 def estimated_frames(stream: object, duration_us: int | None) -> int:

@@ -35,6 +35,12 @@ def download_name(client_name: str | None, suffix: str, fallback: str = "upload"
     return f"{clean or fallback}{suffix}"
 
 
+def shown_name(client_name: str | None, fallback: str) -> str:
+    """The client's file name as the user knows it (``My photo (1).JPG``): its last part, for messages, never a path."""
+    name = Path(urllib.parse.unquote(client_name or "").replace("\\", "/")).name
+    return name.strip() or fallback
+
+
 @dataclass
 class Stored:
     """A result file: where it is and the name a download gets."""

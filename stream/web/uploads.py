@@ -6,8 +6,10 @@ registers:
 * ``POST /api/photo`` (multipart, field ``file``): the side-by-side PNG, 16-bit depth PNG
   and PLY point cloud of the photo, as URLs in JSON (``stream.web.photo``);
 * ``POST /api/video``: queues a video job (``stream.web.jobs``), 202 with its status;
-* ``GET /api/jobs``: the limits and the queue; ``GET /api/jobs/{id}``: a job's state,
-  queue position and progress;
+* ``GET /api/jobs``: the limits and every job the server holds (the page lists those of
+  its browser session from it, so a reload loses none); ``GET /api/jobs/{id}``: one job's
+  state, queue position, progress and, once there, its download (with ``--serve-token``,
+  both only with the token, like every route);
 * ``GET /api/files/{id}/{name}``: a result, shown inline, or with ``?download=1`` as an
   attachment named after the client's file, deleted once it has been sent in full.
 
@@ -35,7 +37,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from stream.config.settings import Settings
 from stream.core.errors import DepthStreamError, DownloadError, InputError, ModelError
 from stream.core.protocols import Estimator
-from stream.web.jobs import Job, JobQueue, JobState, run_video
+from stream.web.jobs import OUTPUT_NAME, Job, JobQueue, JobState, run_video
 from stream.web.photo import process_photo
 from stream.web.shared_model import SharedEstimator
 from stream.web.sniff import UploadRejected, check_image, check_video
@@ -143,23 +145,24 @@ class Uploads:
     async def limits(self, _request: web.Request) -> web.Response:
         uploads = self.settings.uploads
         return web.json_response({"max_mb": uploads.max_mb, "keep_minutes": uploads.keep_minutes,
-                                  "max_queued": uploads.max_queued})
+                                  "max_queued": uploads.max_queued, "jobs": [self.job_status(job) for job in self.jobs.all()]},
+                                 headers={"Cache-Control": "no-store"})
 
     async def job(self, request: web.Request) -> web.Response:
         job = self.jobs.get(request.match_info["id"])
         if job is None:
             return error(404, f"no such video job: finished results are deleted after their download or after "
                               f"{self.settings.uploads.keep_minutes:g} minutes; upload the video again")
-        return web.json_response(self.job_status(job))
+        return web.json_response(self.job_status(job), headers={"Cache-Control": "no-store"})
 
     def job_status(self, job: Job) -> dict[str, Any]:
         total = job.facts.frames
         done = job.state is JobState.DONE
         progress = 1.0 if done else (min(job.frames_done / total, 0.99) if total else None)
-        stored = self.store.lookup(job.id, "depth.mp4") if done else None
-        return {"id": job.id, "state": job.state.value, "position": self.jobs.position(job),
+        stored = self.store.lookup(job.id, OUTPUT_NAME) if done or job.partial else None
+        return {"id": job.id, "name": job.name, "state": job.state.value, "position": self.jobs.position(job),
                 "frames_done": job.frames_done, "frames_total": total, "progress": progress, "error": job.error,
-                "url": file_url(job.id, "depth.mp4") if stored else None,
+                "partial": job.partial, "url": file_url(job.id, OUTPUT_NAME) if stored else None,
                 "download": stored.download if stored else None,
                 "keep_minutes": self.settings.uploads.keep_minutes}
 

@@ -1,7 +1,8 @@
 // Photo and video uploads: builds its whole UI inside <section id="uploads">.
 // Plain JS, no library, no build step. Talks to the routes of stream/web/uploads.py:
-// POST api/photo, POST api/video, GET api/jobs[/ID], GET api/files/ID/NAME[?download=1].
-// When the page was opened with ?token=..., every request and link carries it too.
+// POST api/photo, POST api/video, GET api/jobs, GET api/files/ID/NAME[?download=1].
+// Every video sent from this tab keeps its own row (state, queue place, progress, download),
+// also after a reload. When the page was opened with ?token=..., every request and link carries it too.
 (function () {
   "use strict";
 
@@ -33,7 +34,8 @@
     text: "#uploads .drop{border:2px dashed #888;border-radius:8px;padding:1em;margin:.5em 0}" +
       "#uploads .drop.over{border-color:#f90;background:rgba(255,153,0,.08)}" +
       "#uploads .error{color:#c00}#uploads img,#uploads video{max-width:100%;display:block;margin:.5em 0}" +
-      "#uploads progress{width:100%}#uploads .links a{margin-right:1em}",
+      "#uploads progress{width:100%}#uploads .links a{margin-right:1em}" +
+      "#video-jobs{padding-left:1.2em}#video-jobs li{margin:.5em 0}#video-jobs .job-status{margin:.2em 0}",
   });
 
   // -- photo -------------------------------------------------------------------------
@@ -49,15 +51,12 @@
     el("label", { for: "photo-input", text: "Drop a photo here or pick one: " }), photoInput,
     photoBusy, photoError, photoOut);
 
-  // -- video -------------------------------------------------------------------------
+  // -- video: one row per upload of this browser session, kept across reloads ----------
   const videoInput = el("input", { type: "file", id: "video-input", accept: "video/*" });
-  const videoStatus = el("p", { id: "video-status", role: "status" });
-  const videoProgress = el("progress", { id: "video-progress", max: "1", value: "0", hidden: "" });
-  const videoLinks = el("p", { id: "video-download", class: "links" });
+  const videoJobs = el("ol", { id: "video-jobs" });
   const videoDrop = el("div", { class: "drop" },
     el("h3", { text: "Video" }),
-    el("label", { for: "video-input", text: "Drop a video here or pick one: " }), videoInput,
-    videoProgress, videoStatus, videoLinks);
+    el("label", { for: "video-input", text: "Drop a video here or pick one: " }), videoInput, videoJobs);
 
   const hint = el("p", { id: "uploads-limits" });
   section.append(style, el("h2", { text: "Upload" }), hint, photoDrop, videoDrop);
@@ -127,6 +126,18 @@
   }
 
   // -- video flow --------------------------------------------------------------------
+  // The session's jobs ({id, name}, oldest first) live in sessionStorage: a reload of this tab
+  // finds them again and GET api/jobs says where each one is now.
+  const STORE = "depth-stream-video-jobs";
+  const rows = new Map(); // job id -> row
+  let polling = null;
+
+  function remembered() {
+    try { return JSON.parse(sessionStorage.getItem(STORE)) || []; } catch (error) { return []; }
+  }
+
+  function remember(list) { sessionStorage.setItem(STORE, JSON.stringify(list)); }
+
   function describe(job) {
     if (job.state === "queued") {
       return job.position > 0 ? `queued: position ${job.position} (waiting for ${job.position} video` +
@@ -141,58 +152,129 @@
     return "stopped: the server stopped before this video was finished";
   }
 
-  let videoRun = 0; // a newer upload takes over the status line: the older one stops following
+  function newRow(name) {
+    const row = el("li", { class: "job", "data-state": "sending" },
+      el("strong", { class: "job-name", text: name }),
+      el("progress", { class: "job-progress", max: "1", value: "0", hidden: "" }),
+      el("p", { class: "job-status", role: "status" }),
+      el("p", { class: "job-links links" }));
+    videoJobs.append(row);
+    return row;
+  }
 
-  async function follow(job, run) {
-    for (;;) {
-      if (run !== videoRun) return;
-      videoStatus.textContent = describe(job);
-      videoStatus.dataset.state = job.state;
-      if (job.progress !== null && job.progress !== undefined) {
-        videoProgress.hidden = false;
-        videoProgress.value = job.progress;
-      }
-      if (job.state === "done") {
-        videoLinks.replaceChildren(link(job.url, `download ${job.download}`, job.download),
-          el("small", { text: `(deleted after the download, or after ${job.keep_minutes} minutes)` }));
-        return;
-      }
-      if (job.state !== "queued" && job.state !== "running") return;
-      await new Promise((r) => setTimeout(r, POLL_MS));
-      const response = await fetch(url(`api/jobs/${job.id}`));
-      const body = await response.json();
-      if (!response.ok) { videoStatus.textContent = body.error; return; }
-      job = body;
+  function setRow(row, state, text) {
+    row.dataset.state = state;
+    row.querySelector(".job-status").textContent = text;
+  }
+
+  function showJob(row, job) {
+    setRow(row, job.state, describe(job));
+    const bar = row.querySelector(".job-progress");
+    if (job.progress !== null && job.progress !== undefined) {
+      bar.hidden = false;
+      bar.value = job.progress;
     }
+    const links = row.querySelector(".job-links");
+    if (job.url && !links.childElementCount) {
+      const label = job.partial ? `download the ${job.frames_done} frames done before the failure (${job.download})`
+        : `download ${job.download}`;
+      links.replaceChildren(link(job.url, label, job.download),
+        el("small", { text: ` (deleted after the download, or after ${job.keep_minutes} minutes)` }));
+    }
+  }
+
+  function active(row) { return row.dataset.state === "queued" || row.dataset.state === "running"; }
+
+  function gone(row) {
+    setRow(row, "gone", "no longer on the server: results are deleted after their download, after " +
+      `${limits ? limits.keep_minutes : "a few"} minutes, or when the server stops; upload the video again if you need it`);
+  }
+
+  // one request for every job: GET api/jobs, while any row is queued or running
+  async function poll() {
+    polling = null;
+    if (window.depthConnection.gone) return;
+    let body;
+    try {
+      const response = await fetch(url("api/jobs"), { cache: "no-store" });
+      body = await response.json();
+      if (!response.ok) throw new Error(body.error || `the server answered ${response.status}`);
+    } catch (error) {
+      if (window.depthConnection.isNoAnswer(error)) { window.depthConnection.lost(); return; }
+      schedule();
+      return;
+    }
+    update(body.jobs);
+    schedule();
+  }
+
+  function update(jobs) {
+    const byId = new Map(jobs.map((job) => [job.id, job]));
+    for (const [id, row] of rows) {
+      const job = byId.get(id);
+      if (job) showJob(row, job);
+      else if (active(row)) gone(row);
+    }
+  }
+
+  function schedule() {
+    if (!polling && [...rows.values()].some(active)) polling = setTimeout(poll, POLL_MS);
   }
 
   async function uploadVideo(file) {
-    const run = ++videoRun;
-    videoLinks.replaceChildren();
-    videoProgress.hidden = true;
+    const row = newRow(file.name);
     const refused = tooBig(file);
-    if (refused) { videoStatus.textContent = refused; videoStatus.dataset.state = "refused"; return; }
-    videoStatus.dataset.state = "sending";
+    if (refused) { setRow(row, "refused", refused); return; }
+    setRow(row, "sending", `sending ${file.name}…`);
     const { status, body } = await send("api/video", file, (f) => {
-      if (run === videoRun) videoStatus.textContent = `sending ${file.name}: ${Math.round(f * 100)}%`;
+      if (row.dataset.state === "sending") row.querySelector(".job-status").textContent = `sending: ${Math.round(f * 100)}%`;
     });
-    if (run !== videoRun) return;
     if (status !== 202) {
-      videoStatus.textContent = body.error || `the server answered ${status}`;
-      videoStatus.dataset.state = "refused";
+      if (window.depthConnection.gone) setRow(row, "stopped", "stopped: the server stopped before this video had arrived");
+      else setRow(row, "refused", body.error || `the server answered ${status}`);
       return;
     }
-    await follow(body, run);
+    row.dataset.id = body.id;
+    rows.set(body.id, row);
+    remember([...remembered(), { id: body.id, name: file.name }]);
+    showJob(row, body);
+    schedule();
   }
+
+  // this tab's earlier uploads, as the server has them now (those it no longer has are said so once, then forgotten)
+  function restore(jobs) {
+    const byId = new Map(jobs.map((job) => [job.id, job]));
+    const kept = [];
+    for (const { id, name } of remembered()) {
+      const row = newRow(name);
+      const job = byId.get(id);
+      if (!job) { gone(row); continue; }
+      row.dataset.id = id;
+      rows.set(id, row);
+      kept.push({ id, name });
+      showJob(row, job);
+    }
+    remember(kept);
+    schedule();
+  }
+
+  window.depthConnection.onLost(() => {
+    if (polling) clearTimeout(polling);
+    polling = null;
+    for (const row of rows.values()) {
+      if (active(row)) setRow(row, "stopped", describe({ state: "stopped" }));
+    }
+  });
 
   dropInto(photoDrop, photoInput, uploadPhoto);
   dropInto(videoDrop, videoInput, uploadVideo);
 
-  fetch(url("api/jobs")).then((r) => (r.ok ? r.json() : null)).then((body) => {
+  fetch(url("api/jobs"), { cache: "no-store" }).then((r) => (r.ok ? r.json() : null)).then((body) => {
     if (!body) return;
     limits = body;
     hint.textContent = `Photos (JPEG, PNG, WebP, BMP, TIFF) and videos up to ${body.max_mb} MB. ` +
       `Results are deleted after their download or after ${body.keep_minutes} minutes; ` +
       "videos are processed one at a time, every frame, with their sound.";
-  }).catch(() => {});
+    restore(body.jobs || []);
+  }).catch((error) => { if (window.depthConnection.isNoAnswer(error)) window.depthConnection.lost(); });
 })();
