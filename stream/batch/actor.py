@@ -115,10 +115,10 @@ class DepthWorker:
         except DepthStreamError as exc:
             self.error = (str(exc), exc.exit_code)
 
-    def ready(self) -> tuple[str, str | None, int]:
-        """(node, error, exit code): whether the model loaded here."""
+    def ready(self) -> tuple[tuple[str, str], str | None, int]:
+        """((host, node id), error, exit code): where the actor is and whether the model loaded there."""
         message, code = self.error if self.error is not None else (None, 0)
-        return self.node[0], message, code
+        return self.node, message, code
 
     def process(self, job: Job, workdir: Path) -> FileResult:
         if self.estimator is None:
