@@ -70,14 +70,15 @@ def one_line(exc: BaseException, job: Job) -> str:
     return text if str(job.input) in text or job.key in text else f"{job.key}: {text}"
 
 
-def where() -> tuple[str, str]:
-    """(host name, Ray node id shortened to 8 hex digits): two raylets on one host share the name, not the id."""
+def where() -> tuple[str, str | None]:
+    """(host name, Ray node id shortened to 8 hex digits): two raylets on one host share the name, not the id.
+    Outside Ray (the class called directly) there is no node id, and asking for one would start Ray."""
     import ray
 
-    return platform.node(), ray.get_runtime_context().get_node_id()[:8]
+    return platform.node(), ray.get_runtime_context().get_node_id()[:8] if ray.is_initialized() else None
 
 
-def process_file(settings: Settings, job: Job, workdir: Path, estimator: Estimator, node: tuple[str, str]) -> FileResult:
+def process_file(settings: Settings, job: Job, workdir: Path, estimator: Estimator, node: tuple[str, str | None]) -> FileResult:
     """Run one job in ``workdir`` and rename its outputs to their final names; a failure is returned, never raised.
     ``node`` is (host, node id) of the worker doing it."""
     from stream.runtime.run import run
@@ -115,7 +116,7 @@ class DepthWorker:
         except DepthStreamError as exc:
             self.error = (str(exc), exc.exit_code)
 
-    def ready(self) -> tuple[tuple[str, str], str | None, int]:
+    def ready(self) -> tuple[tuple[str, str | None], str | None, int]:
         """((host, node id), error, exit code): where the actor is and whether the model loaded there."""
         message, code = self.error if self.error is not None else (None, 0)
         return self.node, message, code

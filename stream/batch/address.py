@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from stream.core.errors import ConfigError
 
 HEAD_PORT = 6379  # `ray start --head`'s default GCS port: what HOST:PORT names
-CLIENT_PORT = 10001  # the Ray Client server's default port: what ray://HOST:PORT names
 ANSWER_SECONDS = 5.0
 TOKEN_FIX = ("give this command the cluster's token: RAY_AUTH_MODE=token and the token in RAY_AUTH_TOKEN (or the file "
              "~/.ray/auth_token, or RAY_AUTH_TOKEN_PATH); `ray get-auth-token` on the head prints it")

@@ -54,7 +54,7 @@ class Scheduler:
     on_result: Callable[[Job, FileResult], None]
     actors: list[Any] = field(default_factory=list)
     running: dict[Any, Running] = field(default_factory=dict)  # object ref -> what it is
-    nodes: dict[Any, tuple[str, str]] = field(default_factory=dict)  # actor -> (host, node id), once it said
+    nodes: dict[Any, tuple[str, str | None]] = field(default_factory=dict)  # actor -> (host, node id), once it said
 
     def start_actors(self) -> None:
         """Create the actors and wait until each has its model (or say why one could not load it)."""
