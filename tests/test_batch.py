@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -79,10 +80,13 @@ def mixed_folder(root: Path) -> Path:
     return root
 
 
-def test_folder_batch_writes_every_good_file_reports_the_bad_one_and_resumes(tmp_path, random_onnx, local_ray) -> None:
+def test_folder_batch_writes_every_good_file_reports_the_bad_one_and_resumes(tmp_path, random_onnx, local_ray, capsys) -> None:
     inputs, out = mixed_folder(tmp_path / "footage"), tmp_path / "out"
     code = batch(inputs, "--output-dir", out, "--model", random_onnx, *ENGINE, "--depth", "16bit", "-q")
     assert code == 1
+    printed = capsys.readouterr()  # -q: only errors, and the failed file is one
+    assert printed.out == "" and [line for line in printed.err.splitlines() if line.strip()] == [
+        f"error: sub/broken.mp4 failed: {summary_of(out)['sub/broken.mp4']['error']}"]
     frames, fps, has_audio, _ = read_video(out / "a.mp4")
     assert len(frames) == 12 and fps == Fraction(24) and has_audio and frames[0].shape[:2] == (120, 320)
     frames, fps, has_audio, _ = read_video(out / "sub" / "b.mp4")
@@ -329,7 +333,7 @@ def token_head():
     command = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", f"--port={port}", f"--temp-dir={temp}",
                "--num-cpus=1", "--include-dashboard=false"]
     env = {**without_ray_auth(), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
-    head = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    head = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -375,3 +379,20 @@ def test_joining_a_token_cluster_without_its_token_is_one_line_in_seconds(tmp_pa
         assert ("wants a token" if case == "no token" else "refused the token") in lines[0]
         assert "RAY_AUTH_MODE=token" in lines[0] and "RAY_AUTH_TOKEN" in lines[0]
     assert not (tmp_path / "out" / "batch-summary.json").exists()
+
+
+def test_joining_a_token_cluster_with_the_variables_the_readme_names_runs_there(tmp_path, random_onnx, token_head) -> None:
+    """RAY_AUTH_MODE=token and RAY_AUTH_TOKEN: the batch joins, says nothing of Ray's, and its table names the head's node."""
+    address, token = token_head
+    inputs = tmp_path / "clips"
+    inputs.mkdir()
+    make_video(inputs / "a.mp4", 64, 48, 3, fps=12)
+    env = {**without_ray_auth(), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    command = [sys.executable, "-m", "stream.batch", str(inputs), "--output-dir", str(tmp_path / "out"), "--model", str(random_onnx),
+               *ENGINE, "--ray-address", address]
+    ran = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    row = next(line for line in ran.stdout.splitlines() if line.startswith("a.mp4"))
+    assert re.search(rf"\bdone\b.*\b{re.escape(platform.node())} [0-9a-f]{{8}}\b", row), row
+    assert "Token authentication" not in ran.stderr and "gcs_client" not in ran.stderr
+    assert len(read_video(tmp_path / "out" / "a.mp4")[0]) == 3
