@@ -9,11 +9,18 @@ the way a terminal does (Ctrl-C to the process group) or the way the OOM killer 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
+import platform
+import re
+import secrets
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -24,8 +31,10 @@ import numpy as np
 import psutil
 import pytest
 
+from stream.batch.cli import NOT_HERE, SHARED_FLAGS, build_parser
 from stream.batch.lock import only_batch_in
 from stream.batch.partial import PATTERN
+from stream.config.flags import FLAGS, settings_from
 from stream.launch import main
 from tests.media import make_video, read_video
 
@@ -71,10 +80,13 @@ def mixed_folder(root: Path) -> Path:
     return root
 
 
-def test_folder_batch_writes_every_good_file_reports_the_bad_one_and_resumes(tmp_path, random_onnx, local_ray) -> None:
+def test_folder_batch_writes_every_good_file_reports_the_bad_one_and_resumes(tmp_path, random_onnx, local_ray, capsys) -> None:
     inputs, out = mixed_folder(tmp_path / "footage"), tmp_path / "out"
     code = batch(inputs, "--output-dir", out, "--model", random_onnx, *ENGINE, "--depth", "16bit", "-q")
     assert code == 1
+    printed = capsys.readouterr()  # -q: only errors, and the failed file is one
+    assert printed.out == "" and [line for line in printed.err.splitlines() if line.strip()] == [
+        f"error: sub/broken.mp4 failed: {summary_of(out)['sub/broken.mp4']['error']}"]
     frames, fps, has_audio, _ = read_video(out / "a.mp4")
     assert len(frames) == 12 and fps == Fraction(24) and has_audio and frames[0].shape[:2] == (120, 320)
     frames, fps, has_audio, _ = read_video(out / "sub" / "b.mp4")
@@ -239,3 +251,148 @@ def test_batch_takes_the_model_name_and_keeps_metres(tmp_path, random_onnx_for, 
     with av.open(str(out / "a.depth.mkv")) as depth:
         planes = [frame.to_ndarray(format="gray16le") for frame in depth.decode(video=0)]
     assert len(planes) == 6 and min(int(p.min()) for p in planes) > 0 and max(int(p.max()) for p in planes) <= 20_000
+
+
+def without_ray_auth() -> dict[str, str]:
+    """This environment as a new shell has it: no token settings (Ray sets RAY_AUTH_MODE in a process that starts it)."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("RAY_AUTH")}
+
+
+def test_quiet_batch_prints_nothing_on_success(tmp_path, random_onnx) -> None:
+    """-q: errors only. A local Ray started by the command (with Ray's token default, which warns) says nothing."""
+    inputs = tmp_path / "clips"
+    inputs.mkdir()
+    make_video(inputs / "a.mp4", 96, 72, 4, fps=12)
+    command = [sys.executable, "-m", "stream.batch", str(inputs), "--output-dir", str(tmp_path / "out"), "--model", str(random_onnx),
+               *ENGINE, "--actors", "1", "-q"]
+    ran = subprocess.run(command, cwd=ROOT, env=without_ray_auth(), capture_output=True, text=True, timeout=180)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert (ran.stdout, ran.stderr) == ("", "")
+    assert len(read_video(tmp_path / "out" / "a.mp4")[0]) == 4
+
+
+def test_summary_table_is_the_standard_output_and_names_node_and_file_problems(tmp_path, random_onnx, local_ray, capsys) -> None:
+    """The table (the result) on stdout with each file's host and node id; progress and notes on stderr; a bad
+    file's error names it and its problem in the batch's words (no single-run flag, no pipeline stage)."""
+    import ray
+
+    inputs, out = tmp_path / "clips", tmp_path / "out"
+    inputs.mkdir()
+    make_video(inputs / "a.mp4", 96, 72, 4, fps=12)
+    (inputs / "notes.mp4").write_text("not a video at all, just text\n" * 20)
+    whole = make_video(tmp_path / "whole.mp4", 96, 72, 40, fps=12, container_options={"movflags": "faststart"})
+    (inputs / "cut.mp4").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # index first: it opens, then ends early
+    assert batch(inputs, "--output-dir", out, "--model", random_onnx, *ENGINE) == 1
+    printed = capsys.readouterr()
+    node = f"{platform.node()} {ray.get_runtime_context().get_node_id()[:8]}"
+    rows = {line.split()[0]: line for line in printed.out.splitlines() if line.split() and line.split()[0].endswith(".mp4")}
+    assert printed.out.splitlines()[0].split()[:5] == ["file", "status", "frames", "fps", "node"]
+    assert set(rows) == {"a.mp4", "cut.mp4", "notes.mp4"} and all(node in row for row in rows.values())
+    assert "batch-summary.json" not in printed.out and "batch-summary.json" in printed.err and "frame" in printed.err
+    files = summary_of(out)
+    assert files["a.mp4"]["status"] == "done" and (files["a.mp4"]["node"], files["a.mp4"]["node_id"]) == tuple(node.split())
+    for key in ("notes.mp4", "cut.mp4"):
+        error = files[key]["error"]
+        assert files[key]["status"] == "failed" and key in error and error in rows[key], error
+        assert "--source" not in error and "stage" not in error and "\n" not in error
+    assert "truncated" in files["cut.mp4"]["error"]
+
+
+def test_batch_help_takes_or_explains_every_single_run_flag() -> None:
+    """One flag table: each single-run flag is the batch's own (same name, same config key) or said why not in --help."""
+    help_text = " ".join(build_parser().format_help().split())
+    for flag in FLAGS:
+        name = flag.names[0]
+        assert (name in SHARED_FLAGS) != (name in NOT_HERE), name
+        assert f"{name} " in help_text or f"{name}," in help_text, name
+    assert "--threads N" in help_text and "--threads is per actor" in help_text
+    args = build_parser().parse_args(["in", "--output-dir", "out", "--threads-per-actor", "2"])  # the old name still works
+    assert settings_from(args).model.threads == 2
+    assert build_parser().parse_args(["in", "--output-dir", "out", "--threads", "3"]).threads == 3
+
+
+def test_ray_address_help_says_which_forms_work() -> None:
+    help_text = " ".join(build_parser().format_help().split())
+    for needle in ("HOST:PORT = the head's address as `ray start --head` prints it", "ray://HOST:PORT = through Ray Client",
+                   "RAY_AUTH_MODE=token"):
+        assert needle in help_text
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def token_head():
+    """A Ray head with token authentication (`ray start --head --block`, its own session and temp folder), stopped
+    by signalling its own process group: never `ray stop`, which stops every Ray of the user on the machine."""
+    port, token = free_port(), secrets.token_hex(16)
+    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's socket paths live under it
+    command = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", f"--port={port}", f"--temp-dir={temp}",
+               "--num-cpus=1", "--include-dashboard=false"]
+    env = {**without_ray_auth(), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    head = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert head.poll() is None and time.monotonic() < deadline, "the test's Ray head did not start"
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}", token
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGTERM)
+        for process in wait_group_gone(head.pid, timeout=5):  # a test cluster: no need to wait for its drain
+            process.kill()
+        head.wait(timeout=30)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.parametrize("case", ["no token", "wrong token", "ray client"])
+def test_joining_a_token_cluster_without_its_token_is_one_line_in_seconds(tmp_path, random_onnx, token_head, case) -> None:
+    address, _ = token_head
+    inputs = tmp_path / "clips"
+    inputs.mkdir()
+    make_video(inputs / "a.mp4", 64, 48, 2)
+    env = without_ray_auth()
+    if case == "wrong token":
+        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
+    if case == "ray client":
+        if importlib.util.find_spec("grpc") is not None:
+            pytest.skip("Ray Client is installed here: ray:// is Ray's to answer")
+        address = f"ray://{address}"
+    command = [sys.executable, "-m", "stream.batch", str(inputs), "--output-dir", str(tmp_path / "out"), "--model", str(random_onnx),
+               *ENGINE, "--ray-address", address]
+    start = time.monotonic()
+    ran = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - start
+    assert ran.returncode == 2 and ran.stdout == "", ran.stderr[-2000:]
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and address in lines[0], ran.stderr[-2000:]
+    assert took < 10, f"{took:.1f} s"
+    if case == "ray client":
+        assert "pip install 'ray[client]'" in lines[0] and "HOST:PORT" in lines[0]
+    else:
+        assert ("wants a token" if case == "no token" else "refused the token") in lines[0]
+        assert "RAY_AUTH_MODE=token" in lines[0] and "RAY_AUTH_TOKEN" in lines[0]
+    assert not (tmp_path / "out" / "batch-summary.json").exists()
+
+
+def test_joining_a_token_cluster_with_the_variables_the_readme_names_runs_there(tmp_path, random_onnx, token_head) -> None:
+    """RAY_AUTH_MODE=token and RAY_AUTH_TOKEN: the batch joins, says nothing of Ray's, and its table names the head's node."""
+    address, token = token_head
+    inputs = tmp_path / "clips"
+    inputs.mkdir()
+    make_video(inputs / "a.mp4", 64, 48, 3, fps=12)
+    env = {**without_ray_auth(), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    command = [sys.executable, "-m", "stream.batch", str(inputs), "--output-dir", str(tmp_path / "out"), "--model", str(random_onnx),
+               *ENGINE, "--ray-address", address]
+    ran = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    row = next(line for line in ran.stdout.splitlines() if line.startswith("a.mp4"))
+    assert re.search(rf"\bdone\b.*\b{re.escape(platform.node())} [0-9a-f]{{8}}\b", row), row
+    assert "Token authentication" not in ran.stderr and "gcs_client" not in ran.stderr
+    assert len(read_video(tmp_path / "out" / "a.mp4")[0]) == 3

@@ -10,6 +10,7 @@ driver can ask how far the current file is while it runs.
 from __future__ import annotations
 
 import platform
+import re
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from stream.batch.jobs import Job, settings_for
 from stream.batch.partial import commit, discard
 from stream.batch.summary import FileResult
 from stream.config.settings import Settings
-from stream.core.errors import DepthStreamError
+from stream.core.errors import DepthStreamError, StageError
 from stream.core.modelinfo import ModelInfo, model_info_of
 from stream.core.protocols import DepthResult, Estimator
 
@@ -43,17 +44,46 @@ class CountingEstimator:
         return result
 
 
-def one_line(exc: BaseException) -> str:
-    """A failure as the summary shows it: our errors as they are, anything else with its type."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return text if isinstance(exc, DepthStreamError) else f"{type(exc).__name__}: {text}".rstrip(": ")
+STAGE_WORDS = {"capture": "reading it", "inference": "the depth model", "output": "writing its outputs"}
+# the single run's fixes name its flags ("check --source", "choose another --output"); in a batch the file is the input
+SINGLE_RUN_FIX = re.compile(r";[^;]*--(source|output)\b(?!-)[^;]*$")
 
 
-def process_file(settings: Settings, job: Job, workdir: Path, estimator: Estimator) -> FileResult:
-    """Run one job in ``workdir`` and rename its outputs to their final names; a failure is returned, never raised."""
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def one_line(exc: BaseException, job: Job) -> str:
+    """A failure as the summary shows it: the file and its problem, in the batch's words.
+
+    The single run says which stage failed ("capture stage: ...") and ends with a fix naming
+    its ``--source``; here the stage is left out when the error already says what is wrong,
+    and that fix is dropped (the file is the input): the text names the file, once."""
+    if isinstance(exc, StageError) and not isinstance(exc.cause, DepthStreamError):
+        text = f"{STAGE_WORDS.get(exc.stage, exc.stage)} failed: {type(exc.cause).__name__}: {first_line(exc.cause)}"
+    elif isinstance(exc, StageError):
+        text = first_line(exc.cause)
+    else:
+        text = first_line(exc) if isinstance(exc, DepthStreamError) else f"{type(exc).__name__}: {first_line(exc)}"
+    text = SINGLE_RUN_FIX.sub("", text.rstrip(": "))
+    return text if str(job.input) in text or job.key in text else f"{job.key}: {text}"
+
+
+def where() -> tuple[str, str | None]:
+    """(host name, Ray node id shortened to 8 hex digits): two raylets on one host share the name, not the id.
+    Outside Ray (the class called directly) there is no node id, and asking for one would start Ray."""
+    import ray
+
+    return platform.node(), ray.get_runtime_context().get_node_id()[:8] if ray.is_initialized() else None
+
+
+def process_file(settings: Settings, job: Job, workdir: Path, estimator: Estimator, node: tuple[str, str | None]) -> FileResult:
+    """Run one job in ``workdir`` and rename its outputs to their final names; a failure is returned, never raised.
+    ``node`` is (host, node id) of the worker doing it."""
     from stream.runtime.run import run
 
-    node = platform.node()
+    host, node_id = node
     start = time.monotonic()
     try:
         workdir.mkdir(parents=True)
@@ -63,9 +93,10 @@ def process_file(settings: Settings, job: Job, workdir: Path, estimator: Estimat
         outputs = commit(workdir, job.output.parent)
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch: it is reported by name
         discard(workdir)
-        return FileResult(job.key, "failed", error=one_line(exc), seconds=time.monotonic() - start, node=node)
+        return FileResult(job.key, "failed", error=one_line(exc, job), seconds=time.monotonic() - start,
+                          node=host, node_id=node_id)
     return FileResult(job.key, "done", frames=result.stats.displayed, seconds=time.monotonic() - start,
-                      outputs=[str(path) for path in outputs], node=node)
+                      outputs=[str(path) for path in outputs], node=host, node_id=node_id)
 
 
 class DepthWorker:
@@ -75,6 +106,7 @@ class DepthWorker:
         from stream.runtime.estimators import make_estimator
 
         self.settings = settings
+        self.node = where()
         self.error: tuple[str, int] | None = None
         self.estimator: CountingEstimator | None = None
         self._lock = threading.Lock()
@@ -84,19 +116,19 @@ class DepthWorker:
         except DepthStreamError as exc:
             self.error = (str(exc), exc.exit_code)
 
-    def ready(self) -> tuple[str, str | None, int]:
-        """(node, error, exit code): whether the model loaded here."""
+    def ready(self) -> tuple[tuple[str, str | None], str | None, int]:
+        """((host, node id), error, exit code): where the actor is and whether the model loaded there."""
         message, code = self.error if self.error is not None else (None, 0)
-        return platform.node(), message, code
+        return self.node, message, code
 
     def process(self, job: Job, workdir: Path) -> FileResult:
         if self.estimator is None:
             message = self.error[0] if self.error is not None else "the model did not load"
-            return FileResult(job.key, "failed", error=message, node=platform.node())
+            return FileResult(job.key, "failed", error=message, node=self.node[0], node_id=self.node[1])
         with self._lock:
             self._current = (job.key, self.estimator.count)
         try:
-            return process_file(self.settings, job, workdir, self.estimator)
+            return process_file(self.settings, job, workdir, self.estimator, self.node)
         finally:
             with self._lock:
                 self._current = None

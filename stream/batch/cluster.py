@@ -1,10 +1,16 @@
 """Ray for the batch: start a local instance or join a cluster, and size the actors from its cores.
 
 Locally Ray gets this machine's cores and no dashboard; ``--ray-address`` joins a running
-cluster instead (``auto``: the one started on this machine with ``ray start``;
-``ray://HOST:PORT``: a remote head). If Ray is already initialised in this process (a test
-session, a notebook) it is used as it is and left running. Joining a cluster, the model
-cache variable is passed on to the workers (local ones inherit it).
+cluster instead (``auto``: the one started on this machine with ``ray start``; ``HOST:PORT``:
+a head's GCS; ``ray://HOST:PORT``: a head's Ray Client server), checked first by ``address``.
+If Ray is already initialised in this process (a test session, a notebook) it is used as it
+is and left running. Joining a cluster, the model cache variable is passed on to the workers
+(local ones inherit it).
+
+Ray's own console output is ours to configure: its driver-side logger says only errors (its
+notes, such as "Token authentication is enabled", are for people running Ray, not this
+command's users), and the workers' output stays in Ray's log files
+(``/tmp/ray/session_latest/logs`` on each node) instead of being copied to the console.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ import logging
 import math
 import os
 import signal
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,21 +57,6 @@ def worker_env() -> dict[str, str]:
     return {CACHE_ENV: os.environ[CACHE_ENV]} if os.environ.get(CACHE_ENV) else {}
 
 
-def check_reachable(address: str, timeout: float = 5.0) -> None:
-    """``HOST:PORT`` / ``ray://HOST:PORT`` answers at all: Ray itself retries an unreachable head for minutes."""
-    target = address.removeprefix("ray://")
-    if address == "auto" or "://" in target:
-        return  # auto: Ray looks on this machine and says at once when nothing runs
-    host, _, port = target.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"--ray-address {address} is not auto, HOST:PORT or ray://HOST:PORT; e.g. --ray-address ray://head:10001")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise ConfigError(f"no Ray cluster answers at --ray-address {address} ({exc.strerror or exc}); "
-                          "start one with `ray start --head` there, or leave out --ray-address") from None
-
-
 @contextmanager
 def ray_session(address: str | None, cores: int) -> Iterator[float]:
     """Ray running for the batch; yields the CPUs it offers. Shut down on the way out if started here."""
@@ -75,7 +65,7 @@ def ray_session(address: str | None, cores: int) -> Iterator[float]:
     if ray.is_initialized():
         yield float(ray.cluster_resources().get("CPU", cores))
         return
-    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
     # Ray's processes inherit an ignored SIGINT: Ctrl-C in a terminal reaches the whole process group,
     # and the batch (not Ray's daemons) decides how to stop
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)

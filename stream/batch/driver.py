@@ -54,18 +54,22 @@ class Scheduler:
     on_result: Callable[[Job, FileResult], None]
     actors: list[Any] = field(default_factory=list)
     running: dict[Any, Running] = field(default_factory=dict)  # object ref -> what it is
+    nodes: dict[Any, tuple[str, str | None]] = field(default_factory=dict)  # actor -> (host, node id), once it said
 
     def start_actors(self) -> None:
         """Create the actors and wait until each has its model (or say why one could not load it)."""
         import ray
 
         self.actors = [self._new_actor() for _ in range(self.sizing.actors)]
-        pending = [actor.ready.remote() for actor in self.actors]
+        asked = {actor.ready.remote(): actor for actor in self.actors}
+        pending = list(asked)
         while pending and not self.stop.is_set():
             done, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
-            for node, error, code in ray.get(done):
+            for ref in done:
+                node, error, code = ray.get(ref)
+                self.nodes[asked[ref]] = node
                 if error is not None:
-                    raise (ModelError if code == 2 else ActorStartError)(f"on {node}: {error}")
+                    raise (ModelError if code == 2 else ActorStartError)(f"on {node[0]}: {error}")
 
     def _new_actor(self) -> Any:
         import ray
@@ -101,7 +105,9 @@ class Scheduler:
         except ray.exceptions.RayActorError as exc:
             discard(item.workdir)
             message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            result = FileResult(item.job.key, "failed", error=f"the worker died while processing it ({message})")
+            host, node_id = self.nodes.get(item.actor, (None, None))
+            result = FileResult(item.job.key, "failed", error=f"the worker died while processing it ({message})",
+                                node=host, node_id=node_id)
             item.actor = self._new_actor()
             self.actors.append(item.actor)
         self.progress.finished(item.job.key, result.frames)

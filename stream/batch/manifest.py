@@ -30,6 +30,7 @@ def settings_fingerprint(settings: Settings, ext: str, depth: str | None) -> str
     """A short hash of everything that changes what is written (model, colours, codec, probes, formats); not the paths."""
     data = settings.model_dump(mode="json", exclude=set(PER_FILE_KEYS))
     data["display"].pop("progress", None)
+    data["model"]["threads"] = type(settings.model).model_fields["threads"].default  # how many threads changes no output
     data["batch"] = {"ext": ext, "depth": depth}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream.batch.cluster import Sizing, check_reachable, ray_session, size_actors
+from stream.batch.address import check_address
+from stream.batch.cluster import Sizing, ray_session, size_actors
 from stream.batch.driver import Scheduler
 from stream.batch.inputs import find_inputs
 from stream.batch.jobs import Job, plan_jobs, prepare_output_dir
@@ -44,7 +45,7 @@ def plan(settings: Settings, specs: list[str], options: BatchOptions) -> tuple[P
     """The output folder and the jobs, all checked; a bad argument raises an ``InputError``."""
     inputs = find_inputs(specs)
     if options.ray_address is not None:
-        check_reachable(options.ray_address)
+        check_address(options.ray_address)
     folder = prepare_output_dir(options.output_dir, specs)
     return folder, plan_jobs(inputs, folder, settings, options.ext, options.depth)
 

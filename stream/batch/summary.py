@@ -30,7 +30,8 @@ class FileResult:
     seconds: float = 0.0
     error: str | None = None
     outputs: list[str] = field(default_factory=list)
-    node: str | None = None
+    node: str | None = None  # the worker's host name
+    node_id: str | None = None  # its Ray node id, shortened: two raylets on one host share the name
 
     @property
     def fps(self) -> float:
@@ -78,13 +79,20 @@ def write_summary(folder: Path, summary: BatchSummary) -> Path:
     return path
 
 
-def table(summary: BatchSummary, width: int = 48) -> str:
-    """Per file: status, frames, fps, and the error of a failed one; then the totals."""
-    lines = [f"{'file':<{width}} {'status':<8} {'frames':>7} {'fps':>7}  error"]
+def node_text(result: FileResult) -> str:
+    """``host node-id`` of the worker that did the file (``-`` for one skipped or not run)."""
+    return " ".join(part for part in (result.node, result.node_id) if part) or "-"
+
+
+def table(summary: BatchSummary, width: int = 40) -> str:
+    """Per file: status, frames, fps, the node that did it, and the error of a failed one; then the totals."""
+    where = max([len("node"), *(len(node_text(result)) for result in summary.results)])
+    lines = [f"{'file':<{width}} {'status':<8} {'frames':>7} {'fps':>7}  {'node':<{where}}  error"]
     for result in summary.results:
         name = result.key if len(result.key) <= width else "..." + result.key[-(width - 3):]
         fps = f"{result.fps:.1f}" if result.status == "done" else "-"
-        lines.append(f"{name:<{width}} {result.status:<8} {result.frames:>7} {fps:>7}  {result.error or ''}".rstrip())
+        lines.append(f"{name:<{width}} {result.status:<8} {result.frames:>7} {fps:>7}  {node_text(result):<{where}}  "
+                     f"{result.error or ''}".rstrip())
     totals = summary.totals()
     lines.append(f"{len(summary.results)} files: {totals['done']} done, {totals['skipped']} skipped, {totals['failed']} failed"
                  + (f", {totals['not_run']} not run" if totals["not_run"] else "")
