@@ -7,8 +7,9 @@ delivered before (a live HLS playlist restarts a few segments back) delivers onl
 after them; one that brings nothing new is a failed attempt (``replay``). A stream that
 reopens with a duration (an HLS playlist that gained ``#EXT-X-ENDLIST``) was ended by its
 sender: that is the end of the source, not a drop. Timestamps run on one increasing timeline
-across drops and sender restarts (``timeline``). The decoder runs slice-threaded only: frame
-threading would hold back a frame per thread, which on a live stream is latency.
+across drops and sender restarts (``timeline``), and the stream's sound goes along on it
+(``live_audio``). The decoder runs slice-threaded only: frame threading would hold back a
+frame per thread, which on a live stream is latency.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from stream.core.errors import SourceError, SourceLostError
 from stream.core.frames import Closing, Frame
 from stream.sources.av_open import DECODE_ERRORS, OpenError, VideoInput, first_line, open_video
 from stream.sources.base import SourceInfo, SourceKind, SourceOptions, frame_time_base
+from stream.sources.live_audio import LiveAudio
 from stream.sources.picture import Picture, stream_fps
 from stream.sources.reconnect import Reconnector
 from stream.sources.replay import Seen, SeenFrames
@@ -56,6 +58,7 @@ class StreamSource(Closing):
         self.target, self.name, self.options = target, name, options
         self.video: VideoInput | None = video
         self.reconnector = Reconnector(name, options.reconnect_attempts, options.reconnect_backoff)
+        self.audio = LiveAudio(name)
         self.seen = SeenFrames()
         self._count = 0
         self._lost = False
@@ -70,12 +73,13 @@ class StreamSource(Closing):
         self.time_base = video.stream.time_base or frame_time_base(fps)
         self.timeline = Timeline(self.time_base, fps, name, wall_clock=True)
         self.info = SourceInfo(self.picture.width, self.picture.height, fps, None, self.time_base, SourceKind.STREAM,
-                               name)
+                               name, audio_feed=self.audio if self.audio.stream is not None else None)
 
     def _use(self, video: VideoInput) -> None:
-        """Read from ``video`` from now on."""
+        """Read from ``video`` from now on, its sound going to ``audio``."""
         video.stream.thread_type = "SLICE"
         self.video = video
+        self.audio.connect(video)
 
     def _next(self) -> tuple[Arrived | None, str]:
         """The next frame and its arrival time, or (None, why) when the stream dropped ("" = it ended)."""
@@ -148,6 +152,7 @@ class StreamSource(Closing):
             self.timeline.restart()
         self.reconnector.delivered()
         pts = self.timeline.stamp(pending.frame.pts, pending.frame.time_base, pending.arrival)
+        self.audio.follow(self.timeline.shift)
         frame = Frame(pending.image, self._count, pts=pts, time_base=self.time_base, captured_at=pending.arrival)
         self._count += 1
         return frame
@@ -169,3 +174,4 @@ class StreamSource(Closing):
 
     def close(self) -> None:
         self._close_video()
+        self.audio.end()
