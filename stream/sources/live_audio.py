@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # About 45 s of AAC at 44.1 kHz: room for an output that opens a little after the source.
 MAX_PACKETS = 2048
 # How long an output waits for the first sound once the pictures have come (seconds).
-FIRST_SOUND = 2.0
+FIRST_SOUND = 1.0
 
 
 class LiveAudio:
