@@ -18,6 +18,8 @@ import pytest
 
 from stream.core.errors import SourceError, SourceLostError
 from stream.sources import PacedSource, Pacer, SourceKind, SourceOptions, SyntheticSource, WebcamSource, open_source
+from stream.sources.av_open import open_video
+from stream.sources.live_audio import LiveAudio
 from stream.sources.reconnect import Reconnector
 from stream.sources.replay import Seen, SeenFrames
 from stream.sources.timeline import Timeline
@@ -480,6 +482,33 @@ def test_seen_frames_tell_a_replay_from_a_restarted_sender() -> None:
                                                                             Seen.CONTINUES]
     seen.reconnected(same_clock=True)  # reopened finished: nothing up to the newest comes again, remembered or not
     assert seen.check(0, tb, pictures[5]) is Seen.REPLAYED and seen.check(3 * 4500, tb, pictures[1]) is Seen.CONTINUES
+
+
+def test_live_sound_waits_for_the_picture_goes_only_forward_and_is_bounded(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "live.ts", 96, 64, 10, fps=20, audio=True)
+    video = open_video(str(clip), "live.ts", SourceOptions())
+    audio = LiveAudio("live.ts", limit=4)
+    try:
+        audio.connect(video)
+        assert video.on_audio is not None and audio.stream is not None
+        packets = [p for p in video.container.demux(video.audio_stream) if p.size][:8]
+        original, tick = [p.pts for p in packets], packets[0].time_base
+        for packet in packets[:2]:
+            video.on_audio(packet)
+        assert audio.next_packet() is None  # no picture yet: the sound waits for its shift
+        audio.follow(Fraction(1, 2))  # the pictures are placed 0.5 s later: so is their sound
+        first = audio.next_packet()
+        assert first is not None and first.pts == original[0] + round(Fraction(1, 2) / tick)
+        for packet in packets[2:]:
+            video.on_audio(packet)
+        audio.follow(Fraction(-10))  # a restart placed earlier: sound that would go back in time is dropped
+        video.on_audio(packets[0])
+        queued = [audio.next_packet() for _ in range(6)]
+        assert queued[4:] == [None, None]  # bounded (4): the oldest went, the newest stayed
+        assert [q.pts for q in queued[:4]] == [pts + round(Fraction(1, 2) / tick) for pts in original[4:]]
+    finally:
+        audio.end()
+        video.close()
 
 
 def test_reconnecting_off_is_said_so() -> None:
