@@ -1,8 +1,9 @@
 """Generated footage with real-world defects, and servers that behave like real senders.
 
 Rotated phone clips, colour patches encoded with a known matrix and range, HDR (HLG and
-PQ) patch clips with FFmpeg's own SDR conversion of them, image sequences, an HTTP server that streams like a live source (no length, scripted drops) and
-a UDP MPEG-TS sender that can be stopped and restarted. Everything is tiny and generated,
+PQ) patch clips with FFmpeg's own SDR conversion of them, image sequences, an HTTP server
+that streams like a live source (no length, scripted drops), a UDP MPEG-TS sender that can
+be stopped and restarted, and a live HLS playlist written by FFmpeg itself. Everything is tiny and generated,
 so tests know exactly what each frame must decode to.
 """
 
@@ -23,7 +24,7 @@ import av
 import cv2
 import numpy as np
 
-from tests.media import AUDIO_RATE, pattern_frame
+from tests.media import AUDIO_RATE, pattern_frame, serve_directory
 
 # Saturated colours (BGR), where decoding with the wrong matrix is off by 10-60 levels.
 PATCHES = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255), (255, 255, 0), (255, 0, 255), (40, 120, 230),
@@ -335,3 +336,57 @@ class UdpSender:
                 container.mux(stream.encode(frame))
                 self.sent += 1
                 self._stop.wait(max(0.0, started + self.sent / self.fps - time.monotonic()))
+
+
+# -- a live HLS playlist written by FFmpeg ------------------------------------------------------
+
+
+class LiveHls:
+    """A live HLS playlist that the FFmpeg command line writes in real time, served on 127.0.0.1."""
+
+    def __init__(self, url: str, folder: Path, process: subprocess.Popen) -> None:
+        self.url, self.folder, self.process = url, folder, process
+
+    def playlist(self) -> str:
+        return (self.folder / "live.m3u8").read_text()
+
+    def ended(self) -> bool:
+        """Whether the playlist says the stream is over (FFmpeg adds it when it finishes, not when killed)."""
+        return "#EXT-X-ENDLIST" in self.playlist()
+
+    def listed_seconds(self) -> float:
+        """The media the playlist holds: the sum of its segments' durations."""
+        return sum(float(line.split(":", 1)[1].rstrip(",")) for line in self.playlist().splitlines()
+                   if line.startswith("#EXTINF:"))
+
+    def kill(self) -> None:
+        """The encoder dies (SIGKILL): the playlist keeps its last segments and never gains an end."""
+        self.process.kill()
+
+
+@contextmanager
+def live_hls(folder: Path, seconds: float, fps: int = 20, audio: bool = True) -> Iterator[LiveHls]:
+    """``ffmpeg -re`` writing ``seconds`` of a test picture (and a 440 Hz tone) as live HLS: 1 s segments,
+    the newest five listed, older ones deleted, ``#EXT-X-ENDLIST`` when it finishes. Yields once the
+    playlist exists (after the first segment); the encoder is killed on the way out if still running."""
+    folder.mkdir(parents=True, exist_ok=True)
+    inputs = ["-f", "lavfi", "-i", f"testsrc2=size=160x120:rate={fps}"]
+    codecs = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(fps), "-keyint_min", str(fps),
+              "-sc_threshold", "0"]
+    if audio:
+        inputs += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+        codecs += ["-c:a", "aac", "-b:a", "64k"]
+    command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-re", *inputs, "-t", f"{seconds:g}", *codecs, "-f", "hls",
+               "-hls_time", "1", "-hls_list_size", "5", "-hls_flags", "delete_segments", str(folder / "live.m3u8")]
+    with serve_directory(folder) as base:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 20
+            while not (folder / "live.m3u8").exists():
+                assert process.poll() is None and time.monotonic() < deadline, "ffmpeg wrote no HLS playlist"
+                time.sleep(0.05)
+            yield LiveHls(f"{base}/live.m3u8", folder, process)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)

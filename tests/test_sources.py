@@ -18,7 +18,10 @@ import pytest
 
 from stream.core.errors import SourceError, SourceLostError
 from stream.sources import PacedSource, Pacer, SourceKind, SourceOptions, SyntheticSource, WebcamSource, open_source
+from stream.sources.av_open import open_video
+from stream.sources.live_audio import LiveAudio
 from stream.sources.reconnect import Reconnector
+from stream.sources.replay import Seen, SeenFrames
 from stream.sources.timeline import Timeline
 from stream.sources.truncation import Declared, truncation
 from tests.footage import live_http
@@ -297,10 +300,11 @@ def test_live_http_stream_is_a_stream(tmp_path: Path) -> None:
 
 def test_live_stream_that_ends_reconnects_then_is_lost(tmp_path: Path) -> None:
     payload = make_video(tmp_path / "net.ts", 96, 64, 30, fps=20).read_bytes()
-    with live_http([payload, payload, "404"]) as (base, requests):
+    restarted = make_video(tmp_path / "again.ts", 128, 96, 30, fps=20).read_bytes()  # another sender, pts from zero
+    with live_http([payload, restarted, "404"]) as (base, requests):
         url = f"{base}/net.ts"
         source = open_source(url, SourceOptions(reconnect_attempts=2, reconnect_backoff=0.01))
-        first = run_bounded(lambda: [source.read() for _ in range(45)], LIMIT)  # past the end: reconnected, replaying
+        first = run_bounded(lambda: [source.read() for _ in range(45)], LIMIT)  # past the end: reconnected
         with source, pytest.raises(SourceLostError) as caught:
             run_bounded(lambda: drain(source), LIMIT)
     assert [f.index for f in first] == list(range(45))
@@ -308,6 +312,25 @@ def test_live_stream_that_ends_reconnects_then_is_lost(tmp_path: Path) -> None:
     assert all(b.pts > a.pts for a, b in zip(first, first[1:]))  # the timeline continues across the reconnect
     assert_one_line_naming(caught.value, url)
     assert "2 reconnect attempt" in str(caught.value) and len(requests) == 4
+
+
+def test_reconnect_that_only_replays_delivers_nothing_and_counts_as_an_attempt(tmp_path: Path) -> None:
+    payload = make_video(tmp_path / "net.ts", 96, 64, 30, fps=20).read_bytes()
+    with live_http([payload]) as (base, requests):  # every reconnect sends the same frames again
+        url = f"{base}/net.ts"
+        with open_source(url, SourceOptions(reconnect_attempts=2, reconnect_backoff=0.01)) as source, \
+                pytest.raises(SourceLostError) as caught:
+            frames: list = []
+
+            def read_until_lost() -> None:
+                while (frame := source.read()) is not None:
+                    frames.append(frame)
+
+            run_bounded(read_until_lost, LIMIT)
+    assert [nearest_pattern(f.image, range(30)) for f in frames] == list(range(30))  # each frame once
+    assert_one_line_naming(caught.value, url)
+    assert "only frames already seen" in str(caught.value) and "2 reconnect attempt" in str(caught.value)
+    assert len(requests) == 3
 
 
 def test_dead_url_fails_fast_with_its_name() -> None:
@@ -446,6 +469,46 @@ def test_reconnect_backs_off_exponentially_and_counts_until_a_frame_arrives() ->
     assert sleeps == [0.5, 1.0, 2.0] and "\n" not in str(caught.value)
     reconnector.delivered()
     assert reconnector.reconnect("ended", lambda: "back") == "back" and sleeps[-1] == 0.5
+
+
+def test_seen_frames_tell_a_replay_from_a_restarted_sender() -> None:
+    seen, tb = SeenFrames(), Fraction(1, 90000)
+    pictures = [np.full((16, 16, 3), 10 * i, np.uint8) for i in range(10)]
+    assert {seen.check(i * 4500, tb, pictures[i]) for i in range(6)} == {Seen.CONTINUES}
+    seen.reconnected()  # a reopened playlist hands back frames 3..5, then new ones on the same clock
+    assert [seen.check(i * 4500, tb, pictures[i]) for i in range(3, 8)] == [Seen.REPLAYED] * 3 + [Seen.CONTINUES] * 2
+    seen.reconnected()  # a restarted sender: its timestamps start again, its pictures are new
+    assert [seen.check(i * 4500, tb, pictures[9 - i]) for i in range(3)] == [Seen.RESTARTED, Seen.CONTINUES,
+                                                                            Seen.CONTINUES]
+    seen.reconnected(same_clock=True)  # reopened finished: nothing up to the newest comes again, remembered or not
+    assert seen.check(0, tb, pictures[5]) is Seen.REPLAYED and seen.check(3 * 4500, tb, pictures[1]) is Seen.CONTINUES
+
+
+def test_live_sound_waits_for_the_picture_goes_only_forward_and_is_bounded(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "live.ts", 96, 64, 10, fps=20, audio=True)
+    video = open_video(str(clip), "live.ts", SourceOptions())
+    audio = LiveAudio("live.ts", limit=4)
+    try:
+        audio.connect(video)
+        assert video.on_audio is not None and audio.stream is not None
+        packets = [p for p in video.container.demux(video.audio_stream) if p.size][:8]
+        original, tick = [p.pts for p in packets], packets[0].time_base
+        for packet in packets[:2]:
+            video.on_audio(packet)
+        assert audio.next_packet() is None  # no picture yet: the sound waits for its shift
+        audio.follow(Fraction(1, 2))  # the pictures are placed 0.5 s later: so is their sound
+        first = audio.next_packet()
+        assert first is not None and first.pts == original[0] + round(Fraction(1, 2) / tick)
+        for packet in packets[2:]:
+            video.on_audio(packet)
+        audio.follow(Fraction(-10))  # a restart placed earlier: sound that would go back in time is dropped
+        video.on_audio(packets[0])
+        queued = [audio.next_packet() for _ in range(6)]
+        assert queued[4:] == [None, None]  # bounded (4): the oldest went, the newest stayed
+        assert [q.pts for q in queued[:4]] == [pts + round(Fraction(1, 2) / tick) for pts in original[4:]]
+    finally:
+        audio.end()
+        video.close()
 
 
 def test_reconnecting_off_is_said_so() -> None:

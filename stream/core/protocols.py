@@ -9,13 +9,14 @@ one estimator (the web page's uploads, a batch actor) without each reading the o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from stream.core.frames import DepthFrame, Frame, Normalised, StageTimes
 
-__all__ = ["DepthResult", "DepthSink", "Estimator", "FrameSink", "FrameSource", "StageTimes"]
+__all__ = ["AudioFeed", "AudioPackets", "DepthResult", "DepthSink", "Estimator", "FrameSink", "FrameSource",
+           "StageTimes"]
 
 
 @dataclass(frozen=True)
@@ -65,3 +66,25 @@ class DepthSink(Protocol):
     def write_depth(self, item: DepthFrame, normalised: Normalised) -> None: ...
 
     def close(self) -> None: ...
+
+
+class AudioPackets(Protocol):
+    """A source's compressed sound, packet by packet, for an output to copy or re-encode.
+
+    ``stream`` is the PyAV audio stream the packets belong to (an output copies its codec
+    parameters); ``next_packet`` returns None when nothing is waiting, which for a file is
+    its end and for a live stream only "not yet".
+    """
+
+    @property
+    def stream(self) -> Any: ...
+
+    def next_packet(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class AudioFeed(Protocol):
+    """A live source's sound as it arrives: ``open`` gives an output its packets (None: no sound)."""
+
+    def open(self) -> AudioPackets | None: ...

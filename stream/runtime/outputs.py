@@ -29,7 +29,7 @@ def make_output(settings: Settings, info: SourceInfo) -> VideoFileSink | ImageFi
         settings.output,
         fps=info.fps,
         time_base=info.time_base,
-        audio_from=info.audio_path if settings.video.copy_audio else None,
+        audio_from=(info.audio_feed or info.audio_path) if settings.video.copy_audio else None,
         codec=settings.video.codec,
         crf=settings.video.crf,
         preset=settings.video.preset,

@@ -1,7 +1,8 @@
 """The source's sound in the output: copied packet for packet, or re-encoded when it must be.
 
 The first audio stream of the source (a local path or an http(s) URL, opened a second
-time) goes into the output in step with the video: ``pump(until, origin)`` writes the
+time; a live stream's packets as they arrive, an ``AudioFeed``) goes into the output in step
+with the video: ``pump(until, origin)`` writes the
 sound that starts before the video's current end, shifted by ``origin`` (the source time
 of the first video frame, which the output shows at 0) so picture and sound stay in sync.
 Sound from before the first picture is dropped.
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
 
+from stream.core.protocols import AudioFeed, AudioPackets
 from stream.sinks.paths import suffix_of
 
 log = logging.getLogger(__name__)
@@ -53,8 +55,7 @@ class AudioInput:
 
     @property
     def codec_name(self) -> str:
-        codec = self.stream.codec_context.codec
-        return getattr(codec, "canonical_name", None) or codec.name
+        return codec_name(self.stream)
 
     def next_packet(self) -> Any:
         """The next packet with data, or None at the end (or after a read error, logged)."""
@@ -77,10 +78,16 @@ class AudioInput:
         self.container.close()
 
 
-class AudioTrack:
-    """One output audio stream fed from an ``AudioInput``; subclasses copy or re-encode."""
+def codec_name(stream: Any) -> str:
+    """The audio stream's codec as FFmpeg's muxers know it (``aac``, ``opus``...)."""
+    codec = stream.codec_context.codec
+    return getattr(codec, "canonical_name", None) or codec.name
 
-    def __init__(self, source: AudioInput) -> None:
+
+class AudioTrack:
+    """One output audio stream fed from ``AudioPackets`` (a file's, or a live stream's); subclasses copy or re-encode."""
+
+    def __init__(self, source: AudioPackets) -> None:
         self.source = source
         self.output: Any = None
         self.packets_written = 0
@@ -125,7 +132,7 @@ class AudioCopy(AudioTrack):
     give the stream the decoder configuration from the first ADTS header.
     """
 
-    def __init__(self, source: AudioInput) -> None:
+    def __init__(self, source: AudioPackets) -> None:
         super().__init__(source)
         self._adts_filter: Any = None
 
@@ -133,7 +140,7 @@ class AudioCopy(AudioTrack):
         import av
 
         self.output = container.add_stream_from_template(self.source.stream)
-        if self.source.codec_name == "aac" and container.format.name in ("mp4", "mov") \
+        if codec_name(self.source.stream) == "aac" and container.format.name in ("mp4", "mov") \
                 and not self.source.stream.codec_context.extradata:
             self._pending = self.source.next_packet()
             config = adts_config(bytes(self._pending)) if self._pending is not None else None
@@ -167,7 +174,7 @@ def adts_config(header: bytes) -> bytes | None:
 class AudioTranscode(AudioTrack):
     """Packets decoded and re-encoded to ``codec`` (PyAV resamples to what it takes)."""
 
-    def __init__(self, source: AudioInput, codec: str) -> None:
+    def __init__(self, source: AudioPackets, codec: str) -> None:
         super().__init__(source)
         self.codec = codec
         self._next_sample: int | None = None
@@ -213,14 +220,14 @@ def default_encoder(container: Any) -> str | None:
     return None if codec.experimental else codec.name
 
 
-def attach_audio(container: Any, url: str, mode: str) -> AudioTrack | None:
-    """Add the source's sound to ``container`` (copied, or re-encoded where it must be)."""
+def attach_audio(container: Any, audio_from: str | AudioFeed, mode: str) -> AudioTrack | None:
+    """Add the sound of ``audio_from`` (a file or URL, or a live feed) to ``container`` (copied, or re-encoded where it must be)."""
     import av
 
-    source = AudioInput.open(url)
+    source = AudioInput.open(audio_from) if isinstance(audio_from, str) else audio_from.open()
     if source is None:
         return None
-    suffix, name = suffix_of(container), source.codec_name
+    suffix, name = suffix_of(container), codec_name(source.stream)
     if mode == COPY and name not in container.supported_codecs:
         mode = TRANSCODE
     encoder = default_encoder(container) if mode == TRANSCODE else None

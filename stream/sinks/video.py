@@ -13,6 +13,7 @@ from typing import Any
 
 from stream.core.errors import OutputError
 from stream.core.frames import Closing, Frame
+from stream.core.protocols import AudioFeed
 from stream.sinks.audio import COPY, TRANSCODE, AudioCopy, AudioTrack, attach_audio
 from stream.sinks.colour import bgr_to_yuv420, fit, tag_bt709
 from stream.sinks.crashsafe import SafeContainer, keyframe_interval
@@ -32,7 +33,7 @@ class VideoFileSink(Closing):
     The file is written crash-safe (``crashsafe``): it plays even if the process is killed.
     """
 
-    def __init__(self, path: Path, fps: float, time_base: Fraction | None = None, audio_from: str | None = None,
+    def __init__(self, path: Path, fps: float, time_base: Fraction | None = None, audio_from: str | AudioFeed | None = None,
                  codec: str = "libx264", crf: int = 23, preset: str = "superfast") -> None:
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 30.0
@@ -63,8 +64,8 @@ class VideoFileSink(Closing):
                 self.stream = add_video_stream(output.container, self.encoder, self.rate, width, height,
                                                self.source_time_base, keyframe_interval(self.fps))
                 tag_bt709(self.stream.codec_context)
-                if mode is not None:
-                    self.audio = attach_audio(output.container, str(self.audio_from), mode)
+                if mode is not None and self.audio_from is not None:
+                    self.audio = attach_audio(output.container, self.audio_from, mode)
                 output.start()
                 break
             except BaseException as exc:

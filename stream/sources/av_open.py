@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import cast
 
 import av
+import av.audio.stream
 import av.container
+import av.packet
 import av.video.frame
 import av.video.stream
 
@@ -51,12 +53,17 @@ class VideoInput:
     """An opened container's best video stream: its frames in order, and how far its packets reached.
 
     All streams are demuxed (FFmpeg reads their bytes anyway) so that audio longer than the
-    video never looks like a cut; only the video stream is decoded. ``next_frame`` lets
-    FFmpeg's errors through: whether one is damage or a dropped connection is the caller's call.
+    video never looks like a cut; only the video stream is decoded. The first audio stream's
+    packets go to ``on_audio`` when one is set (a live stream's sound, which cannot be read a
+    second time). ``next_frame`` lets FFmpeg's errors through: whether one is damage or a
+    dropped connection is the caller's call.
     """
 
     def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
         self.container, self.stream = container, stream
+        self.audio_stream: av.audio.stream.AudioStream | None = (container.streams.audio[0]
+                                                                 if container.streams.audio else None)
+        self.on_audio: Callable[[av.packet.Packet], None] | None = None
         self.packets = 0
         self.packets_end: float | None = None
         self._frames = self._decode()
@@ -68,6 +75,9 @@ class VideoInput:
                 end = float((start + (packet.duration or 0)) * packet.time_base)
                 self.packets_end = end if self.packets_end is None else max(self.packets_end, end)
             if packet.stream_index != self.stream.index:
+                if self.on_audio is not None and self.audio_stream is not None and packet.size \
+                        and packet.stream_index == self.audio_stream.index:
+                    self.on_audio(packet)
                 continue
             if packet.size or start is not None:
                 self.packets += 1

@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import Protocol
 
 from stream.core.frames import Frame
+from stream.core.protocols import AudioFeed
 
 DEFAULT_FPS = 30.0
 
@@ -56,8 +57,10 @@ class SourceInfo:
     ``width``/``height`` are the upright picture's (after any rotation the file asks for).
     ``frame_count`` is the header's count, else duration x fps (a progress total for
     MKV/WebM); None for live sources. ``audio_path`` is the file or URL whose audio an
-    output may copy. ``conversion`` says how the pictures were made SDR when the source is
-    HDR (for the startup line), else None.
+    output may copy; a live stream cannot be opened a second time for its sound, so it hands
+    its audio over as it arrives instead (``audio_feed``, already on the frames' timeline).
+    ``conversion`` says how the pictures were made SDR when the source is HDR (for the
+    startup line), else None.
     """
 
     width: int
@@ -69,6 +72,7 @@ class SourceInfo:
     description: str
     audio_path: str | None = None
     conversion: str | None = None
+    audio_feed: AudioFeed | None = None
 
     @property
     def is_live(self) -> bool:

@@ -2,27 +2,53 @@
 
 An error, a stall longer than ``read_timeout`` or an end is a drop: the stream is reopened
 with exponential backoff (``reconnect``) up to ``reconnect_attempts`` times since the last
-frame it delivered, then ``SourceLostError``. Timestamps run on one increasing timeline
-across drops and sender restarts (``timeline``). The decoder runs slice-threaded only:
-frame threading would hold back a frame per thread, which on a live stream is latency.
+frame it delivered, then ``SourceLostError``. A reopened stream that hands back frames it
+delivered before (a live HLS playlist restarts a few segments back) delivers only what comes
+after them; one that brings nothing new is a failed attempt (``replay``). A stream that
+reopens with a duration (an HLS playlist that gained ``#EXT-X-ENDLIST``) was ended by its
+sender: that is the end of the source, not a drop. Timestamps run on one increasing timeline
+across drops and sender restarts (``timeline``), and the stream's sound goes along on it
+(``live_audio``). The decoder runs slice-threaded only: frame threading would hold back a
+frame per thread, which on a live stream is latency.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
+from typing import NamedTuple
 
 import av
 import av.video.frame
+import numpy as np
 
 from stream.core.errors import SourceError, SourceLostError
 from stream.core.frames import Closing, Frame
 from stream.sources.av_open import DECODE_ERRORS, OpenError, VideoInput, first_line, open_video
 from stream.sources.base import SourceInfo, SourceKind, SourceOptions, frame_time_base
+from stream.sources.live_audio import LiveAudio
 from stream.sources.picture import Picture, stream_fps
 from stream.sources.reconnect import Reconnector
+from stream.sources.replay import Seen, SeenFrames
 from stream.sources.timeline import Timeline
 
+log = logging.getLogger(__name__)
+
 Arrived = tuple[av.video.frame.VideoFrame, float]
+
+
+class Pending(NamedTuple):
+    """A frame read but not yet delivered: its picture, and whether it continues the timeline."""
+
+    frame: av.video.frame.VideoFrame
+    arrival: float
+    image: np.ndarray
+    seen: Seen
+
+
+class Ended(Exception):
+    """The stream reopened as a finished recording: its sender ended it."""
 
 
 class StreamSource(Closing):
@@ -32,19 +58,29 @@ class StreamSource(Closing):
         self.target, self.name, self.options = target, name, options
         self.video: VideoInput | None = video
         self.reconnector = Reconnector(name, options.reconnect_attempts, options.reconnect_backoff)
+        self.audio = LiveAudio(name)
+        self.seen = SeenFrames()
         self._count = 0
         self._lost = False
-        video.stream.thread_type = "SLICE"
+        self._finishing = False
+        self._use(video)
         first, why = self._next()
         if first is None:
             raise SourceError(f"{name} delivered no video frames ({why or 'it ended at once'}); check --source")
-        self._pending: Arrived | None = first
         self.picture = Picture(first[0], name)
+        self._pending: Pending | None = self._judge(first)
         fps = stream_fps(video.stream)
         self.time_base = video.stream.time_base or frame_time_base(fps)
         self.timeline = Timeline(self.time_base, fps, name, wall_clock=True)
         self.info = SourceInfo(self.picture.width, self.picture.height, fps, None, self.time_base, SourceKind.STREAM,
-                               name, conversion=self.picture.conversion)
+                               name, conversion=self.picture.conversion,
+                               audio_feed=self.audio if self.audio.stream is not None else None)
+
+    def _use(self, video: VideoInput) -> None:
+        """Read from ``video`` from now on, its sound going to ``audio``."""
+        video.stream.thread_type = "SLICE"
+        self.video = video
+        self.audio.connect(video)
 
     def _next(self) -> tuple[Arrived | None, str]:
         """The next frame and its arrival time, or (None, why) when the stream dropped ("" = it ended)."""
@@ -57,34 +93,68 @@ class StreamSource(Closing):
             return None, first_line(exc)
         return (None, "") if frame is None else ((frame, time.monotonic()), "")
 
-    def _reopen(self) -> tuple[VideoInput, Arrived]:
-        """A reconnect counts only when a frame comes through; otherwise it is a failed attempt."""
+    def _judge(self, arrived: Arrived) -> Pending | None:
+        """The frame with its picture, or None if it was delivered before (a replay after a reconnect)."""
+        frame, arrival = arrived
+        image = self.picture.image(frame)
+        seen = self.seen.check(frame.pts, frame.time_base, image)
+        return None if seen is Seen.REPLAYED else Pending(frame, arrival, image, seen)
+
+    def _reopen(self) -> tuple[VideoInput, Pending]:
+        """A reconnect counts only when a new frame comes through; otherwise it is a failed attempt.
+
+        A stream that now opens with a duration was finished by its sender: what it holds beyond
+        the newest frame delivered is read, then the source ends (``Ended`` if there is nothing).
+        """
         video = open_video(self.target, self.name, self.options)
-        video.stream.thread_type = "SLICE"
-        self.video = video
-        first, why = self._next()
-        if first is None:
-            self._close_video()
-            raise OpenError(f"{self.name} delivered no frames", why or "it sent no video frames")
-        return video, first
+        finished = video.duration is not None
+        self._use(video)
+        self.seen.reconnected(same_clock=finished)
+        if finished:
+            self._skip_to_newest(video)
+        replayed = 0
+        while True:
+            arrived, why = self._next()
+            if arrived is None:
+                self._close_video()
+                if finished and not why:
+                    raise Ended
+                if replayed:
+                    raise OpenError(f"{self.name} sent only frames it had sent before", "it sent only frames already seen")
+                raise OpenError(f"{self.name} delivered no frames", why or "it sent no video frames")
+            pending = self._judge(arrived)
+            if pending is not None:
+                self._finishing = finished
+                return video, pending
+            replayed += 1
+
+    def _skip_to_newest(self, video: VideoInput) -> None:
+        """Seek a finished stream to the newest frame delivered rather than decode it all again (best effort)."""
+        newest = self.seen.newest
+        if newest is not None and newest[1] == video.stream.time_base:
+            with contextlib.suppress(*DECODE_ERRORS):
+                video.container.seek(newest[0], stream=video.stream)
 
     def read(self) -> Frame | None:
         if self._lost:
             raise SourceLostError(f"{self.name} was lost earlier; check the stream and the network")
-        arrived, self._pending = self._pending, None
-        while arrived is None:
+        while self._pending is None:
             if self.video is None:
                 return None
             arrived, why = self._next()
-            if arrived is None:
-                if not why and self.reconnector.attempts == 0:
-                    return None  # reconnecting is off: an end is the end
+            if arrived is not None:
+                self._pending = self._judge(arrived)
+            elif not why and (self.reconnector.attempts == 0 or self._finishing):
+                return None  # reconnecting is off, or the sender finished the stream: an end is the end
+            else:
                 self._reconnect(why or "the stream ended")
-                arrived, self._pending = self._pending, None
-        av_frame, arrival = arrived
+        pending, self._pending = self._pending, None
+        if pending.seen is Seen.RESTARTED:
+            self.timeline.restart()
         self.reconnector.delivered()
-        pts = self.timeline.stamp(av_frame.pts, av_frame.time_base, arrival)
-        frame = Frame(self.picture.image(av_frame), self._count, pts=pts, time_base=self.time_base, captured_at=arrival)
+        pts = self.timeline.stamp(pending.frame.pts, pending.frame.time_base, pending.arrival)
+        self.audio.follow(self.timeline.shift)
+        frame = Frame(pending.image, self._count, pts=pts, time_base=self.time_base, captured_at=pending.arrival)
         self._count += 1
         return frame
 
@@ -92,10 +162,11 @@ class StreamSource(Closing):
         self._close_video()
         try:
             self.video, self._pending = self.reconnector.reconnect(why, self._reopen)
+        except Ended:
+            log.info("%s has ended: its sender finished it (it now opens with a duration)", self.name)
         except SourceLostError:
             self._lost = True
             raise
-        self.timeline.restart()
 
     def _close_video(self) -> None:
         video, self.video = self.video, None
@@ -104,3 +175,4 @@ class StreamSource(Closing):
 
     def close(self) -> None:
         self._close_video()
+        self.audio.end()

@@ -47,6 +47,11 @@ class Timeline:
         self._broken = False
         self._warned = False
 
+    @property
+    def shift(self) -> Fraction:
+        """Seconds the current sender's pts are moved by on this timeline (its sound moves with them)."""
+        return self._offset * self.time_base
+
     def restart(self) -> None:
         """The next frame begins a new sender timeline (after a reconnect)."""
         self._broken = True
