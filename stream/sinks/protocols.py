@@ -12,9 +12,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import glob
 import logging
-import os
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +22,12 @@ def _libavformat() -> ctypes.CDLL | None:
     """PyAV's bundled libavformat (wheels keep it beside the package), else the system's."""
     import av
 
-    package = os.path.dirname(av.__file__)
+    package = Path(av.__file__).parent
     patterns = ("*avformat*.so*", "*avformat*.dylib", "avformat*.dll")
-    places = (package, os.path.join(package, ".dylibs"), os.path.join(os.path.dirname(package), "av.libs"))
-    candidates = [path for place in places for pattern in patterns for path in glob.glob(os.path.join(place, pattern))]
+    places = (package, package / ".dylibs", package.parent / "av.libs")
+    candidates = sorted(str(path) for place in places for pattern in patterns for path in place.glob(pattern))
     system = ctypes.util.find_library("avformat")
-    for candidate in [*sorted(candidates), *([system] if system else [])]:
+    for candidate in [*candidates, *([system] if system else [])]:
         try:
             return ctypes.CDLL(candidate)
         except OSError:
