@@ -51,6 +51,19 @@ def decoded(data: bytes | Path, container_format: str | None = None) -> list[tup
         return [(frame.height, frame.width) for frame in container.decode(video=0)]
 
 
+def assert_low_latency(path: Path) -> None:
+    """No B-frames (every packet decodes in presentation order) and a keyframe every second of stream time
+    (the first frame at or after each second: at 3 depth fps that is up to a frame interval later)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(float(p.pts * p.time_base), p.is_keyframe) for p in container.demux(stream) if p.pts is not None]
+    times = [t for t, _ in packets]
+    assert times == sorted(times)
+    frame_gap = max(b - a for a, b in zip(times, times[1:]))
+    keys = [t for t, key in packets if key] + [times[-1]]
+    assert max(b - a for a, b in zip(keys, keys[1:])) <= 1.0 + frame_gap + 0.01, (keys, frame_gap)
+
+
 def free_tcp_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -126,6 +139,18 @@ def test_udp_is_received_by_ffmpeg_as_decodable_frames(tmp_path, random_onnx) ->
         receiver.kill()
     sizes = decoded(received)
     assert len(sizes) >= 3 and set(sizes) == {SIDE}
+    assert_low_latency(received)
+
+
+def test_udp_without_a_receiver_keeps_sending(random_onnx, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="stream")
+    port = free_udp_port()  # nobody listens: nothing can go away, so nothing ends the run
+    result = run_bounded(lambda: run(live_settings(f"udp://127.0.0.1:{port}", random_onnx, 30)), 60)
+    assert result.exit_code == 0 and result.finished
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("went away" in m for m in messages)
+    sent = [m for m in messages if m.startswith("sent ") and f"udp://127.0.0.1:{port}" in m]
+    assert len(sent) == 1 and int(sent[0].split()[1]) == result.stats.displayed > 0
 
 
 @needs_ffmpeg
@@ -156,7 +181,8 @@ def test_rtmp_without_a_server_is_one_line_and_exit_1(tmp_path, capsys, random_o
 
 def test_standard_output_carries_only_the_stream(tmp_path, random_onnx) -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "run_stream.py"), "--source", "synthetic:64x48", "--mode", "live",
-                           "--fps", "15", "--max-frames", "30", "--headless", "--model", str(random_onnx), "--output", "-"],
+                           "--fps", "15", "--max-frames", "30", "--headless", "--model", str(random_onnx), "--output", "-",
+                           "--engine", "onnxruntime", "--precision", "fp32"],
                           capture_output=True, timeout=120, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr.decode()
     data = proc.stdout

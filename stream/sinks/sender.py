@@ -24,11 +24,11 @@ from stream.core.channels import ChannelClosed, FrameChannel
 from stream.core.errors import OutputWriteError
 from stream.core.frames import Closing, Frame
 from stream.sinks.colour import bgr_to_yuv420, fit, tag_bt709
-from stream.sinks.crashsafe import keyframe_interval
+from stream.sinks.crashsafe import KEYFRAME_SECONDS, keyframe_interval
 from stream.sinks.encoder import EncoderSettings, add_video_stream
 from stream.sinks.endpoint import Endpoint
 from stream.sinks.targets import StreamTarget
-from stream.sources.av_open import first_line
+from stream.sources.av_open import DECODE_ERRORS, first_line
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ CLOCK = Fraction(1, 1000)  # frames are placed on the live clock in milliseconds
 # MPEG-TS: each packet out at once, and each frame's PES carries its length, so a receiver has the
 # frame when it arrives rather than when the next one starts; FLV over RTMP cannot seek back to its header
 MUXER_OPTIONS = {"mpegts": {"flush_packets": "1", "omit_video_pes_length": "0"}, "flv": {"flvflags": "no_duration_filesize"}}
-SEND_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
+SEND_ERRORS = DECODE_ERRORS  # what FFmpeg raises, reading or writing: a refused or dropped connection, a broken pipe
 
 
 class StreamSink(Closing):
@@ -103,6 +103,9 @@ class StreamSink(Closing):
         except SEND_ERRORS as exc:
             if self.target.connected:
                 self._lost(exc)
+        except Exception as exc:  # noqa: BLE001 - a thread's failure must reach the run, not die with it
+            self.error = OutputWriteError(f"sending to {self.target.label} failed ({type(exc).__name__}: {first_line(exc)})")
+            self._end_run()
         finally:
             if sender is not None:
                 sender.close()
@@ -187,15 +190,22 @@ class _Encoder:
             raise
         self.origin: float | None = None
         self.last = -1
+        self.last_key: float | None = None
 
     def send(self, image: np.ndarray, stamp: float) -> None:
+        """One frame at its live-clock time; a keyframe every second of that clock, however few frames that is
+        (a receiver joining late waits at most that long, even when depth runs at 3 fps)."""
         import av
+        from av.video.frame import PictureType
 
         self.origin = stamp if self.origin is None else self.origin
         pts = max(self.last + 1, round((stamp - self.origin) / CLOCK))
         self.last = pts
         frame = av.VideoFrame.from_ndarray(bgr_to_yuv420(fit(image, self.stream.width, self.stream.height)), format="yuv420p")
         frame.pts, frame.time_base = pts, CLOCK
+        if self.last_key is None or stamp - self.last_key >= KEYFRAME_SECONDS:
+            frame.pict_type = PictureType.I
+            self.last_key = stamp
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
 
