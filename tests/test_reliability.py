@@ -588,7 +588,6 @@ def test_bad_model_file_is_one_line_naming_file_and_fix(tmp_path, capsys, reques
 
 
 @pytest.mark.parametrize("case,needle", [
-    ("missing-folder", "does not exist"),
     ("folder-is-a-file", "is not a folder"),
     ("output-is-a-folder", "is a folder"),
     ("not-a-video-extension", "no video extension"),
@@ -606,7 +605,6 @@ def test_bad_output_path_fails_before_any_processing(tmp_path, capsys, monkeypat
     locked.mkdir()
     (tmp_path / "ro.mp4").write_bytes(b"old")
     out = {
-        "missing-folder": tmp_path / "nowhere" / "out.mp4",
         "folder-is-a-file": tmp_path / "plain.txt" / "out.mp4",
         "output-is-a-folder": tmp_path / "dir.mp4",
         "not-a-video-extension": tmp_path / "out.txt",

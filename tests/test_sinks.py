@@ -163,7 +163,6 @@ def test_check_output_path_accepts_a_normal_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("case,needle", [
-    ("missing-folder", "does not exist"),
     ("directory", "is a folder"),
     ("bad-extension", "extension"),
     ("under-a-file", "not a folder"),
@@ -172,7 +171,6 @@ def test_check_output_path_rejects(tmp_path: Path, case: str, needle: str) -> No
     (tmp_path / "plain.txt").write_text("x")
     (tmp_path / "dir.mp4").mkdir()
     path = {
-        "missing-folder": tmp_path / "nowhere" / "out.mp4",
         "directory": tmp_path / "dir.mp4",
         "bad-extension": tmp_path / "out.xyz",
         "under-a-file": tmp_path / "plain.txt" / "out.mp4",

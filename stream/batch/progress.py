@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stream.batch.jobs import Job
+from stream.core.media import ffmpeg_name
 
 
 def header_frames(job: Job, max_frames: int | None) -> int:
@@ -33,7 +34,7 @@ def video_frames(path: Path) -> int:
     from stream.sources.picture import frame_count, stream_fps
 
     try:
-        with av.open(str(path), timeout=10) as container:
+        with av.open(ffmpeg_name(path), timeout=10) as container:
             stream = container.streams.video[0]
             duration = container.duration / 1_000_000 if container.duration else None
             return frame_count(stream, duration, stream_fps(stream)) or 0

@@ -73,7 +73,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--source",), "source", "webcam (0), video, image sequence (frames/%%04d.png), photo, folder/glob of photos, URL, 'synthetic[:WxH]', "
          "'browser' (the page's camera; with --serve)", metavar="S"),
     Flag(("--output",), "output", lambda: f"side-by-side out: video ({' '.join(VIDEO_EXTENSIONS)}); photo: or {' '.join(IMAGE_EXTENSIONS)}; "
-         "photos: DIR/", Path, metavar="PATH"),
+         "photos: DIR/; or sent on as a live stream: udp://HOST:PORT, rtmp://HOST/APP/KEY, srt://HOST:PORT, "
+         "- (standard output, MPEG-TS), a named pipe", metavar="PATH|URL|-"),
     Flag(("--model-name",), "model.name", models_help, choices=model_choices, metavar="NAME"),
     Flag(("--model",), "model.onnx", "run this ONNX depth model (NCHW float input; one exported by `python -m stream.model export` "
          "says which model it is)", Path, metavar="PATH.onnx"),

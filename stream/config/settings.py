@@ -7,6 +7,7 @@ before any thread starts; ``load_settings`` turns its report into one line namin
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from stream.core.errors import ConfigError
 from stream.engines.registry import engine_choices, precision_choices
 from stream.model.registry import DEFAULT_MODEL, model_choices
+from stream.sinks.targets import StreamTarget, parse_output
 from stream.view.render import COLORMAPS
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"  # the repository's, when run from a checkout
@@ -197,7 +199,7 @@ class UploadSettings(Section):
 
 class Settings(Section):
     source: str = "0"
-    output: Path | None = None
+    output: Path | StreamTarget | None = None  # a file, or a stream sent on (``stream.sinks.targets``)
     headless: bool = False
     mode: Literal["auto", "live", "file"] = "auto"
     max_frames: int | None = Field(None, ge=1)
@@ -215,6 +217,12 @@ class Settings(Section):
     @classmethod
     def source_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def output_as_given(cls, value: Any) -> Any:
+        """Read once, from the text as given: ``udp://h:p`` stays a URL (a ``Path`` makes it ``udp:/h:p``)."""
+        return parse_output(value) if isinstance(value, (str, os.PathLike)) else value
 
     @model_validator(mode="after")
     def browser_needs_the_page(self) -> Settings:

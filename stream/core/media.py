@@ -11,6 +11,7 @@ And the one name a picture or point cloud saved while watching gets (``snapshot_
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from os import PathLike
 from pathlib import PurePath
@@ -51,6 +52,19 @@ def has_glob(spec: str) -> bool:
 def is_url(spec: str) -> bool:
     """Whether ``--source`` text is a network address (``rtsp://``, ``http://``; ``file://`` is a path)."""
     return "://" in spec and not spec.startswith("file://")
+
+
+def ffmpeg_name(target: str | PathLike[str]) -> str:
+    """What to hand FFmpeg for ``target``: a URL as it is, a local path (``file://`` too) made absolute.
+
+    FFmpeg reads the text before a colon as a protocol, so ``take:2.mp4`` (a common name for an
+    exported clip) would be "Protocol not found"; ``/clips/take:2.mp4`` starts with ``/`` and is
+    always a file. Every ``av.open`` of a local path goes through here, for reading and writing.
+    """
+    text = os.fspath(target)
+    if is_url(text):
+        return text
+    return os.path.abspath(text.removeprefix("file://"))
 
 
 def image_suffix(head: bytes) -> str | None:

@@ -11,6 +11,7 @@ The temporary file is created with the permissions the umask gives any new file 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import tempfile
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stream.core.errors import OutputError
+
+log = logging.getLogger(__name__)
 
 
 def temporary_for(final: Path, suffix: str | None = None) -> Path:
@@ -80,19 +83,23 @@ def write_bytes_atomically(final: Path, data: bytes) -> None:
         temporary.write_bytes(data)
 
 
-def check_writable_folder(folder: Path, flag: str, create: bool = False) -> None:
-    """The folder ``flag``'s files go to exists (made first if ``create``) and a file can really be made in it.
+def check_writable_folder(folder: Path, flag: str, create: bool = True) -> None:
+    """The folder ``flag``'s files go to exists and a file can really be made in it.
 
-    Otherwise ``OutputError``, one line naming the flag, the folder and the fix. A real
+    The one rule for every output (``--output``, ``--depth-output``, ``--pointcloud``,
+    ``--probe-csv``, a batch's ``--output-dir``): a missing folder is made, and one line says
+    so (``create=False`` only checks). Otherwise ``OutputError``, one line naming the flag,
+    the folder and the fix. A real
     write, not a permission check: root passes every mode check, and ACLs, read-only mounts
     and pseudo filesystems refuse what the bits allow.
     """
     folder = Path(folder)
-    if create:
+    if create and not folder.exists() and not folder.is_symlink():
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{flag}: folder {folder} cannot be created ({exc.strerror}); choose another {flag}") from None
+        log.info("created folder %s for %s", folder, flag)
     if not folder.exists():
         raise OutputError(f"{flag}: folder {folder} does not exist; create it or choose another {flag}")
     if not folder.is_dir():

@@ -20,7 +20,7 @@ def check_depth_output(path: Path) -> None:
     if kind == FOLDER:
         if path.exists() and not path.is_dir():
             raise OutputError(f"--depth-output {path} is a file, not a folder; give a folder DIR/ or a file name with an extension")
-        check_writable_folder(path if path.is_dir() else path.parent, "--depth-output")
+        check_writable_folder(path, "--depth-output")
         return
     if kind not in DEPTH_FORMATS:
         raise OutputError(f"--depth-output {path}: unknown extension {path.suffix!r}; use {' '.join(one_frame_formats())} "

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from stream.core.frames import DepthFrame, Frame, Normalised
+from stream.core.media import ffmpeg_name
 from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
 from stream.export.base import DepthFileSink
 from stream.export.sidecar import sidecar_path, sidecar_text, uint16_depth, values_text
@@ -40,7 +41,7 @@ class Ffv1DepthSink(DepthFileSink):
         import av
 
         time_base = Fraction(frame.time_base) if frame.time_base is not None else 1 / self.rate
-        self.container = av.open(str(self.staged.path_for(self.path)), mode="w", format="matroska")
+        self.container = av.open(ffmpeg_name(self.staged.path_for(self.path)), mode="w", format="matroska")
         self.stream = self.container.add_stream("ffv1", rate=self.rate)
         self.stream.width, self.stream.height = frame.width, frame.height
         self.stream.pix_fmt = "gray16le"

@@ -16,6 +16,7 @@ from stream.runtime.estimators import one_picture
 from stream.sinks import check_output_path
 from stream.sinks.paths import same_file
 from stream.sinks.probe_csv import check_probe_csv, probe_csv_path
+from stream.sinks.targets import StreamTarget, check_stream_target, output_file
 from stream.sources.base import SourceInfo
 from stream.sources.registry import is_photo
 
@@ -26,6 +27,9 @@ def check_output(settings: Settings) -> None:
     """Before anything opens: the output can be written, is no input, and replacing a file is said."""
     output = settings.output
     if output is None:
+        return
+    if isinstance(output, StreamTarget):  # sent on, not a file: nothing to create, replace or open here
+        check_stream_target(output)
         return
     check_output_path(output, image_source=is_photo(settings.source))
     refuse_input(settings, output, "--output")
@@ -63,9 +67,10 @@ def check_export_source(settings: Settings, info: SourceInfo) -> None:
 
 def plan_probe_csv(settings: Settings) -> Path | None:
     """Where the ``--probe`` rows go (None: no probe), checked before anything opens."""
-    path = probe_csv_path(settings.probe.points, settings.probe.csv, settings.output)
+    output = output_file(settings.output)
+    path = probe_csv_path(settings.probe.points, settings.probe.csv, output)
     if path is None:
         return None
-    check_probe_csv(path, (settings.source, settings.model.onnx, settings.model.weights, settings.output))
+    check_probe_csv(path, (settings.source, settings.model.onnx, settings.model.weights, output))
     announce_replacement(path)
     return path

@@ -14,25 +14,38 @@ from stream.core.media import is_image_name
 from stream.export import DepthFileSink, PointCloudSink, make_depth_sink
 from stream.pipeline.stats import PipelineOptions, PipelineStats
 from stream.sinks import ImageFileSink, VideoFileSink
+from stream.sinks.encoder import EncoderSettings
 from stream.sinks.probe_csv import ProbeCsvSink
+from stream.sinks.sender import StreamSink
+from stream.sinks.targets import StreamTarget
 from stream.sources.base import SourceInfo
 
 log = logging.getLogger(__name__)
 
 
-def make_output(settings: Settings, info: SourceInfo) -> VideoFileSink | ImageFileSink | None:
-    if settings.output is None:
+def make_output(settings: Settings, info: SourceInfo, live: bool = False,
+                on_gone: Callable[[], None] | None = None) -> VideoFileSink | ImageFileSink | StreamSink | None:
+    """The ``--output`` sink: a stream sent on (``on_gone`` ends the run if its receiver leaves), an image, a video.
+
+    ``live``: frames come on the live clock, so the video is encoded without B-frames.
+    """
+    output = settings.output
+    if output is None:
         return None
-    if is_image_name(settings.output):
-        return ImageFileSink(settings.output)
+    video = settings.video
+    if isinstance(output, StreamTarget):
+        return StreamSink(output, info.fps, EncoderSettings(video.codec, video.crf, video.preset), on_gone)
+    if is_image_name(output):
+        return ImageFileSink(output)
     return VideoFileSink(
-        settings.output,
+        output,
         fps=info.fps,
         time_base=info.time_base,
         audio_from=(info.audio_feed or info.audio_path) if settings.video.copy_audio else None,
         codec=settings.video.codec,
         crf=settings.video.crf,
         preset=settings.video.preset,
+        live=live,
     )
 
 
@@ -65,9 +78,9 @@ def pipeline_options(settings: Settings, live: bool, photo: bool) -> PipelineOpt
     )
 
 
-def written(output: VideoFileSink | ImageFileSink | None) -> Path | None:
+def written(output: VideoFileSink | ImageFileSink | StreamSink | None) -> Path | None:
     """The output file, only if a frame reached it (the summary never claims a file that is not there)."""
-    if output is None or output.frames_written == 0 or not output.path.exists():
+    if output is None or isinstance(output, StreamSink) or output.frames_written == 0 or not output.path.exists():
         return None
     return output.path
 

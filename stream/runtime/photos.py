@@ -72,7 +72,7 @@ def is_image_batch(settings: Settings) -> bool:
         return True
     if not path.exists() and has_glob(spec):
         return True
-    return is_photo(spec) and settings.output is not None and settings.output.is_dir()
+    return is_photo(spec) and isinstance(settings.output, Path) and settings.output.is_dir()
 
 
 def find_images(spec: str) -> list[Path]:
@@ -103,8 +103,9 @@ def plan_outputs(inputs: list[Path], folder: Path, image_format: str = "keep") -
 def prepare_folder(settings: Settings) -> Path:
     """The output folder, created if missing and proven writable; refused when it is a file or missing."""
     folder = settings.output
-    if folder is None:
-        raise OutputError("a folder or glob of images needs a folder for the results; pass --output DIR/")
+    if not isinstance(folder, Path):
+        given = f" (not the stream {folder})" if folder is not None else ""
+        raise OutputError(f"a folder or glob of images needs a folder for the results{given}; pass --output DIR/")
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"--output {folder} is a file, but a folder or glob of images writes one image each; "
                           "give a folder (e.g. --output out/)")
@@ -125,12 +126,11 @@ def run_photo_folder(settings: Settings, frontend: Frontend, estimator: Estimato
     """Every photo of the folder or glob through one model; a failed photo is reported and skipped."""
     inputs = find_images(settings.source)  # a bad --source is named before a bad --output
     check_batch_extras(settings)
-    pairs = plan_outputs(inputs, prepare_folder(settings), settings.images.format)
-    for extra in (settings.export.depth_output, settings.export.pointcloud):
+    folder = prepare_folder(settings)
+    pairs = plan_outputs(inputs, folder, settings.images.format)
+    for flag, extra in (("--depth-output", settings.export.depth_output), ("--pointcloud", settings.export.pointcloud)):
         if extra is not None:
-            extra.mkdir(parents=True, exist_ok=True)
-    folder = settings.output
-    assert folder is not None  # prepare_folder refused otherwise
+            check_writable_folder(extra, flag)
     existing = sum(1 for _, target in pairs if target.exists())
     if existing:
         log.warning("note: %d of the outputs exist in %s and will be replaced", existing, folder)

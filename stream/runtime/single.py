@@ -87,9 +87,11 @@ def run_source(settings: Settings, frontend: Frontend, estimator: Estimator | No
         if policy.paced:
             source = PacedSource(source)
         photo = info.kind is SourceKind.IMAGE
+        output = make_output(settings, info, policy.live, on_gone=halt.set)  # before the model: standard output is taken now
+        if output is not None:
+            stack.callback(output.close)  # the pipeline closes it; this covers a failure before it runs
         engines = [estimator] if estimator is not None else estimators.engines_for_run(settings, info, policy.live)
         model = model_info_of(engines[0])
-        output = make_output(settings, info)
         probe_sink = make_probe_sink(csv_path, settings)
         if probe_sink is not None:
             stack.callback(probe_sink.close)  # the pipeline closes it too; this covers a failure before it runs

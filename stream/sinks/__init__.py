@@ -4,7 +4,9 @@ Every sink is a context manager whose ``close`` always leaves its output usable.
 file sink is split along its jobs: ``paths`` (can the file be made), ``encoder`` (which
 video encoder, with which options), ``colour`` (BGR -> yuv420p), ``timeline`` (frame
 timestamps -> output timestamps), ``audio`` (the source's sound), ``video`` (the sink that
-wires them together). ``null`` counts and drops.
+wires them together). ``null`` counts and drops. A stream sent on (UDP, RTMP, SRT, standard
+output, a named pipe) is ``sender``: ``targets`` reads ``--output`` text once, ``endpoint`` opens
+where the bytes go, ``protocols`` says what PyAV's FFmpeg can send over.
 """
 
 from __future__ import annotations

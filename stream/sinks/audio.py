@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
 
+from stream.core.media import ffmpeg_name
 from stream.core.protocols import AudioFeed, AudioPackets
 from stream.sinks.paths import suffix_of
 
@@ -44,7 +45,7 @@ class AudioInput:
         import av
 
         try:
-            container = av.open(str(url), mode="r")
+            container = av.open(ffmpeg_name(url), mode="r")
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             log.warning("not copying audio from %s: %s", url, exc)
             return None

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from stream.core.errors import OutputError, OutputWriteError
+from stream.core.media import ffmpeg_name
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class SafeContainer:
         self.path = Path(path)
         self.sync_interval = sync_interval
         try:
-            self.container: Any = av.open(str(self.path), mode="w", container_options=muxer_options(self.path))
+            self.container: Any = av.open(ffmpeg_name(self.path), mode="w", container_options=muxer_options(self.path))
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise OutputError(f"cannot create {self.path} ({exc}); choose another --output") from None
         self.failed: OutputWriteError | None = None

@@ -17,16 +17,26 @@ from stream.sinks.paths import suffix_of
 log = logging.getLogger(__name__)
 
 FALLBACK_CODEC = "mpeg4"
+# muxers FFmpeg cannot be asked about (they list no codecs) that carry H.264: MPEG-TS, for streams
+UNLISTED_H264 = frozenset({"mpegts"})
 VPX_ENCODERS = ("libvpx-vp9", "libvpx", "vp9", "vp8")
 
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    """What the user asked for: encoder name, quality (x264 CRF scale) and speed preset."""
+    """What the user asked for: encoder name, quality (x264 CRF scale) and speed preset; and what the run needs.
+
+    ``live``: frames come on the live clock, at irregular times, so no B-frames (their
+    reordering delay, with uneven timestamps, made the container claim seconds more than
+    its last frame). ``zerolatency``: a stream sent on as it is made (x264's ``zerolatency``
+    tune: no look-ahead, each frame out as soon as it is in).
+    """
 
     codec: str = "libx264"
     crf: int = 23
     preset: str = "superfast"
+    live: bool = False
+    zerolatency: bool = False
 
 
 def encoder_available(name: str) -> bool:
@@ -57,7 +67,8 @@ def choose_encoder(requested: str, container: Any) -> str:
         log.warning("video codec %s is not available in this FFmpeg; writing %s instead", codec, FALLBACK_CODEC)
         codec = FALLBACK_CODEC
     supported = container.supported_codecs
-    if codec not in supported and av_codec_name(codec) not in supported:
+    unlisted = container.format.name in UNLISTED_H264 and av_codec_name(codec) == "h264"
+    if not unlisted and codec not in supported and av_codec_name(codec) not in supported:
         fallback = container.default_video_codec
         log.warning("%s files cannot hold %s video; writing %s instead", suffix_of(container), codec, fallback)
         codec = fallback
@@ -67,7 +78,8 @@ def choose_encoder(requested: str, container: Any) -> str:
 def encoder_options(codec: str, settings: EncoderSettings) -> dict[str, str]:
     """Private options for the encoder: CRF and preset for x264, constant quality for VP8/9."""
     if codec == "libx264":
-        return {"crf": str(settings.crf), "preset": settings.preset}
+        options = {"crf": str(settings.crf), "preset": settings.preset}
+        return options | {"tune": "zerolatency"} if settings.zerolatency else options
     if codec in VPX_ENCODERS:
         return {"crf": str(max(4, min(63, settings.crf + 10))), "b": "0", "deadline": "realtime", "cpu-used": "8"}
     return {}
@@ -87,14 +99,15 @@ def add_video_stream(container: Any, settings: EncoderSettings, rate: Fraction, 
 
     ``keyframe_interval`` caps the frames between keyframes (where a killed file can be cut).
     AVI stores no presentation times, so there the encoder makes no B-frames (whose times
-    a reader would have to guess, off by one after a seek).
+    a reader would have to guess, off by one after a seek); nor does a live run (see
+    ``EncoderSettings``).
     """
     codec = choose_encoder(settings.codec, container)
     stream = container.add_stream(codec, rate=rate, options=encoder_options(codec, settings))
     stream.width, stream.height = width, height
     stream.pix_fmt = "yuv420p"
     stream.codec_context.gop_size = keyframe_interval
-    if container.format.name == "avi":
+    if container.format.name == "avi" or settings.live or settings.zerolatency:
         stream.codec_context.max_b_frames = 0
     if codec == FALLBACK_CODEC:
         stream.bit_rate = int(min(20e6, max(1e6, width * height * float(rate) * 0.2)))

@@ -30,7 +30,7 @@ def check_output_path(path: Path, image_source: bool = False) -> None:
     if suffix not in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
         raise OutputError(f"output {path} has no video extension FFmpeg writes here; use one of {' '.join(VIDEO_EXTENSIONS)}")
     if not path.exists():
-        check_writable_folder(path.parent, "--output")
+        check_writable_folder(path.parent, "--output")  # a missing folder is made (and said), as for every output
         return
     try:  # a real open, not os.access: permission bits lie to root
         with open(path, "r+b"):

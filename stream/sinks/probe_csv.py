@@ -24,7 +24,7 @@ from typing import TextIO
 from stream.core.errors import ConfigError, OutputError, OutputWriteError
 from stream.core.frames import Closing, DepthFrame, Normalised
 from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
-from stream.core.staging import temporary_for
+from stream.core.staging import check_writable_folder, temporary_for
 from stream.sinks.paths import same_file
 from stream.view.probe import Point, read_probes
 
@@ -52,8 +52,7 @@ def check_probe_csv(path: Path, inputs: Sequence[str | Path | None]) -> None:
     if path.is_dir():
         raise OutputError(f"--probe-csv {path} is a folder; give a file name such as {path / DEFAULT_NAME}")
     folder = path.parent
-    if not folder.is_dir():
-        raise OutputError(f"the folder of the probe CSV {path} does not exist; create it or pass another --probe-csv")
+    check_writable_folder(folder, "--probe-csv")
     for given in inputs:
         if given is not None and same_file(path, given):
             raise OutputError(f"the probe CSV {path} is the same file as {given}; pass another --probe-csv")

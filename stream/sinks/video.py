@@ -34,13 +34,13 @@ class VideoFileSink(Closing):
     """
 
     def __init__(self, path: Path, fps: float, time_base: Fraction | None = None, audio_from: str | AudioFeed | None = None,
-                 codec: str = "libx264", crf: int = 23, preset: str = "superfast") -> None:
+                 codec: str = "libx264", crf: int = 23, preset: str = "superfast", live: bool = False) -> None:
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.rate = Fraction(self.fps).limit_denominator(1001)
         self.source_time_base = time_base
         self.audio_from = audio_from
-        self.encoder = EncoderSettings(codec, crf, preset)
+        self.encoder = EncoderSettings(codec, crf, preset, live=live)
         self.frames_written = 0
         self.output: SafeContainer | None = None
         self.stream: Any = None

@@ -19,7 +19,7 @@ import av.video.frame
 import av.video.stream
 
 from stream.core.errors import SourceError
-from stream.core.media import is_url
+from stream.core.media import ffmpeg_name, is_url
 from stream.sources.base import SourceOptions
 
 # FFmpeg opens plain text as "ANSI art" video (the tty demuxer); that is never what a user meant.
@@ -105,7 +105,7 @@ def open_video(target: str, name: str, options: SourceOptions) -> VideoInput:
     network = is_url(target)
     container_options = {"rtsp_transport": "tcp"} if target.startswith(("rtsp://", "rtsps://")) else {}
     try:
-        container = av.open(target, mode="r", timeout=(options.open_timeout, options.read_timeout),
+        container = av.open(ffmpeg_name(target), mode="r", timeout=(options.open_timeout, options.read_timeout),
                             container_options=container_options)
     except (FileNotFoundError, av.error.FileNotFoundError):
         if network:

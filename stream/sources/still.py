@@ -17,7 +17,7 @@ import numpy as np
 
 from stream.core.errors import SourceError
 from stream.core.frames import Closing, Frame
-from stream.core.media import image_suffix, is_image_name
+from stream.core.media import ffmpeg_name, image_suffix, is_image_name
 from stream.sources.base import SourceInfo, SourceKind
 
 STILL_FPS = 25.0  # a photo written to a video becomes one frame of 1/25 s
@@ -72,7 +72,7 @@ def _read_with_av(path: Path) -> np.ndarray | None:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(ffmpeg_name(path)) as container:
             for frame in container.decode(video=0):
                 return frame.to_ndarray(format="bgr24")
     except (av.FFmpegError, OSError, ValueError, IndexError):
