@@ -32,7 +32,7 @@ import numpy as np
 from stream.core.modelinfo import ModelInfo
 from stream.engines.base import BaseEstimator, network_size
 from stream.engines.busy import BUSY_CORES, BusyMeter, others_cpu
-from stream.engines.shape import time_copies
+from stream.engines.shape import on_own_thread, time_copies
 
 log = logging.getLogger("stream")
 HEADROOM = 1.25  # the model alone must run this much faster than the target for the live pipeline to hold it
@@ -215,7 +215,7 @@ def live_engine(model: Path, engine: str, precision: str, threads: int, cache_di
 
     key = fingerprint(model, first.engine, first.precision, threads, None, first.info)
     frames = varied_frames(3, *frame_size)
-    choice = decide_size(first.info, target_fps, frame_size, engine_timer(build, frames, budget),
-                         (Path(cache_dir), model_prefix(key), key), busy)
+    choice = on_own_thread(lambda: decide_size(first.info, target_fps, frame_size, engine_timer(build, frames, budget),
+                                               (Path(cache_dir), model_prefix(key), key), busy))
     log.info("%s", choice.line())
     return build(choice.net_size)

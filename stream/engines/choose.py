@@ -34,7 +34,7 @@ from stream.core.modelinfo import ModelInfo
 from stream.engines import ENGINES, BaseEstimator, check_choice, make_engine
 from stream.engines.busy import BUSY_CORES, BusyMeter, others_cpu
 from stream.engines.metadata import read_info
-from stream.engines.shape import RunShape, time_copies
+from stream.engines.shape import RunShape, on_own_thread, time_copies
 
 log = logging.getLogger("stream")
 TOLERANCE = 0.01
@@ -142,7 +142,6 @@ def measure(model: Path, pairs: list[tuple[str, str]], threads: int, net_size: i
                 del built[id(row)]
     for row in rows:
         row.seconds = statistics.median(row.rounds) if row.rounds else None
-    release_newest_first(built)
     return rows
 
 
@@ -152,19 +151,6 @@ def checked_candidate(model: Path, engine: str, precision: str, shape: RunShape,
     copies = [make_engine(model, engine, precision, shape.threads, net_size, cache_dir) for _ in range(shape.copies)]
     got = [copies[0].predict(frame) for frame in frames]
     return copies, float(np.mean([depth_diff(g, e, info) for g, e in zip(got, expected)]))
-
-
-def release_newest_first(built: dict[int, list[BaseEstimator]]) -> None:
-    """Free the candidates in the reverse of the order they were built, each one's copies newest first.
-
-    An OpenVINO engine gives the thread that builds it an alternate signal stack and, when
-    freed, puts back the one it found: freed oldest first (a dict's own order) the thread was
-    left on a stack already freed, and the next Ctrl-C delivered to it was a segfault.
-    """
-    for key in reversed(list(built)):
-        copies = built.pop(key)
-        while copies:
-            copies.pop()
 
 
 def no_gain(row: Row, rows: list[Row], margin: float = INT8_MARGIN) -> bool:
@@ -325,7 +311,8 @@ def decide(model: Path, engine: str, precision: str, threads: int, net_size: int
              key["model"], model.name, shape.describe(), ROUNDS, path.parent)
     pairs = candidates(engine, precision, has_bf16())
     stop = (busy or others_cpu)()
-    rows = measure(model, pairs, threads, net_size, cache_dir, frames or calibration_frames(), budget, timer, shape)
+    rows = on_own_thread(lambda: measure(model, pairs, threads, net_size, cache_dir, frames or calibration_frames(), budget,
+                                         timer, shape))
     others = stop()
     # a precision the user set is taken as is: auto then only picks the engine
     choice = pick(rows, TOLERANCE if precision == "auto" else float("inf"))

@@ -13,12 +13,15 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from stream.engines.base import BaseEstimator
 
+T = TypeVar("T")
 MAX_AUTO_STREAMS = 4
 JOIN_SECONDS = 30.0
 
@@ -59,6 +62,33 @@ def file_shape(threads: int, streams: int = 0, cores: int | None = None) -> RunS
     if copies == 1:
         return RunShape(1, threads)
     return RunShape(copies, max(1, (threads or cores) // copies))
+
+
+def on_own_thread(work: Callable[[], T]) -> T:
+    """``work()`` on a thread of its own that ends with it; its result, or its exception raised here.
+
+    Measuring builds engines, runs them on the measuring thread and frees them. OpenVINO
+    gives each thread that runs an engine an alternate signal stack and, when engines are
+    freed, puts back one it had found, which can belong to an engine already freed: the
+    thread is left on freed memory, and a Ctrl-C delivered to it later is a segfault
+    (the main thread, where the signal lands, crashed a recording at exit 139). A thread
+    that ends with the measurement takes that state with it.
+    """
+    box: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            box.append(work())
+        except BaseException as exc:  # noqa: BLE001 - raised again on the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="depth-measure", daemon=True)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return box[0]
 
 
 def time_copies(copies: list[BaseEstimator], frames: list[np.ndarray], budget: float) -> float:
