@@ -297,6 +297,11 @@ def test_message_never_prints_a_huge_value() -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(None, {"source": list(range(100_000))})
     assert "'source'" in str(err.value) and len(str(err.value)) < 400
+    for argv in (["--set", f"{'k' * 100_000}=1"], ["--set", f"model.name={'m' * 100_000}"],
+                 ["--set", f"video.codec={'c' * 100_000}"], ["--set", "model=3", "--set", f"model.{'k' * 100_000}=1"]):
+        with pytest.raises(ConfigError) as err:
+            settings_from_cli(*argv)
+        assert len(str(err.value)) < 600, str(err.value)[:200]
 
 
 # issue 23 item 6: settings checked late or not at all

@@ -28,7 +28,11 @@ SHOWN = 60  # characters of a value a message shows
 
 def shorten(value: Any, limit: int = SHOWN) -> str:
     """``repr(value)`` cut to ``limit`` characters: a message never prints a huge value."""
-    text = repr(value)
+    return clip(repr(value), limit)
+
+
+def clip(text: str, limit: int = SHOWN) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, ValidationInfo, field_validator, model_validator
 
-from stream.config.reading import parse_yaml, read_config_text, shorten
+from stream.config.reading import clip, parse_yaml, read_config_text, shorten
 from stream.core.errors import ConfigError
 from stream.engines.registry import engine_choices, precision_choices
 from stream.model.registry import DEFAULT_MODEL, model_choices
@@ -269,7 +269,7 @@ class Settings(Section):
 def describe_error(error: ValidationError, origin: str) -> str:
     """One line naming the first bad key, what is wrong, and how to fix it."""
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    key = clip(".".join(str(part) for part in first["loc"])) or "(top level)"
     if first["type"] == "extra_forbidden" and key == "realtime":
         return f"{origin}: 'realtime' was replaced by 'mode' (auto, live or file; see README 'Modes'); use mode: live for realtime: true"
     if first["type"] == "extra_forbidden":
@@ -279,7 +279,7 @@ def describe_error(error: ValidationError, origin: str) -> str:
             parent = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else parent
         valid = ", ".join(parent.model_fields)
         return f"{origin}: unknown key '{key}'; valid keys here: {valid}"
-    message = first["msg"].removeprefix("Value error, ")
+    message = clip(first["msg"].removeprefix("Value error, "), 300)  # a validator's message may quote the value
     if not first["loc"]:  # a rule across keys (``browser_needs_the_page``): its message names the fix
         return message
     got = first.get("input")
@@ -304,6 +304,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any], prefix: str = "")
 
 def section_conflict(section: str, value: Any, key: str) -> ConfigError:
     """``--set model=3`` beside ``--model X`` (``model.onnx``): one line, rather than one of them dropped unseen."""
+    section, key = clip(section), clip(key)
     return ConfigError(f"{section} is given a value ({shorten(value)}) and {key} is set too; {section} is a section "
                        f"of keys: set its keys instead (e.g. --set {key}=...)")
 
