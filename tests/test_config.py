@@ -353,7 +353,7 @@ def test_cache_dir_that_is_a_file_is_refused_with_the_config(tmp_path, capsys) -
     for given in (afile, afile / "inside"):
         with pytest.raises(ConfigError) as err:
             settings_from_cli("--cache-dir", str(given))
-        assert "'model.cache_dir'" in str(err.value) and f"{afile} is a file, not a folder" in str(err.value)
+        assert "'model.cache_dir'" in str(err.value) and f"{afile} is not a folder" in str(err.value)
     code, lines = run_cli(capsys, "--source", "synthetic", "--headless", "--cache-dir", str(afile))
     assert code == 2 and len(lines) == 1 and "model.cache_dir" in lines[0]
     assert settings_from_cli("--cache-dir", str(tmp_path / "new" / "cache")).model.cache_dir == tmp_path / "new" / "cache"

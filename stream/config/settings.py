@@ -71,7 +71,7 @@ class ModelSettings(Section):
         for part in (value, *value.parents):
             if part.exists():
                 if not part.is_dir():
-                    raise ValueError(f"{part} is a file, not a folder; choose another folder for the cache (--cache-dir)")
+                    raise ValueError(f"{part} is not a folder; choose another folder for the cache (--cache-dir)")
                 break
         return value
 
