@@ -140,3 +140,27 @@ def test_a_file_keeps_the_models_own_size_with_auto(random_onnx: Path, tmp_path:
     assert done.returncode == 0, done.stderr
     assert "net_size auto sizes live mode only; a file is not in a hurry" in done.stderr
     assert "to hold 15 fps" not in done.stderr and "measuring the network size" not in done.stderr
+
+
+def test_a_size_far_beyond_training_is_refused_before_the_engines_are_measured(random_onnx: Path, tmp_path: Path) -> None:
+    """Issue 23: ``--set model.net_size=2048`` was still "measuring engines" after 120 s; now one line, before any engine."""
+    done = subprocess.run([sys.executable, "run_stream.py", "--headless", "--source", "synthetic:64x48", "--max-frames", "1",
+                           "--model", str(random_onnx), "--cache-dir", str(tmp_path), "--set", "model.net_size=2048",
+                           "--output", str(tmp_path / "out.mp4")],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1])
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert lines[-1] == ("error: model.net_size 2048 is more than 2x the 256 pixels midas-small was trained at (at most 512); "
+                         "lower --net-size, e.g. to 256 (its default) or auto")
+    assert "measuring engines" not in done.stderr and "engine:" not in done.stderr
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob("engines/*.json"))
+
+
+def test_twice_the_trained_size_is_the_largest_taken(random_onnx: Path, tmp_path: Path) -> None:
+    from stream.core.errors import ModelError
+    from stream.engines.choose import check_net_size, engines_for
+
+    check_net_size(random_onnx, 512)
+    check_net_size(random_onnx, None)  # the model's own
+    with pytest.raises(ModelError, match="model.net_size 513 is more than 2x"):
+        engines_for(random_onnx, "onnxruntime", "fp32", 1, 513, tmp_path)

@@ -6,6 +6,10 @@ CLI alike (exit code 2, stderr ``error: ...``), before anything else happens.
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -224,3 +228,141 @@ def test_one_file_inside_another_tool_never_serves_or_draws_its_own_bar(tmp_path
     assert one.serve.address is None and one.headless and one.mode == "file" and not one.display.progress
     assert one.source == str(tmp_path / "in.mp4") and one.output == tmp_path / "out.mp4"
     assert one.display.colormap == "gray" and base.serve.address == "127.0.0.1:8080"  # the rest is the user's, the base untouched
+
+
+# issue 23 item 2: files that crashed, hung or exhausted the reader (name, bytes, what the one line must say)
+LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcde", "bcdef")) + "source: *f\n"
+HOSTILE_FILES = [
+    ("binary", bytes(range(256)) * 8, ["binary"]),
+    ("utf-16", "source: clip.mp4\n".encode("utf-16"), ["UTF-16", "save it as UTF-8"]),
+    ("latin-1", "display:\n  window_title: café\n".encode("latin-1"), ["not UTF-8", "Latin-1", "save it as UTF-8"]),
+    ("nested", b"source: " + b"[" * 50_000, ["nests deeper than"]),
+    ("huge-integer", b"max_frames: " + b"9" * 5001 + b"\n", ["5001-digit number"]),
+    ("billion-laughs", LAUGHS.encode(), ["alias (*", "write the value out"]),
+    ("too-large", b"# " + b"x" * (2 << 20) + b"\n", ["larger than"]),
+    ("bad-date", b"source: 2001-13-45\n", ["not valid YAML", "line 1"]),
+]
+
+
+@pytest.mark.parametrize("name,data,expected", HOSTILE_FILES, ids=[case[0] for case in HOSTILE_FILES])
+def test_hostile_config_file_is_one_short_line_naming_it(tmp_path, capsys, name, data, expected) -> None:
+    path = tmp_path / f"{name}.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message and len(message) < 300 + len(str(path))
+    for part in expected:
+        assert part in message, f"{part!r} not in {message!r}"
+    code, lines = run_cli(capsys, "--config", str(path), "--source", "synthetic", "--headless", "--max-frames", "1")
+    assert code == 2 and len(lines) == 1 and lines[0] == f"error: {message}"
+
+
+def run_limited(*argv: str) -> subprocess.CompletedProcess:
+    """The CLI in a child under a 2 GB address-space limit: a reader that never stops fails fast instead of eating memory."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+    return subprocess.run([sys.executable, "run_stream.py", *argv], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT, preexec_fn=limit)
+
+
+def test_config_that_is_no_regular_file_is_never_read(tmp_path) -> None:
+    """``/dev/zero`` read until memory ran out; a FIFO blocks its reader forever. Neither is read at all."""
+    fifo = tmp_path / "settings.fifo"
+    os.mkfifo(fifo)
+    for path, kind in (("/dev/zero", "a character device"), (str(fifo), "a FIFO"), (str(tmp_path), "a folder")):
+        done = run_limited("--config", path, "--source", "synthetic", "--headless", "--max-frames", "1")
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+        assert path in lines[0] and kind in lines[0]
+
+
+@pytest.mark.parametrize("key,value,expected", [("capture.fps", "[" * 50_000, "nests deeper than"),
+                                                ("max_frames", "9" * 5001, "5001-digit number"),
+                                                ("probe.points", "[&a [1, 2], *a]", "alias (*a)")],
+                         ids=["nested", "huge-integer", "alias"])
+def test_set_value_beyond_bounds_is_one_line_naming_it(capsys, key, value, expected) -> None:
+    argv = ["--set", f"{key}={value}"]
+    with pytest.raises(ConfigError) as err:
+        settings_from_cli(*argv)
+    assert f"--set '{key}'" in str(err.value) and expected in str(err.value) and "\n" not in str(err.value)
+    code, lines = run_cli(capsys, "--source", "synthetic", "--headless", *argv)
+    assert code == 2 and len(lines) == 1 and expected in lines[0]
+
+
+def test_message_never_prints_a_huge_value() -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_from_cli("--set", f"capture.fps={'x' * 100_000}")
+    assert "'capture.fps'" in str(err.value) and len(str(err.value)) < 400
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, {"source": list(range(100_000))})
+    assert "'source'" in str(err.value) and len(str(err.value)) < 400
+    for argv in (["--set", f"{'k' * 100_000}=1"], ["--set", f"model.name={'m' * 100_000}"],
+                 ["--set", f"video.codec={'c' * 100_000}"], ["--set", "model=3", "--set", f"model.{'k' * 100_000}=1"]):
+        with pytest.raises(ConfigError) as err:
+            settings_from_cli(*argv)
+        assert len(str(err.value)) < 600, str(err.value)[:200]
+
+
+# issue 23 item 6: settings checked late or not at all
+@pytest.mark.parametrize("assignment,key,expected", [
+    ("video.codec=aac", "video.codec", "aac encodes audio, not video"),
+    ("video.codec=png", "video.codec", "png cannot write yuv420p"),
+    ("video.codec=libx246", "video.codec", "no encoder 'libx246'"),
+    ("video.preset=bogus", "video.preset", "libx264 has no preset 'bogus'"),
+], ids=["audio-codec", "rgb-only-codec", "misspelt-codec", "unknown-preset"])
+def test_video_settings_are_checked_with_the_config_before_the_model(capsys, random_onnx, tmp_path, assignment, key,
+                                                                     expected) -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_from_cli("--set", assignment)
+    assert f"'{key}'" in str(err.value) and expected in str(err.value) and "libx264" in str(err.value)
+    code, lines = run_cli(capsys, "--source", "synthetic:64x48", "--headless", "--max-frames", "2", "--model", str(random_onnx),
+                          "--output", str(tmp_path / "out.mp4"), "--set", assignment)
+    assert code == 2 and len(lines) == 1 and expected in lines[0] and "--output" not in lines[0], lines
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_presets_are_checked_for_the_encoders_that_take_them_only() -> None:
+    video = load_settings(None, {"video": {"codec": "libx265", "preset": "veryfast"}}).video
+    assert (video.codec, video.preset) == ("libx265", "veryfast")
+    assert load_settings(None, {"video": {"codec": "mpeg4", "preset": "anything"}}).video.codec == "mpeg4"  # no presets there
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, {"video": {"codec": "libx265", "preset": "quick"}})
+    assert "'video.preset'" in str(err.value) and "libx265 has no preset 'quick'" in str(err.value)
+
+
+@pytest.mark.parametrize("argv,key", [(["--set", "max_frames=true"], "max_frames"), (["--set", "video.crf=false"], "video.crf"),
+                                      (["--set", "capture.fps=true"], "capture.fps"), (["--set", "probe.points=[[true, 0]]"],
+                                                                                      "probe.points.0.0")],
+                         ids=["max-frames", "crf", "fps", "probe"])
+def test_a_boolean_is_no_number(argv, key) -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_from_cli(*argv)
+    assert f"'{key}'" in str(err.value)
+
+
+def test_a_boolean_is_no_number_in_a_file_either(tmp_path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, "bool-crf", "video:\n  crf: false\n"))
+    assert "'video.crf'" in str(err.value) and "False" in str(err.value)
+
+
+def test_cache_dir_that_is_a_file_is_refused_with_the_config(tmp_path, capsys) -> None:
+    afile = tmp_path / "cache"
+    afile.write_text("not a folder")
+    for given in (afile, afile / "inside"):
+        with pytest.raises(ConfigError) as err:
+            settings_from_cli("--cache-dir", str(given))
+        assert "'model.cache_dir'" in str(err.value) and f"{afile} is not a folder" in str(err.value)
+    code, lines = run_cli(capsys, "--source", "synthetic", "--headless", "--cache-dir", str(afile))
+    assert code == 2 and len(lines) == 1 and "model.cache_dir" in lines[0]
+    assert settings_from_cli("--cache-dir", str(tmp_path / "new" / "cache")).model.cache_dir == tmp_path / "new" / "cache"
+
+
+@pytest.mark.parametrize("argv", [["--set", "model=3", "--model", "x.onnx"], ["--set", "model=3", "--set", "model.engine=auto"]],
+                         ids=["beside-a-flag", "beside-a-set"])
+def test_a_section_given_a_value_and_a_key_is_refused(argv) -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_from_cli(*argv)
+    assert "model is given a value (3)" in str(err.value) and "section" in str(err.value)

@@ -2,6 +2,8 @@
 
 pydantic does the validation (types, ranges, unknown keys) so every mistake is caught
 before any thread starts; ``load_settings`` turns its report into one line naming the key.
+Numbers are strict (``StrictInt``, ``StrictFloat``): ``true`` is no frame count and ``false``
+no quality, though Python counts booleans as integers.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, ValidationInfo, field_validator, model_validator
 
+from stream.config.reading import clip, parse_yaml, read_config_text, shorten
 from stream.core.errors import ConfigError
 from stream.engines.registry import engine_choices, precision_choices
 from stream.model.registry import DEFAULT_MODEL, model_choices
+from stream.sinks.encoder import DEFAULT_CODEC, encoder_problem, preset_problem
 from stream.sinks.targets import StreamTarget, parse_output
 from stream.view.render import COLORMAPS
 
@@ -37,8 +41,8 @@ class ModelSettings(Section):
     cache_dir: Path | None = None
     engine: str = "auto"  # "auto" or a registered engine (stream.engines.registry.ENGINES)
     precision: str = "auto"
-    threads: int = Field(0, ge=0, le=256)
-    streams: int = Field(0, ge=0, le=64)
+    threads: StrictInt = Field(0, ge=0, le=256)
+    streams: StrictInt = Field(0, ge=0, le=64)
     # None: the model's own default (ModelInfo.net_size); "auto": live mode picks the largest size that holds
     # display.target_fps on this CPU (stream.engines.adaptive), files keep the model's own
     net_size: int | Literal["auto"] | None = None
@@ -59,6 +63,19 @@ class ModelSettings(Section):
     def fixed_net_size(self) -> int | None:
         """The size every engine but live mode's is built with: ``auto`` leaves the model's own."""
         return None if self.net_size == "auto" else self.net_size
+
+    @field_validator("cache_dir")
+    @classmethod
+    def cache_folder(cls, value: Path | None) -> Path | None:
+        """A folder, or one that can be made: a file on the way is refused now, not as a traceback when caching."""
+        if value is None:
+            return None
+        for part in (value, *value.parents):
+            if part.exists():
+                if not part.is_dir():
+                    raise ValueError(f"{part} is not a folder; choose another folder for the cache (--cache-dir)")
+                break
+        return value
 
     @field_validator("name")
     @classmethod
@@ -93,13 +110,13 @@ class ModelSettings(Section):
 
 
 class CaptureSettings(Section):
-    width: int | None = Field(640, ge=16, le=8192)
-    height: int | None = Field(480, ge=16, le=8192)
-    fps: float | None = Field(None, gt=0, le=1000)
-    queue_size: int = Field(4, ge=1, le=256)
-    reconnect_attempts: int = Field(5, ge=0, le=100)
-    reconnect_backoff: float = Field(0.5, ge=0, le=60)
-    read_timeout: float = Field(10.0, gt=0, le=600)
+    width: StrictInt | None = Field(640, ge=16, le=8192)
+    height: StrictInt | None = Field(480, ge=16, le=8192)
+    fps: StrictFloat | None = Field(None, gt=0, le=1000)
+    queue_size: StrictInt = Field(4, ge=1, le=256)
+    reconnect_attempts: StrictInt = Field(5, ge=0, le=100)
+    reconnect_backoff: StrictFloat = Field(0.5, ge=0, le=60)
+    read_timeout: StrictFloat = Field(10.0, gt=0, le=600)
 
 
 class DisplaySettings(Section):
@@ -109,8 +126,8 @@ class DisplaySettings(Section):
     snapshot_dir: Path = Path("snapshots")
     progress: bool = True
     normalize: Literal["stable", "frame", "fixed"] = "stable"
-    target_fps: float = Field(15.0, gt=0, le=240)  # what model.net_size auto holds in live mode
-    range: tuple[float, float] | None = Field(None, validate_default=True)
+    target_fps: StrictFloat = Field(15.0, gt=0, le=240)  # what model.net_size auto holds in live mode
+    range: tuple[StrictFloat, StrictFloat] | None = Field(None, validate_default=True)
 
     @field_validator("colormap")
     @classmethod
@@ -136,24 +153,41 @@ class DisplaySettings(Section):
 
 
 class OutputSettings(Section):
-    codec: str = "libx264"
-    crf: int = Field(23, ge=0, le=51)
+    codec: str = DEFAULT_CODEC
+    crf: StrictInt = Field(23, ge=0, le=51)
     preset: str = "superfast"
     copy_audio: bool = True
-    max_width: int = Field(3840, ge=64, le=16384)
+    max_width: StrictInt = Field(3840, ge=64, le=16384)
+
+    @field_validator("codec")
+    @classmethod
+    def usable_codec(cls, value: str) -> str:
+        """A video encoder of this FFmpeg taking yuv420p: found now, not after the model loads (or as an --output fault)."""
+        problem = encoder_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("preset")
+    @classmethod
+    def known_preset(cls, value: str, info: ValidationInfo) -> str:
+        problem = preset_problem(info.data.get("codec", ""), value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class ProbeSettings(Section):
-    points: list[tuple[int, int]] = Field(default_factory=list)  # source pixels; checked against the frame once it is open
+    points: list[tuple[StrictInt, StrictInt]] = Field(default_factory=list)  # source pixels; checked against the frame once it is open
     csv: Path | None = None
 
 
 class ExportSettings(Section):
     depth_output: Path | None = None
     pointcloud: Path | None = None
-    fov_deg: float = Field(60.0, ge=1, le=179)
+    fov_deg: StrictFloat = Field(60.0, ge=1, le=179)
     drop_flying_pixels: bool = True
-    pointcloud_step: int = Field(1, ge=1, le=64)
+    pointcloud_step: StrictInt = Field(1, ge=1, le=64)
 
 
 class ImageSettings(Section):
@@ -167,8 +201,8 @@ class ServeSettings(Section):
     cert: Path | None = None
     key: Path | None = None
     token: str | None = None
-    max_viewers: int = Field(8, ge=1, le=1000)
-    jpeg_quality: int = Field(80, ge=10, le=100)
+    max_viewers: StrictInt = Field(8, ge=1, le=1000)
+    jpeg_quality: StrictInt = Field(80, ge=10, le=100)
 
     @field_validator("address")
     @classmethod
@@ -191,9 +225,9 @@ class ServeSettings(Section):
 class UploadSettings(Section):
     """Photo and video uploads of the web page (``stream.web.uploads``)."""
 
-    max_mb: float = Field(200.0, gt=0, le=100_000)  # per file, enforced while the upload is read
-    keep_minutes: float = Field(30.0, gt=0, le=10_080)  # results are deleted after their download or this long
-    max_queued: int = Field(4, ge=0, le=1000)  # videos waiting behind the one being processed
+    max_mb: StrictFloat = Field(200.0, gt=0, le=100_000)  # per file, enforced while the upload is read
+    keep_minutes: StrictFloat = Field(30.0, gt=0, le=10_080)  # results are deleted after their download or this long
+    max_queued: StrictInt = Field(4, ge=0, le=1000)  # videos waiting behind the one being processed
     folder: Path | None = None  # where the server makes its temporary folder (None: the system's temp folder)
 
 
@@ -202,7 +236,7 @@ class Settings(Section):
     output: Path | StreamTarget | None = None  # a file, or a stream sent on (``stream.sinks.targets``)
     headless: bool = False
     mode: Literal["auto", "live", "file"] = "auto"
-    max_frames: int | None = Field(None, ge=1)
+    max_frames: StrictInt | None = Field(None, ge=1)
     model: ModelSettings = ModelSettings()
     capture: CaptureSettings = CaptureSettings()
     display: DisplaySettings = DisplaySettings()
@@ -243,7 +277,7 @@ class Settings(Section):
 def describe_error(error: ValidationError, origin: str) -> str:
     """One line naming the first bad key, what is wrong, and how to fix it."""
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    key = clip(".".join(str(part) for part in first["loc"])) or "(top level)"
     if first["type"] == "extra_forbidden" and key == "realtime":
         return f"{origin}: 'realtime' was replaced by 'mode' (auto, live or file; see README 'Modes'); use mode: live for realtime: true"
     if first["type"] == "extra_forbidden":
@@ -253,34 +287,41 @@ def describe_error(error: ValidationError, origin: str) -> str:
             parent = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else parent
         valid = ", ".join(parent.model_fields)
         return f"{origin}: unknown key '{key}'; valid keys here: {valid}"
-    message = first["msg"].removeprefix("Value error, ")
+    message = clip(first["msg"].removeprefix("Value error, "), 300)  # a validator's message may quote the value
     if not first["loc"]:  # a rule across keys (``browser_needs_the_page``): its message names the fix
         return message
     got = first.get("input")
-    got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+    got_text = "" if isinstance(got, dict) else f" (got {shorten(got)})"
     fix = "change that flag" if origin == "command line" else f"fix it in {origin}"
     return f"{origin}: bad value for '{key}': {message}{got_text}; {fix}"
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``override`` over ``base``, section by section; a section given both a plain value and keys is refused."""
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
+        old = merged.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            merged[key] = deep_merge(old, value, f"{prefix}{key}.")
+        elif isinstance(value, dict) and old is not None and value:
+            raise section_conflict(f"{prefix}{key}", old, f"{prefix}{key}.{next(iter(value))}")
         else:
             merged[key] = value
     return merged
 
 
+def section_conflict(section: str, value: Any, key: str) -> ConfigError:
+    """``--set model=3`` beside ``--model X`` (``model.onnx``): one line, rather than one of them dropped unseen."""
+    section, key = clip(section), clip(key)
+    return ConfigError(f"{section} is given a value ({shorten(value)}) and {key} is set too; {section} is a section "
+                       f"of keys: set its keys instead (e.g. --set {key}=...)")
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
+    """The config file as a mapping, read within ``stream.config.reading``'s bounds; any failure is one line naming it."""
+    text = read_config_text(Path(path))
     try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}; pass --config with an existing YAML file") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text, f"config file {path}")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -293,24 +334,29 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def parse_assignment(text: str) -> dict[str, Any]:
-    """``capture.queue_size=3`` -> {"capture": {"queue_size": 3}} (value parsed as YAML)."""
+    """``capture.queue_size=3`` -> {"capture": {"queue_size": 3}}: the value parsed as YAML (within its bounds), else the text."""
     if "=" not in text:
-        raise ConfigError(f"--set expects KEY=VALUE, got {text!r}; e.g. --set capture.queue_size=3")
+        raise ConfigError(f"--set expects KEY=VALUE, got {shorten(text)}; e.g. --set capture.queue_size=3")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = parse_yaml(raw, f"--set {shorten(key.strip())}") if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     return set_dotted({}, key.strip(), value)
 
 
 def set_dotted(tree: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """Set ``a.b.c`` in a nested dict (made as needed) and return the dict: the one place keys nest."""
+    """Set ``a.b.c`` in a nested dict (made as needed) and return the dict: the one place keys nest.
+
+    A section already given a plain value (``--set model=3`` beside ``--model X``) is refused, not replaced
+    unseen."""
     cursor = tree
     parts = key.split(".")
-    for part in parts[:-1]:
+    for depth, part in enumerate(parts[:-1], 1):
         child = cursor.get(part)
-        if not isinstance(child, dict):
+        if child is not None and not isinstance(child, dict):
+            raise section_conflict(".".join(parts[:depth]), child, key)
+        if child is None:
             child = cursor[part] = {}
         cursor = child
     cursor[parts[-1]] = value

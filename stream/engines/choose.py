@@ -40,6 +40,7 @@ log = logging.getLogger("stream")
 TOLERANCE = 0.01
 INT8_MARGIN = 1.10  # int8 must be at least this much faster than fp32 of the same engine to be picked
 BUDGET = 1.5  # seconds per candidate, split between the rounds
+OVERSIZE = 2  # model.net_size may be at most this many times the size the model was trained at
 ROUNDS = 3
 Timer = Callable[[list[BaseEstimator], list[np.ndarray], float], float]  # copies, frames, budget -> s per frame
 
@@ -102,6 +103,22 @@ def candidates(engine: str, precision: str, bf16: bool) -> list[tuple[str, str]]
     """Registered engine x precision pairs allowed by the settings (``auto`` = all); bf16 only where the CPU has it."""
     pairs = [(e.name, p) for e in ENGINES for p in e.precisions if not (p == "bf16" and not bf16)]
     return [(e, p) for e, p in pairs if engine in ("auto", e) and precision in ("auto", p)]
+
+
+def check_net_size(model: Path, net_size: int | None) -> None:
+    """A network input far beyond the trained size is refused before any engine is built or measured.
+
+    It shows the network nothing new (README "Models") and its cost grows with the area: at
+    2048 MiDaS small took seconds a frame, and measuring the engines ran for minutes.
+    A file without our metadata counts as MiDaS-sized (``ModelInfo``'s defaults).
+    """
+    if net_size is None:
+        return
+    info = read_info(model)
+    limit = OVERSIZE * info.trained_size
+    if net_size > limit:
+        raise ModelError(f"model.net_size {net_size} is more than {OVERSIZE}x the {info.trained_size} pixels {info.name} was "
+                         f"trained at (at most {limit}); lower --net-size, e.g. to {info.net_size} (its default) or auto")
 
 
 def one_line(exc: Exception) -> str:
@@ -301,6 +318,7 @@ def decide(model: Path, engine: str, precision: str, threads: int, net_size: int
     """
     from stream.engines.openvino import has_bf16
 
+    check_net_size(model, net_size)
     shape = RunShape(max(1, copies), threads if copy_threads is None else copy_threads)
     key = fingerprint(model, engine, precision, threads, net_size, shape=shape)
     path = decision_path(cache_dir, key)
@@ -348,6 +366,7 @@ def engines_for(model: Path, engine: str, precision: str, threads: int, net_size
     build the rest (the batch's actors, one engine each).
     ``net_size`` None = the model's own default (``info.net_size`` in its metadata).
     """
+    check_net_size(model, net_size)
     each = threads if copy_threads is None else copy_threads
     count = max(1, copies)
     if engine != "auto" and precision == "auto" and engine in ENGINES and len(ENGINES.get(engine).precisions) == 1:

@@ -19,7 +19,12 @@ log = logging.getLogger(__name__)
 FALLBACK_CODEC = "mpeg4"
 # muxers FFmpeg cannot be asked about (they list no codecs) that carry H.264: MPEG-TS, for streams
 UNLISTED_H264 = frozenset({"mpegts"})
+DEFAULT_CODEC = "libx264"
 VPX_ENCODERS = ("libvpx-vp9", "libvpx", "vp9", "vp8")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+PRESET_ENCODERS = ("libx264", "libx265")  # x265 takes x264's preset names
+SUGGESTED = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "mpeg4", "mjpeg", "ffv1")  # named when a codec is refused
+PIX_FMT = "yuv420p"  # what every output is written in
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class EncoderSettings:
     tune: no look-ahead, each frame out as soon as it is in).
     """
 
-    codec: str = "libx264"
+    codec: str = DEFAULT_CODEC
     crf: int = 23
     preset: str = "superfast"
     live: bool = False
@@ -48,6 +53,57 @@ def encoder_available(name: str) -> bool:
     except (av.error.FFmpegError, ValueError):
         return False
     return True
+
+
+def encoder_problem(name: str) -> str | None:
+    """Why ``name`` cannot write the output video (None: it can), checked with the settings, before any work.
+
+    It must be a video encoder of this FFmpeg that takes yuv420p frames; a hardware encoder
+    is opened once, since its device may be missing. Only the default, when missing, may
+    fall back to ``mpeg4`` (``choose_encoder``): a codec the user names is never swapped unseen.
+    """
+    import av
+
+    if name == DEFAULT_CODEC and not encoder_available(name):
+        return None
+    try:
+        codec = av.Codec(name, "w")
+    except (av.error.FFmpegError, ValueError):
+        return f"this FFmpeg has no encoder {name!r}; choose a video encoder: {', '.join(video_encoders())}"
+    if codec.type != "video":
+        return f"{name} encodes {codec.type}, not video; choose a video encoder: {', '.join(video_encoders())}"
+    if PIX_FMT not in [f.name for f in codec.video_formats or ()]:
+        return f"{name} cannot write {PIX_FMT} video, which the output is; choose one of {', '.join(video_encoders())}"
+    if codec.capabilities & av.codec.codec.Capabilities.hardware:
+        return hardware_problem(name)
+    return None
+
+
+def hardware_problem(name: str) -> str | None:
+    """Open a hardware encoder on a tiny frame size: its device (GPU, driver) may be absent here."""
+    import av
+
+    context: Any = av.CodecContext.create(name, "w")  # a video context: PyAV's stubs type the base class
+    context.width, context.height, context.pix_fmt = 256, 256, PIX_FMT
+    context.time_base, context.framerate = Fraction(1, 25), Fraction(25)
+    try:
+        context.open()
+    except (av.error.FFmpegError, ValueError) as exc:
+        return f"the hardware encoder {name} does not open here ({getattr(exc, 'strerror', None) or 'no device'}); choose a software one: " \
+               f"{', '.join(video_encoders())}"
+    return None
+
+
+def video_encoders() -> list[str]:
+    """The suggested encoders this FFmpeg has (what a refusal lists)."""
+    return [name for name in SUGGESTED if encoder_available(name)]
+
+
+def preset_problem(codec: str, preset: str) -> str | None:
+    """Why ``preset`` is no preset of ``codec`` (None: it is, or the codec takes none)."""
+    if codec in PRESET_ENCODERS and preset not in X264_PRESETS:
+        return f"{codec} has no preset {preset!r}; choose one of {', '.join(X264_PRESETS)}"
+    return None
 
 
 def av_codec_name(encoder: str) -> str:
