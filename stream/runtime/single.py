@@ -97,7 +97,7 @@ def run_source(settings: Settings, frontend: Frontend, estimator: Estimator | No
         sinks: list[FrameSink] = [sink for sink in (output, *parts.sinks) if sink is not None] or [NullSink()]
         depth_sinks = [stack.enter_context(sink) for sink in make_depth_sinks(settings.export, info.fps)]
         depth_sinks += [sink for sink in (probe_sink, *parts.depth_sinks) if sink is not None]
-        log.info("source: %s (%dx%d @ %.2f fps, %s mode)", info.description, info.width, info.height, info.fps, policy.name)
+        log.info("source: %s (%dx%d %s, %s mode)", info.description, info.width, info.height, info.rate_text, policy.name)
         log.info("model: %s", model.describe())
         progress = stack.enter_context(progress_bar(settings, info, policy.live))
         probes = parts.probes if parts.probes is not None else (Probes(settings.probe.points) if settings.probe.points else None)

@@ -36,8 +36,10 @@ LIVE_KINDS = frozenset({SourceKind.CAMERA, SourceKind.STREAM, SourceKind.BROWSER
 class SourceOptions:
     """How to open a source; each field matters to some kinds only.
 
-    ``fps`` is the rate asked of a webcam, the rate of an image sequence (None -> 25) and
-    the rate of the synthetic scene (None -> 30). Reconnects apply to live network streams.
+    ``fps`` is the rate asked of a webcam, the rate of an image sequence (None -> 25), the
+    rate of the synthetic scene (None -> 30) and the declared rate of a live stream timed by
+    arrival (an MJPEG camera: its frames keep their arrival times; None -> 30). Reconnects
+    apply to live network streams.
     """
 
     width: int | None = None
@@ -56,7 +58,9 @@ class SourceInfo:
     ``width``/``height`` are the upright picture's (after any rotation the file asks for).
     ``frame_count`` is the header's count, else duration x fps (a progress total for
     MKV/WebM); None for live sources. ``audio_path`` is the file or URL whose audio an
-    output may copy.
+    output may copy. ``arrival_clock`` says why a live stream is timed by arrival (its own
+    clock is not real, ``stream.sources.clock``; "" = it keeps its own timestamps); its
+    ``fps`` is then only declared: ``fps_given`` (the user's ``--fps``) or a default.
     """
 
     width: int
@@ -67,10 +71,20 @@ class SourceInfo:
     kind: SourceKind
     description: str
     audio_path: str | None = None
+    arrival_clock: str = ""
+    fps_given: bool = False
 
     @property
     def is_live(self) -> bool:
         return self.kind in LIVE_KINDS
+
+    @property
+    def rate_text(self) -> str:
+        """The rate as the startup line states it: never a made-up number for a stream timed by arrival."""
+        if not self.arrival_clock:
+            return f"@ {self.fps:.2f} fps"
+        given = f"@ {self.fps:.2f} fps from --fps, " if self.fps_given else ""
+        return f"{given}timed by arrival: {self.arrival_clock}"
 
 
 class Source(Protocol):

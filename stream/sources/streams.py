@@ -5,6 +5,8 @@ with exponential backoff (``reconnect``) up to ``reconnect_attempts`` times sinc
 frame it delivered, then ``SourceLostError``. Timestamps run on one increasing timeline
 across drops and sender restarts (``timeline``). The decoder runs slice-threaded only:
 frame threading would hold back a frame per thread, which on a live stream is latency.
+A stream whose own timestamps are made up by FFmpeg (an MJPEG camera: ``clock``) is timed
+by arrival instead; ``--fps`` then only declares its rate.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import av.video.frame
 from stream.core.errors import SourceError, SourceLostError
 from stream.core.frames import Closing, Frame
 from stream.sources.av_open import DECODE_ERRORS, OpenError, VideoInput, first_line, open_video
-from stream.sources.base import SourceInfo, SourceKind, SourceOptions, frame_time_base
+from stream.sources.base import DEFAULT_FPS, SourceInfo, SourceKind, SourceOptions, frame_time_base
+from stream.sources.clock import ArrivalClock, made_up_clock
 from stream.sources.picture import Picture, stream_fps
 from stream.sources.reconnect import Reconnector
 from stream.sources.timeline import Timeline
@@ -40,11 +43,17 @@ class StreamSource(Closing):
             raise SourceError(f"{name} delivered no video frames ({why or 'it ended at once'}); check --source")
         self._pending: Arrived | None = first
         self.picture = Picture(first[0], name)
-        fps = stream_fps(video.stream)
-        self.time_base = video.stream.time_base or frame_time_base(fps)
+        why_not = made_up_clock(video.container, first[0])
+        self.arrival: ArrivalClock | None = ArrivalClock() if why_not else None
+        if self.arrival is not None:
+            fps = options.fps or DEFAULT_FPS
+            self.time_base = self.arrival.time_base
+        else:
+            fps = stream_fps(video.stream)
+            self.time_base = video.stream.time_base or frame_time_base(fps)
         self.timeline = Timeline(self.time_base, fps, name, wall_clock=True)
         self.info = SourceInfo(self.picture.width, self.picture.height, fps, None, self.time_base, SourceKind.STREAM,
-                               name)
+                               name, arrival_clock=why_not, fps_given=bool(why_not and options.fps))
 
     def _next(self) -> tuple[Arrived | None, str]:
         """The next frame and its arrival time, or (None, why) when the stream dropped ("" = it ended)."""
@@ -83,7 +92,10 @@ class StreamSource(Closing):
                 arrived, self._pending = self._pending, None
         av_frame, arrival = arrived
         self.reconnector.delivered()
-        pts = self.timeline.stamp(av_frame.pts, av_frame.time_base, arrival)
+        if self.arrival is not None:
+            pts = self.arrival.stamp(arrival)
+        else:
+            pts = self.timeline.stamp(av_frame.pts, av_frame.time_base, arrival)
         frame = Frame(self.picture.image(av_frame), self._count, pts=pts, time_base=self.time_base, captured_at=arrival)
         self._count += 1
         return frame
