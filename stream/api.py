@@ -284,11 +284,13 @@ class DepthStream:
     # -- what the caller reads ----------------------------------------------------------------------------------
     @property
     def stats(self) -> PipelineStats:
-        """The run's counters now; ``dropped_display`` includes results replaced before the loop took them (live)."""
+        """The run's counters now; results replaced before the loop took them (live) count as dropped
+        after inference (``dropped_display``), not as shown."""
         if self._pipeline is None:
             return PipelineStats()
         stats = self._pipeline.stats
-        return dataclasses.replace(stats, dropped_display=self._pipeline.depths.dropped + self._results.dropped)
+        return dataclasses.replace(stats, dropped_display=self._pipeline.depths.dropped + self._results.dropped,
+                                   displayed=stats.displayed - self._results.dropped)
 
     def __enter__(self) -> DepthStream:
         return self

@@ -8,6 +8,7 @@ the output files are decoded back and judged on their timestamps.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -16,6 +17,7 @@ import av
 import pytest
 
 from stream.config.settings import load_settings
+from stream.runtime.result import summary
 from stream.runtime.run import run
 from tests.cameras import MjpegCamera, picture_index
 
@@ -62,3 +64,19 @@ def test_mjpeg_camera_is_timed_by_arrival(tmp_path: Path, random_onnx: Path, cap
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("source:"))
     assert "25.00 fps" not in line and "timed by arrival: the mpjpeg format carries no timestamps" in line, line
     assert ("@ 15.00 fps from --fps" in line) == (fps_flag is not None), line
+
+
+def test_max_frames_on_a_live_source_counts_frames_written_and_the_summary_adds_up(tmp_path: Path,
+                                                                                   random_onnx: Path) -> None:
+    out = tmp_path / "live.mkv"
+    settings = settings_for("synthetic:320x240", random_onnx, out, mode="live", max_frames=20, capture={"fps": 120})
+    result = run(settings)
+    with av.open(str(out)) as container:
+        written = sum(1 for _ in container.decode(video=0))
+    assert result.exit_code == 0 and written == 20
+    line = summary(result)
+    counts = {name: int(number) for number, name in re.findall(r"(\d+) (captured|inferred|shown/written|dropped)", line)}
+    before, after = map(int, re.search(r"\((\d+) before inference, (\d+) after\)", line).groups())
+    assert counts["shown/written"] == 20 and counts["dropped"] > 0, line
+    assert counts["captured"] == counts["shown/written"] + counts["dropped"], line
+    assert counts["dropped"] == before + after and counts["inferred"] == counts["captured"] - before, line
