@@ -1,21 +1,15 @@
-"""Live sources as devices and services serve them, on 127.0.0.1: an MJPEG IP camera, a live HLS encoder.
+"""An IP camera as such devices serve it, on 127.0.0.1 (live HLS: ``stream.bench.dejitter.LiveHls``).
 
 ``MjpegCamera`` speaks what ESP32-CAM, Android "IP Webcam" and most cheap network cameras
 speak: ``multipart/x-mixed-replace`` JPEG parts over HTTP at their own rate, with no
-timestamps. ``LiveHls`` runs FFmpeg writing a live (event) HLS playlist in real time into a
-folder, which ``tests.media.serve_directory`` serves: whole segments appear at once.
+timestamps.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.server
-import shutil
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -98,25 +92,3 @@ class MjpegCamera:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(5)
-
-
-@contextlib.contextmanager
-def live_hls(clip: Path, folder: Path, segment_seconds: float = 1.0) -> Iterator[subprocess.Popen]:
-    """FFmpeg plays ``clip`` in real time (``-re``) into ``folder/live.m3u8``, a live event playlist
-    that gains a segment every ``segment_seconds``; yields the process once the first segment is listed."""
-    folder.mkdir(parents=True, exist_ok=True)
-    playlist = folder / "live.m3u8"
-    command = [shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-re", "-i", str(clip), "-c:v", "libx264",
-               "-preset", "ultrafast", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-an", "-f", "hls",
-               "-hls_time", str(segment_seconds), "-hls_playlist_type", "event", "-hls_flags", "independent_segments",
-               str(playlist)]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while not (playlist.exists() and b"#EXTINF" in playlist.read_bytes()):
-            assert process.poll() is None and time.monotonic() < deadline, "ffmpeg made no HLS segment"
-            time.sleep(0.05)
-        yield process
-    finally:
-        process.kill()
-        process.wait(10)
