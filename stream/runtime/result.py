@@ -34,9 +34,10 @@ def summary(result: RunResult) -> str:
     seconds = stats.elapsed
     if result.live:
         depth_fps = stats.inferred / seconds if seconds > 0 else 0.0
+        capture_fps = stats.captured / seconds if seconds > 0 else 0.0  # the source's rate as it arrived
         text = (f"done: {stats.captured} captured, {stats.inferred} inferred, {stats.displayed} shown/written, "
                 f"{stats.dropped} dropped ({stats.dropped_before} before inference, {stats.dropped_after} after), "
-                f"depth {depth_fps:.1f} fps, latency p50 {stats.latency_ms(0.5):.0f} ms "
+                f"capture {capture_fps:.1f} fps, depth {depth_fps:.1f} fps, latency p50 {stats.latency_ms(0.5):.0f} ms "
                 f"p95 {stats.latency_ms(0.95):.0f} ms")
     else:
         fps = stats.displayed / seconds if seconds > 0 else 0.0
