@@ -72,7 +72,8 @@ def test_mjpeg_camera_is_timed_by_arrival(tmp_path: Path, random_onnx: Path, cap
     assert "25.00 fps" not in line and "timed by arrival: the mpjpeg format carries no timestamps" in line, line
     assert ("@ 15.00 fps from --fps" in line) == (fps_flag is not None), line
     measured = float(re.search(r"capture ([\d.]+) fps", summary(result)).group(1))
-    assert 8 < measured <= 16  # the camera's 15 fps as frames arrived (the run's start, model loaded, costs a little)
+    # the camera's 15 fps as frames arrived (give or take the frames it sent while the model loaded)
+    assert measured == pytest.approx(15, rel=0.35)
 
 
 def test_max_frames_on_a_live_source_counts_frames_written_and_the_summary_adds_up(tmp_path: Path,
