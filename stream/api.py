@@ -41,9 +41,9 @@ from stream.pipeline.stats import PipelineStats
 from stream.runtime import estimators
 from stream.runtime.frontend import Frontend
 from stream.runtime.outputs import pipeline_options
-from stream.runtime.single import open_configured_source
+from stream.runtime.single import open_configured_source, played
 from stream.sinks import NullSink
-from stream.sources import PacedSource, Source, SourceInfo, SourceKind
+from stream.sources import Source, SourceInfo, SourceKind
 from stream.sources.registry import SOURCES, SourceKindEntry
 from stream.view.normalize import make_normaliser
 
@@ -257,8 +257,7 @@ class DepthStream:
             self.info: SourceInfo = opened.info
             policy = decide(self.settings.mode, self.info.is_live)
             self.live = policy.live
-            if policy.paced:
-                self._source = PacedSource(opened)
+            self._source = played(opened, policy, self._halt)
             if estimator is not None:
                 engines: list[Estimator] = [estimator.wrapped if isinstance(estimator, CheckedEstimator) else estimator]
             else:
@@ -284,11 +283,13 @@ class DepthStream:
     # -- what the caller reads ----------------------------------------------------------------------------------
     @property
     def stats(self) -> PipelineStats:
-        """The run's counters now; ``dropped_display`` includes results replaced before the loop took them (live)."""
+        """The run's counters now; results replaced before the loop took them (live) count as dropped
+        after inference (``dropped_display``), not as shown."""
         if self._pipeline is None:
             return PipelineStats()
         stats = self._pipeline.stats
-        return dataclasses.replace(stats, dropped_display=self._pipeline.depths.dropped + self._results.dropped)
+        return dataclasses.replace(stats, dropped_display=self._pipeline.depths.dropped + self._results.dropped,
+                                   displayed=stats.displayed - self._results.dropped)
 
     def __enter__(self) -> DepthStream:
         return self

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 
+import numpy as np
 import pytest
 
 from stream.bench import main as bench
@@ -94,3 +96,19 @@ def test_models_bench_reads_each_figure_against_the_cpu_class_peak(monkeypatch) 
     assert row["percent_of_peak"] == (100 * 20.0 / peak if peak else None)
     table = models.format_table({"machine": machine, "input": "640x480", "rounds": 1, "models": rows})
     assert "CPU class avx2" in table and "% peak" in table
+
+
+def test_dejitter_figure_compares_live_hls_with_the_file_in_one_run() -> None:
+    from stream.bench.dejitter import dejitter_lines, dejitter_report
+    from stream.core.protocols import DepthResult
+    from tests.media import pattern_frame
+
+    class Slow:
+        def estimate(self, image):
+            time.sleep(0.05)
+            return DepthResult(image[..., 0].astype(np.float32))
+
+    report = dejitter_report(Slow(), [pattern_frame(i, 160, 120) for i in range(10)], seconds=1.0, warmup=1.5, log=lambda _: None)
+    assert {"file_live_depth_fps", "hls_dejittered_depth_fps", "hls_newest_wins_depth_fps", "dejittered_vs_file"} <= set(report)
+    assert all(report[key] > 0 for key in ("file_live_depth_fps", "hls_dejittered_depth_fps", "hls_newest_wins_depth_fps"))
+    assert "live HLS, de-jitter buffer" in "\n".join(dejitter_lines(report))

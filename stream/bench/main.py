@@ -13,6 +13,8 @@ the speed figures are those of the real network. Reported:
 * a seed-style baseline (one thread, torch eager, resize -> infer -> bicubic upsample ->
   min-max -> Inferno -> hstack per frame) and the ratios against it;
 * INT8 (static QDQ) speed ratio and accuracy cost; ONNX Runtime thread settings;
+* with ``--dejitter``: live HLS depth FPS against the same clip played live from a file
+  (``stream.bench.dejitter``), through the de-jitter buffer and without it;
 * colour flicker of ``frame`` and ``stable`` normalisation and ``stable``'s recovery from a
   cut, on synthetic MiDaS-like depth clips (``stream.view.flicker``; not on the random network,
   whose own frame-to-frame noise no normalisation can hide).
@@ -462,6 +464,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 **report["int8_accuracy"],
             }
             report["ratios"]["int8_live_pipeline_vs_baseline"] = ratio("int8_live_depth_fps", "baseline_fps")
+        if args.dejitter:
+            from stream.bench.dejitter import dejitter_report
+
+            report["dejitter"] = dejitter_report(estimator, frames, args.seconds, log=log)
         report.update(engine_section(args, choice, model, cache, frames[0]))
         report["auto"]["live_depth_fps"] = float(np.median([r["auto_live_depth_fps"] for r in rows]))
         report["adaptive"] = {"target_fps": args.target_fps, "net_size": sized_estimator.net_size,
@@ -571,6 +577,10 @@ def format_table(report: dict[str, Any]) -> str:
             f"int8 mean |normalised depth diff| {q['mean_abs_diff_normalised']:.4f} (worst frame {q['max_frame_diff_normalised']:.4f}; target <= 0.02; "
             f"scheme {q['scheme']} for CPU class {report['machine']['cpu_class']})",
         ]
+    if "dejitter" in report:
+        from stream.bench.dejitter import dejitter_lines
+
+        lines += ["", *dejitter_lines(report["dejitter"])]
     lines += engine_lines(report)
     lines += ["", *flicker_lines(report["flicker"])]
     if "threads_standalone_fps" in report:
@@ -612,6 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--flicker-picture", type=Path, metavar="PATH.png",
                         help="also draw frames of the flicker clip here: top row frame, bottom row stable")
     parser.add_argument("--flicker-only", action="store_true", help="only the flicker figures (seconds, no network)")
+    parser.add_argument("--dejitter", action="store_true",
+                        help="also live HLS on 127.0.0.1 against the same clip played live from a file (3 live runs of --seconds)")
     parser.add_argument("--no-window", dest="window", action="store_false",
                         help="skip the live-with-window figure (otherwise shown on $DISPLAY or a private Xvfb)")
     return parser

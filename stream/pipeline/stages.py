@@ -81,6 +81,7 @@ class Pipeline:
         self.cancelled = cancel or threading.Event()
         self.halt = halt or threading.Event()
         self.finished = threading.Event()
+        self.enough = threading.Event()  # ``max_frames`` have been shown/written
         self.on_display = on_display
         capacity = 1 if options.live else options.queue_size
         self.frames: FrameChannel[Frame] = FrameChannel(capacity, latest=options.live)
@@ -93,9 +94,10 @@ class Pipeline:
     # -- stages ----------------------------------------------------------------------
     def _capture(self) -> None:
         try:
-            while not self.halt.is_set():
-                if self.options.max_frames is not None and self.stats.captured >= self.options.max_frames:
-                    break
+            while not self.halt.is_set() and not self.enough.is_set():
+                if self.options.max_frames is not None and self.stats.captured >= self.options.max_frames \
+                        and not self.options.live:
+                    break  # file mode shows every frame read: reading more would be wasted
                 t0 = time.perf_counter()
                 frame = self.source.read()
                 if frame is None:
@@ -116,9 +118,11 @@ class Pipeline:
                 item = self.depths.get(timeout=POLL_SECONDS)
             except ChannelClosed:
                 break
-            if item is None:
-                continue
+            if item is None or self.enough.is_set():
+                continue  # past max_frames: counted as dropped after inference
             self.show(item)
+            if self.options.max_frames is not None and self.stats.displayed >= self.options.max_frames:
+                self.enough.set()
 
     def compose(self, item: DepthFrame, normalised: Normalised) -> np.ndarray:
         """The view sinks get (see ``ViewComposer``)."""

@@ -33,7 +33,14 @@ class RateMeter:
 
 @dataclass
 class PipelineStats:
-    """Counters shared by the overlay, the CLI summary, the tests and the benchmark."""
+    """Counters shared by the overlay, the CLI summary, the tests and the benchmark.
+
+    They add up: ``captured = displayed + dropped`` and ``dropped = dropped_before +
+    dropped_after``. Before inference: replaced in the frame channel by a newer frame (live),
+    or still waiting when the run stopped. After: a depth replaced by a newer one before the
+    display took it, or one past ``max_frames``. ``dropped_capture``/``dropped_display`` are
+    the channels' own replacement counts (the part of each that "newest frame wins" made).
+    """
 
     captured: int = 0
     inferred: int = 0
@@ -52,7 +59,18 @@ class PipelineStats:
 
     @property
     def dropped(self) -> int:
-        return self.dropped_capture + self.dropped_display
+        """Frames read but never shown or written."""
+        return max(0, self.captured - self.displayed)
+
+    @property
+    def dropped_before(self) -> int:
+        """Frames read but never inferred."""
+        return max(0, self.captured - self.inferred)
+
+    @property
+    def dropped_after(self) -> int:
+        """Frames inferred but never shown or written."""
+        return max(0, self.inferred - self.displayed)
 
     @property
     def elapsed(self) -> float:
@@ -70,6 +88,6 @@ class PipelineOptions:
     queue_size: int = 4
     colormap: str = "inferno"
     overlay: bool = True
-    max_frames: int | None = None
+    max_frames: int | None = None  # stop after this many frames shown/written (live: more are read and dropped)
     max_width: int | None = None  # the composed side-by-side is scaled down to this width
     frame_numbers: bool = True  # file mode's "frame N"; False for a photo, which has one

@@ -18,7 +18,7 @@ from stream.core.errors import DepthStreamError, StageError
 from stream.core.modelinfo import ModelInfo, model_info_of
 from stream.core.protocols import Estimator, FrameSink
 from stream.engines import check_choice
-from stream.pipeline.mode import decide
+from stream.pipeline.mode import RunPolicy, decide
 from stream.pipeline.stages import Pipeline
 from stream.pipeline.stats import PipelineStats
 from stream.runtime import estimators
@@ -37,6 +37,7 @@ from stream.runtime.result import RunResult
 from stream.runtime.signals import StopOnSignal
 from stream.sinks import NullSink
 from stream.sources import PacedSource, Source, SourceKind, SourceOptions, open_source
+from stream.sources.dejitter import DejitteredSource
 from stream.view.normalize import Normaliser, make_normaliser
 from stream.view.probe import Probes, check_points_fit
 from stream.view.settings import LiveNormaliser
@@ -68,6 +69,22 @@ def open_configured_source(settings: Settings, frontend: Frontend, halt: threadi
     return open_source(settings.source, options)
 
 
+def played(source: Source, policy: RunPolicy, halt: threading.Event) -> Source:
+    """How the run's frames leave ``source``; the result owns (and closes) it.
+
+    A recorded source played live comes at its own frame times (``PacedSource``); a live
+    network stream with its own clock goes through the de-jitter buffer (``DejitteredSource``),
+    which plays bursty input (live HLS) out evenly and adds nothing to a steady one. In file
+    mode every frame is taken as it comes.
+    """
+    info = source.info
+    if policy.paced:
+        return PacedSource(source)
+    if policy.live and info.kind is SourceKind.STREAM and not info.arrival_clock:
+        return DejitteredSource(source, halt)
+    return source
+
+
 def run_source(settings: Settings, frontend: Frontend, estimator: Estimator | None, cancel: threading.Event,
                on_frame: Callable[[PipelineStats], None] | None = None, checked: bool = False) -> RunResult:
     """One source to its end, ``cancel`` or the first error; the frontend was opened by the caller.
@@ -79,13 +96,12 @@ def run_source(settings: Settings, frontend: Frontend, estimator: Estimator | No
     csv_path = plan_probe_csv(settings)
     halt = threading.Event()
     with ExitStack() as stack:
-        source: Source = stack.enter_context(open_configured_source(settings, frontend, halt))
+        opened = open_configured_source(settings, frontend, halt)
+        policy = decide(settings.mode, opened.info.is_live)
+        source: Source = stack.enter_context(played(opened, policy, halt))
         info = source.info
         check_points_fit(settings.probe.points, info.width, info.height)
-        policy = decide(settings.mode, info.is_live)
         check_export_source(settings, info)
-        if policy.paced:
-            source = PacedSource(source)
         photo = info.kind is SourceKind.IMAGE
         output = make_output(settings, info, policy.live, on_gone=halt.set)  # before the model: standard output is taken now
         if output is not None:
@@ -99,8 +115,8 @@ def run_source(settings: Settings, frontend: Frontend, estimator: Estimator | No
         sinks: list[FrameSink] = [sink for sink in (output, *parts.sinks) if sink is not None] or [NullSink()]
         depth_sinks = [stack.enter_context(sink) for sink in make_depth_sinks(settings.export, info.fps)]
         depth_sinks += [sink for sink in (probe_sink, *parts.depth_sinks) if sink is not None]
-        log.info("source: %s (%dx%d @ %.2f fps, %s mode)%s", info.description, info.width, info.height, info.fps,
-                 policy.name, f"; {info.conversion}" if info.conversion else "")
+        log.info("source: %s (%dx%d %s, %s mode)%s", info.description, info.width, info.height, info.rate_text, policy.name,
+                 f"; {info.conversion}" if info.conversion else "")
         log.info("model: %s", model.describe())
         progress = stack.enter_context(progress_bar(settings, info, policy.live))
         probes = parts.probes if parts.probes is not None else (Probes(settings.probe.points) if settings.probe.points else None)

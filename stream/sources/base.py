@@ -37,8 +37,10 @@ LIVE_KINDS = frozenset({SourceKind.CAMERA, SourceKind.STREAM, SourceKind.BROWSER
 class SourceOptions:
     """How to open a source; each field matters to some kinds only.
 
-    ``fps`` is the rate asked of a webcam, the rate of an image sequence (None -> 25) and
-    the rate of the synthetic scene (None -> 30). Reconnects apply to live network streams.
+    ``fps`` is the rate asked of a webcam, the rate of an image sequence (None -> 25), the
+    rate of the synthetic scene (None -> 30) and the declared rate of a live stream timed by
+    arrival (an MJPEG camera: its frames keep their arrival times; None -> 30). Reconnects
+    apply to live network streams.
     """
 
     width: int | None = None
@@ -61,6 +63,9 @@ class SourceInfo:
     its audio over as it arrives instead (``audio_feed``, already on the frames' timeline).
     ``conversion`` says how the pictures were made SDR when the source is HDR (for the
     startup line), else None.
+    ``arrival_clock`` says why a live stream is timed by arrival (its own clock is not real,
+    ``stream.sources.clock``; "" = it keeps its own timestamps); its ``fps`` is then only
+    declared: ``fps_given`` (the user's ``--fps``) or a default.
     """
 
     width: int
@@ -73,10 +78,20 @@ class SourceInfo:
     audio_path: str | None = None
     conversion: str | None = None
     audio_feed: AudioFeed | None = None
+    arrival_clock: str = ""
+    fps_given: bool = False
 
     @property
     def is_live(self) -> bool:
         return self.kind in LIVE_KINDS
+
+    @property
+    def rate_text(self) -> str:
+        """The rate as the startup line states it: never a made-up number for a stream timed by arrival."""
+        if not self.arrival_clock:
+            return f"@ {self.fps:.2f} fps"
+        given = f"@ {self.fps:.2f} fps from --fps, " if self.fps_given else ""
+        return f"{given}timed by arrival: {self.arrival_clock}"
 
 
 class Source(Protocol):

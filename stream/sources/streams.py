@@ -10,6 +10,8 @@ sender: that is the end of the source, not a drop. Timestamps run on one increas
 across drops and sender restarts (``timeline``), and the stream's sound goes along on it
 (``live_audio``). The decoder runs slice-threaded only: frame threading would hold back a
 frame per thread, which on a live stream is latency.
+A stream whose own timestamps are made up by FFmpeg (an MJPEG camera: ``clock``) is timed
+by arrival instead; ``--fps`` then only declares its rate.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import numpy as np
 from stream.core.errors import SourceError, SourceLostError
 from stream.core.frames import Closing, Frame
 from stream.sources.av_open import DECODE_ERRORS, OpenError, VideoInput, first_line, open_video
-from stream.sources.base import SourceInfo, SourceKind, SourceOptions, frame_time_base
+from stream.sources.base import DEFAULT_FPS, SourceInfo, SourceKind, SourceOptions, frame_time_base
+from stream.sources.clock import ArrivalClock, made_up_clock
 from stream.sources.live_audio import LiveAudio
 from stream.sources.picture import Picture, stream_fps
 from stream.sources.reconnect import Reconnector
@@ -69,12 +72,19 @@ class StreamSource(Closing):
             raise SourceError(f"{name} delivered no video frames ({why or 'it ended at once'}); check --source")
         self.picture = Picture(first[0], name)
         self._pending: Pending | None = self._judge(first)
-        fps = stream_fps(video.stream)
-        self.time_base = video.stream.time_base or frame_time_base(fps)
+        why_not = made_up_clock(video.container, first[0])
+        self.arrival: ArrivalClock | None = ArrivalClock() if why_not else None
+        if self.arrival is not None:
+            fps = options.fps or DEFAULT_FPS
+            self.time_base = self.arrival.time_base
+        else:
+            fps = stream_fps(video.stream)
+            self.time_base = video.stream.time_base or frame_time_base(fps)
         self.timeline = Timeline(self.time_base, fps, name, wall_clock=True)
         self.info = SourceInfo(self.picture.width, self.picture.height, fps, None, self.time_base, SourceKind.STREAM,
                                name, conversion=self.picture.conversion,
-                               audio_feed=self.audio if self.audio.stream is not None else None)
+                               audio_feed=self.audio if self.audio.stream is not None else None,
+                               arrival_clock=why_not, fps_given=bool(why_not and options.fps))
 
     def _use(self, video: VideoInput) -> None:
         """Read from ``video`` from now on, its sound going to ``audio``."""
@@ -152,7 +162,10 @@ class StreamSource(Closing):
         if pending.seen is Seen.RESTARTED:
             self.timeline.restart()
         self.reconnector.delivered()
-        pts = self.timeline.stamp(pending.frame.pts, pending.frame.time_base, pending.arrival)
+        if self.arrival is not None:
+            pts = self.arrival.stamp(pending.arrival)
+        else:
+            pts = self.timeline.stamp(pending.frame.pts, pending.frame.time_base, pending.arrival)
         self.audio.follow(self.timeline.shift)
         frame = Frame(pending.image, self._count, pts=pts, time_base=self.time_base, captured_at=pending.arrival)
         self._count += 1
