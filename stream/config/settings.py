@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from stream.core.errors import ConfigError
 from stream.engines.registry import engine_choices, precision_choices
 from stream.model.registry import DEFAULT_MODEL, model_choices
+from stream.sources.base import DEFAULT_MAX_PIXELS, MAX_DECODABLE_PIXELS
 from stream.view.render import COLORMAPS
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"  # the repository's, when run from a checkout
@@ -156,6 +157,8 @@ class ExportSettings(Section):
 
 class ImageSettings(Section):
     format: Literal["keep", "png", "jpg", "webp", "bmp", "tiff"] = "keep"  # each output of a folder of photos
+    # a photo, frame or synthetic scene declaring more pixels is refused before it is decoded (decompression bombs)
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, le=MAX_DECODABLE_PIXELS, strict=True)
 
 
 class ServeSettings(Section):

@@ -19,6 +19,7 @@ import av.video.stream
 from stream.core.errors import SourceError
 from stream.core.media import is_url
 from stream.sources.base import SourceOptions
+from stream.sources.sniff import check_pixels
 
 # FFmpeg opens plain text as "ANSI art" video (the tty demuxer); that is never what a user meant.
 TEXT_FORMATS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
@@ -114,10 +115,19 @@ def open_video(target: str, name: str, options: SourceOptions) -> VideoInput:
     except DECODE_ERRORS as exc:
         raise OpenError(f"cannot open {name} ({first_line(exc)}); check --source", first_line(exc)) from None
     try:
-        return VideoInput(container, _video_stream(container, name))
+        stream = _video_stream(container, name)
+        codec = stream.codec_context
+        check_pixels(codec.width, codec.height, options.max_pixels, name)
+        codec.options = {"max_pixels": str(options.max_pixels)}  # FFmpeg refuses a later frame that grows past it
+        return VideoInput(container, stream)
     except BaseException:
         container.close()
         raise
+
+
+def is_picture_format(name: str) -> bool:
+    """Whether FFmpeg's demuxer ``name`` reads still pictures (``image2``, ``png_pipe``...), not a video."""
+    return name == "image2" or name.endswith("_pipe")
 
 
 def _video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:

@@ -15,6 +15,8 @@ from typing import Protocol
 from stream.core.frames import Frame
 
 DEFAULT_FPS = 30.0
+DEFAULT_MAX_PIXELS = 100_000_000  # images.max_pixels: a photo or frame declaring more is refused before it is decoded
+MAX_DECODABLE_PIXELS = 2**30  # OpenCV's own cap: the most images.max_pixels can be raised to
 
 
 class SourceKind(enum.Enum):
@@ -38,6 +40,8 @@ class SourceOptions:
 
     ``fps`` is the rate asked of a webcam, the rate of an image sequence (None -> 25) and
     the rate of the synthetic scene (None -> 30). Reconnects apply to live network streams.
+    ``max_pixels`` bounds the size a photo, an image sequence, a video or the synthetic scene
+    may declare (``images.max_pixels``): more is refused before any picture is allocated.
     """
 
     width: int | None = None
@@ -47,6 +51,7 @@ class SourceOptions:
     reconnect_backoff: float = 0.5
     open_timeout: float = 10.0
     read_timeout: float = 10.0
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 @dataclass(frozen=True)

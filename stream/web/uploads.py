@@ -101,7 +101,7 @@ class Uploads:
         entry = self.store.create()
         try:
             upload, client_name = await receive(request, entry, self.max_bytes)
-            suffix, width, height = await self.blocking(check_image, upload)
+            suffix, width, height = await self.blocking(check_image, upload, self.settings.images.max_pixels)
             photo = upload.rename(entry.path(f"input{suffix}"))
             files = await self.blocking(process_photo, self.settings, entry, photo, client_name, self.estimator)
         except UploadRejected as exc:
@@ -129,7 +129,7 @@ class Uploads:
         entry = self.store.create()
         try:
             upload, client_name = await receive(request, entry, self.max_bytes)
-            facts = await self.blocking(check_video, upload)
+            facts = await self.blocking(check_video, upload, self.settings.images.max_pixels)
             job = Job(entry, upload.rename(entry.path("input.video")), client_name, facts)
             self.jobs.submit(job)
         except UploadRejected as exc:
