@@ -274,3 +274,23 @@ def test_truncated_jpeg_is_refused_alike_by_the_command_line_and_the_web(tmp_pat
 
     asyncio.run(scenario())
 
+
+# -- item 9: a broken multipart body ----------------------------------------------------
+
+def test_multipart_body_without_its_boundary_is_400_json_and_the_server_keeps_serving(tmp_path, random_onnx) -> None:
+    settings = settings_for("synthetic", random_onnx, uploads={"folder": tmp_path})
+    body = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n' + jpeg_bytes() + b"\r\n--XyZ--\r\n"
+
+    async def scenario() -> None:
+        async with serving(settings) as server:
+            for content_type in ("multipart/form-data; boundary=", "multipart/form-data; boundary=Other"):
+                for route in ("/api/photo", "/api/video"):
+                    async with server.http.post(server.url(route), data=body,
+                                                headers={"Content-Type": content_type}) as response:
+                        assert response.status == 400, await response.text()
+                        assert "boundary" in (await response.json())["error"]
+            assert server.files_left() == []
+            status, answer = await server.post_file("/api/photo", jpeg_bytes(), "a.jpg", "image/jpeg")
+            assert status == 200, answer
+
+    asyncio.run(scenario())
