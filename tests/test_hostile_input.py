@@ -16,6 +16,8 @@ import resource
 import struct
 import subprocess
 import sys
+import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import numpy as np
 import pytest
 
 from stream import launch
+from stream.web.camera import BrowserFeed, BrowserSource
 from tests.test_app import settings_for
 from tests.test_web_uploads import jpeg_bytes, serving
 
@@ -294,3 +297,24 @@ def test_multipart_body_without_its_boundary_is_400_json_and_the_server_keeps_se
             assert status == 200, answer
 
     asyncio.run(scenario())
+
+
+def test_browser_camera_frame_declaring_more_than_max_pixels_is_refused_and_the_next_is_taken(tmp_path) -> None:
+    feed, stop = BrowserFeed(), threading.Event()
+    source = BrowserSource(feed, 64, 48, None, stop)
+    notes: list[str | None] = []
+    frames: list = []
+    reader = threading.Thread(target=lambda: frames.append(source.read()), daemon=True)
+    reader.start()
+    bombs = (jpeg_declaring(tmp_path / "huge.jpg", 65000, 65000), png_declaring(tmp_path / "huge.png", 60000, 60000, 1))
+    for count, bomb in enumerate(bombs, 1):
+        feed.offer(bomb.read_bytes(), notes.append)
+        deadline = time.monotonic() + 30
+        while len(notes) < count and reader.is_alive() and time.monotonic() < deadline:  # one frame in flight, as the page
+            time.sleep(0.01)
+    feed.offer(jpeg_bytes(), notes.append)
+    reader.join(30)
+    stop.set()
+    assert not reader.is_alive() and frames and frames[0] is not None and frames[0].image.shape == (48, 64, 3)
+    assert len(notes) == 3 and notes[2] is None, notes
+    assert all("declares" in str(note) and "images.max_pixels" in str(note) for note in notes[:2]), notes
