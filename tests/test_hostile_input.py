@@ -26,6 +26,8 @@ import numpy as np
 import pytest
 
 from stream import launch
+from stream.core.errors import SourceError
+from stream.sources import open_source
 from stream.web.camera import BrowserFeed, BrowserSource
 from tests.test_app import settings_for
 from tests.test_web_uploads import jpeg_bytes, serving
@@ -161,6 +163,19 @@ def test_images_max_pixels_is_validated_and_applies_to_any_photo(tmp_path, capsy
         code, lines = in_process(capsys, "--source", small, "--set", f"images.max_pixels={bad}")
         assert code == 2
         one_error_line(lines, "images.max_pixels")
+
+
+def test_image_sequence_frame_declaring_more_than_max_pixels_is_one_line(tmp_path) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    photo(frames / "frame_0000.jpg")
+    jpeg_declaring(frames / "frame_0001.jpg", 65000, 65000)
+    with pytest.raises(SourceError) as caught, open_source(str(frames / "frame_%04d.jpg")) as source:
+        while source.read() is not None:
+            pass
+    message = str(caught.value)
+    assert "\n" not in message and "frame_0001.jpg declares 65000x65000 pixels" in message
+    assert "images.max_pixels" in message and "frame 1 of" in message
 
 
 def test_upload_of_a_decompression_bomb_is_413_and_the_server_keeps_serving(tmp_path, random_onnx) -> None:
