@@ -27,7 +27,10 @@ import pytest
 
 from stream import launch
 from stream.core.errors import SourceError
+from stream.core.imageheader import declared_size
 from stream.sources import open_source
+from stream.sources.sniff import TooManyPixels
+from stream.sources.still import read_image
 from stream.web.camera import BrowserFeed, BrowserSource
 from tests.test_app import settings_for
 from tests.test_web_uploads import jpeg_bytes, serving
@@ -107,6 +110,26 @@ def one_error_line(lines: list[str], *needles: str) -> str:
 
 
 # -- item 1: decompression bombs ------------------------------------------------------
+
+@pytest.mark.parametrize("suffix,channels,params", [
+    (".png", 3, []), (".png", 1, []), (".jpg", 3, []), (".jpg", 3, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]), (".bmp", 3, []),
+    (".bmp", 4, []), (".tif", 3, []), (".tiff", 1, []), (".webp", 3, []), (".webp", 3, [cv2.IMWRITE_WEBP_QUALITY, 101]),
+    (".webp", 4, []),
+])
+def test_the_size_a_header_declares_is_the_size_opencv_decodes(tmp_path, suffix, channels, params) -> None:
+    """No photo is refused for a size it does not have: lossy, lossless and alpha WebP, progressive JPEG, float TIFF."""
+    image = np.random.default_rng(1).integers(0, 255, (37, 91, channels)).astype(np.uint8).squeeze()
+    if suffix == ".tiff":
+        image = image.astype(np.float32) / 255
+    path = tmp_path / f"p{suffix}"
+    assert cv2.imwrite(str(path), image, params)
+    with path.open("rb") as handle:
+        header = declared_size(handle)
+    assert header is not None and header[1:] == (91, 37)
+    assert read_image(path, max_pixels=91 * 37).shape == (37, 91, 3)
+    with pytest.raises(TooManyPixels, match="91x37"):
+        read_image(path, max_pixels=91 * 37 - 1)
+
 
 @pytest.mark.parametrize("name,make,size", [
     ("bomb.png", lambda p: png_declaring(p, 30000, 30000), "30000x30000"),  # under OpenCV's cap: decoded, 24 GB

@@ -17,6 +17,7 @@ from typing import BinaryIO
 from stream.core.media import image_suffix
 
 MAX_JPEG_SEGMENTS = 10_000  # a real header has a few dozen; garbage must not loop for long
+MAX_STRAY_BYTES = 65_536  # bytes skipped looking for a JPEG marker before the header counts as damaged
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame: baseline, progressive, lossless...
 
 
@@ -87,14 +88,9 @@ def _jpeg(handle: BinaryIO, _head: bytes) -> tuple[int, int] | None:
     """Walk the segments from SOI to the first start-of-frame; None at the image data (SOS) or the end."""
     handle.seek(2)
     for _ in range(MAX_JPEG_SEGMENTS):
-        byte = handle.read(1)
-        while byte and byte != b"\xff":  # stray bytes before a marker: decoders skip them too
-            byte = handle.read(1)
-        while byte == b"\xff":  # fill bytes
-            byte = handle.read(1)
-        if not byte:
+        marker = _next_marker(handle)
+        if marker is None:
             return None
-        marker = byte[0]
         if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # no length
             continue
         if marker in (0xD9, 0xDA):  # the end, or the image data, before any size
@@ -106,6 +102,22 @@ def _jpeg(handle: BinaryIO, _head: bytes) -> tuple[int, int] | None:
         if length < 2:
             return None
         handle.seek(length - 2, 1)
+    return None
+
+
+def _next_marker(handle: BinaryIO) -> int | None:
+    """The next marker's code, past stray and fill bytes (decoders skip them too); None at the end, or after
+    ``MAX_STRAY_BYTES`` of them (a file of zeros after its signature must not be walked byte by byte)."""
+    for _ in range(MAX_STRAY_BYTES):
+        byte = handle.read(1)
+        if not byte:
+            return None
+        if byte != b"\xff":
+            continue
+        while byte == b"\xff":
+            byte = handle.read(1)
+        if byte and byte != b"\x00":  # FF 00 is a stuffed byte in data, not a marker
+            return byte[0]
     return None
 
 
