@@ -26,6 +26,7 @@ from stream.sources.base import DEFAULT_FPS, DEFAULT_MAX_PIXELS, SourceInfo, Sou
 from stream.sources.sniff import TooManyPixels, check_pixels
 
 TAKE_POLL_S = 0.1  # how often a waiting read looks at the stop event
+UNDECODABLE = "the server could not decode that frame as an image; send JPEG or PNG"
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class BrowserSource(Closing):
             image = cv2.imdecode(np.frombuffer(item.data, np.uint8), cv2.IMREAD_COLOR) if refusal is None else None
             if image is None:
                 self.undecodable += 1
-                item.done(refusal or "the server could not decode that frame as an image; send JPEG or PNG")
+                item.done(refusal or UNDECODABLE)
                 continue
             item.done(None)
             pts = max(int((item.received_at - self._opened_at) * 1000), self._last_pts + 1)
@@ -137,7 +138,7 @@ class BrowserSource(Closing):
         (a decompression bomb would make OpenCV allocate what it declares)."""
         header = declared_size(io.BytesIO(data))
         if header is None:
-            return "the server could not decode that frame as an image; send JPEG or PNG"
+            return UNDECODABLE
         try:
             check_pixels(header[1], header[2], self.max_pixels, "that frame")
         except TooManyPixels as exc:
