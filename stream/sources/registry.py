@@ -3,9 +3,9 @@
 Built in, in order: ``synthetic[:WxH]``, a webcam index, a URL, an image pattern (``%04d``),
 a photo, and last the catch-all video file (which refuses missing, empty and folder paths,
 named pipes and devices in one line each, without opening them). A new kind is one module
-and one ``SOURCES.register(name, entry)``; it is tried before the catch-all file. A URL is a FILE when its container knows its duration
-(a finite file served over HTTP(S), an HLS playlist with an end) and a live STREAM
-otherwise; only streams reconnect.
+and one ``SOURCES.register(name, entry)``; it is tried before the catch-all file. A URL is
+a FILE when its container knows its duration (a finite file served over HTTP(S), an HLS
+playlist with an end) and a live STREAM otherwise; only streams reconnect.
 """
 
 from __future__ import annotations
