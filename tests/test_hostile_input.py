@@ -21,6 +21,7 @@ import time
 import zlib
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -174,6 +175,33 @@ def test_video_declaring_more_than_max_pixels_is_refused_when_opened(tmp_path) -
     assert code == 2
     one_error_line(lines, "big.avi", "12000x12000", "images.max_pixels")
     assert not (tmp_path / "out.mp4").exists()
+
+
+def growing_video(path: Path) -> Path:
+    """An MJPEG AVI whose header and first 5 frames are 64x48, then 3 frames of 320x240 (a sender that restarts bigger)."""
+    parts = []
+    for size, frames in (("64x48", 5), ("320x240", 3)):
+        part = path.with_name(f"part-{size}.avi")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=10", "-frames:v",
+                        str(frames), "-c:v", "mjpeg", str(part)], check=True, timeout=60)
+        parts.append(part)
+    listing = path.with_name("parts.txt")
+    listing.write_text("".join(f"file '{part}'\n" for part in parts))
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(path)],
+                   check=True, timeout=60)
+    return path
+
+
+def test_video_frame_growing_past_max_pixels_mid_stream_is_one_line_and_the_output_is_kept(tmp_path, random_onnx,
+                                                                                           capsys) -> None:
+    clip = growing_video(tmp_path / "grow.avi")
+    out = tmp_path / "out.mp4"
+    code, lines = in_process(capsys, "--source", clip, "--output", out, "--model", random_onnx,
+                             "--set", "images.max_pixels=5000")  # 64x48 = 3072 fits, 320x240 does not
+    assert code == 2
+    assert lines[-1].startswith("error: ") and "grow.avi grows past images.max_pixels (0.005 megapixels)" in lines[-1]
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 5  # the frames before it, finalized
 
 
 def test_images_max_pixels_is_validated_and_applies_to_any_photo(tmp_path, capsys) -> None:
