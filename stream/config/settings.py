@@ -22,6 +22,7 @@ from stream.engines.registry import engine_choices, precision_choices
 from stream.model.registry import DEFAULT_MODEL, model_choices
 from stream.sinks.encoder import DEFAULT_CODEC, encoder_problem, preset_problem
 from stream.sinks.targets import StreamTarget, parse_output
+from stream.sources.base import DEFAULT_MAX_PIXELS, MAX_DECODABLE_PIXELS
 from stream.view.render import COLORMAPS
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"  # the repository's, when run from a checkout
@@ -192,6 +193,8 @@ class ExportSettings(Section):
 
 class ImageSettings(Section):
     format: Literal["keep", "png", "jpg", "webp", "bmp", "tiff"] = "keep"  # each output of a folder of photos
+    # a photo, frame or synthetic scene declaring more pixels is refused before it is decoded (decompression bombs)
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, le=MAX_DECODABLE_PIXELS, strict=True)
 
 
 class ServeSettings(Section):

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from stream.core.errors import ModelError
+from stream.core.filekind import special_kind
 from stream.core.modelinfo import MIDAS_SMALL, ModelInfo
 from stream.core.protocols import DepthResult, StageTimes
 from stream.engines.metadata import info_from_props
@@ -67,6 +68,9 @@ class BaseEstimator:
 
     def __init__(self, model_path: Path | str, net_size: int | None = None) -> None:
         self.model_path = Path(model_path)
+        kind = special_kind(self.model_path)
+        if kind is not None:
+            raise ModelError(f"--model {self.model_path} is {kind}; pass an .onnx model file")
         if not self.model_path.is_file():
             raise ModelError(f"model file not found: {self.model_path}; check --model or omit it to use MiDaS v2.1 small")
         self._net_size = net_size

@@ -101,7 +101,11 @@ def onnx_for_weights(weights_path: Path, cache_dir: Path, sha256: str | None = N
     weights_path = Path(weights_path)
     if not weights_path.is_file():
         from stream.core.errors import ModelError
+        from stream.core.filekind import special_kind
 
+        kind = special_kind(weights_path)  # a folder, a pipe, a device: said as such (and a pipe never opened)
+        if kind is not None:
+            raise ModelError(f"--weights {weights_path} is {kind}; pass a .pt checkpoint file")
         raise ModelError(f"weights file not found: {weights_path}; pass --weights with an existing .pt file")
     target = Path(cache_dir) / cached_onnx_name(sha256 or sha256_of(weights_path), name)
     if target.is_file():

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stream.core.errors import ModelError
+from stream.core.filekind import special_kind
 from stream.model.registry import DEFAULT_MODEL
 
 
@@ -34,6 +35,10 @@ def resolve_model(
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if onnx is not None:
         model = Path(onnx)
+        kind = special_kind(model)  # a folder, a pipe, a device: said as such (and a pipe never opened)
+        if kind is not None:
+            raise ModelError(f"--model {model} is {kind}; pass an .onnx model file, or omit it to use --model-name's "
+                             "official weights")
         if not model.is_file():
             raise ModelError(f"model file not found: {model}; check --model, or omit it to use --model-name's official weights")
     else:

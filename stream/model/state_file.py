@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stream.core.errors import ModelError
+from stream.core.filekind import special_kind
 
 
 def read_state_dict(path: Path, source: str | None = None):
@@ -21,6 +22,9 @@ def read_state_dict(path: Path, source: str | None = None):
 
     path = Path(path)
     label = source or str(path)
+    kind = special_kind(path)
+    if kind is not None:
+        raise ModelError(f"--weights {path} is {kind}; pass a .pt checkpoint file or omit it to download the official weights")
     if not path.is_file():
         raise ModelError(f"weights file not found: {path}; pass --weights with an existing .pt file or omit it to download the official weights")
     try:

@@ -117,7 +117,7 @@ def prepare_folder(settings: Settings) -> Path:
 
 
 def short_reason(error: DepthStreamError, photo: Path) -> str:
-    """The error's cause without the path and the fix: ``not an image OpenCV or FFmpeg can read``."""
+    """The error's cause without the path and the fix: ``declares 30000x30000 pixels (...), more than images.max_pixels``."""
     reason = str(error).split(";")[0].replace(str(photo), "").strip()
     return reason.removeprefix("is ").strip() or type(error).__name__
 

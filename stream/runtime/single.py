@@ -65,6 +65,7 @@ def open_configured_source(settings: Settings, frontend: Frontend, halt: threadi
         reconnect_attempts=capture.reconnect_attempts,
         reconnect_backoff=capture.reconnect_backoff,
         read_timeout=capture.read_timeout,
+        max_pixels=settings.images.max_pixels,
     )
     return open_source(settings.source, options)
 

@@ -21,6 +21,7 @@ import av.video.stream
 from stream.core.errors import SourceError
 from stream.core.media import ffmpeg_name, is_url
 from stream.sources.base import SourceOptions
+from stream.sources.sniff import LIMIT_KEY, check_pixels, megapixels
 
 # FFmpeg opens plain text as "ANSI art" video (the tty demuxer); that is never what a user meant.
 TEXT_FORMATS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
@@ -59,11 +60,15 @@ class VideoInput:
     dropped connection is the caller's call.
     """
 
-    def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
+    def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                 name: str = "the video", max_pixels: int | None = None) -> None:
         self.container, self.stream = container, stream
         self.audio_stream: av.audio.stream.AudioStream | None = (container.streams.audio[0]
                                                                  if container.streams.audio else None)
         self.on_audio: Callable[[av.packet.Packet], None] | None = None
+        self.name, self.max_pixels = name, max_pixels
+        if max_pixels is not None:
+            stream.codec_context.options = {"max_pixels": str(max_pixels)}  # FFmpeg refuses a frame that grows past it
         self.packets = 0
         self.packets_end: float | None = None
         self._frames = self._decode()
@@ -81,7 +86,18 @@ class VideoInput:
                 continue
             if packet.size or start is not None:
                 self.packets += 1
-            yield from cast("list[av.video.frame.VideoFrame]", packet.decode())
+            yield from self._decode_packet(packet)
+
+    def _decode_packet(self, packet: av.Packet) -> list[av.video.frame.VideoFrame]:
+        """The packet's frames; a frame that grows past ``max_pixels`` mid-stream is one line naming the key."""
+        try:
+            return packet.decode()
+        except av.error.ArgumentError:
+            if self.max_pixels is not None and self.stream.codec_context.width == 0:  # FFmpeg zeroes a size it refused
+                raise SourceError(f"{self.name} grows past {LIMIT_KEY} ({megapixels(self.max_pixels)}) mid-stream; "
+                                  f"raise {LIMIT_KEY} if this machine has the memory for it, or re-encode the video "
+                                  "smaller") from None
+            raise
 
     def next_frame(self) -> av.video.frame.VideoFrame | None:
         """The next decoded frame, or None at the end; FFmpeg errors (and timeouts) propagate."""
@@ -124,10 +140,17 @@ def open_video(target: str, name: str, options: SourceOptions) -> VideoInput:
     except DECODE_ERRORS as exc:
         raise OpenError(f"cannot open {name} ({first_line(exc)}); check --source", first_line(exc)) from None
     try:
-        return VideoInput(container, _video_stream(container, name))
+        stream = _video_stream(container, name)
+        check_pixels(stream.codec_context.width, stream.codec_context.height, options.max_pixels, name)
+        return VideoInput(container, stream, name, options.max_pixels)
     except BaseException:
         container.close()
         raise
+
+
+def is_picture_format(name: str) -> bool:
+    """Whether FFmpeg's demuxer ``name`` reads still pictures (``image2``, ``png_pipe``...), not a video."""
+    return name == "image2" or name.endswith("_pipe")
 
 
 def _video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:

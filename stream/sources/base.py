@@ -16,6 +16,8 @@ from stream.core.frames import Frame
 from stream.core.protocols import AudioFeed
 
 DEFAULT_FPS = 30.0
+DEFAULT_MAX_PIXELS = 100_000_000  # images.max_pixels: a photo or frame declaring more is refused before it is decoded
+MAX_DECODABLE_PIXELS = 2**30  # OpenCV's own cap: the most images.max_pixels can be raised to
 
 
 class SourceKind(enum.Enum):
@@ -41,6 +43,8 @@ class SourceOptions:
     rate of the synthetic scene (None -> 30) and the declared rate of a live stream timed by
     arrival (an MJPEG camera: its frames keep their arrival times; None -> 30). Reconnects
     apply to live network streams.
+    ``max_pixels`` bounds the size a photo, an image sequence, a video or the synthetic scene
+    may declare (``images.max_pixels``): more is refused before any picture is allocated.
     """
 
     width: int | None = None
@@ -50,6 +54,7 @@ class SourceOptions:
     reconnect_backoff: float = 0.5
     open_timeout: float = 10.0
     read_timeout: float = 10.0
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from stream.core.errors import SourceError
 from stream.core.frames import Closing, Frame
-from stream.sources.base import SourceInfo, SourceKind, frame_time_base
+from stream.sources.base import DEFAULT_MAX_PIXELS, SourceInfo, SourceKind, frame_time_base
+from stream.sources.sniff import PictureError
+from stream.sources.still import read_image
 
 DEFAULT_IMAGE_FPS = 25.0
 _NUMBER = re.compile(r"%(0\d+)?d")
@@ -47,10 +48,12 @@ def matching_files(pattern: str) -> list[Path]:
 
 
 class ImageSequenceSource(Closing):
-    """Reads each file with OpenCV (PNG, JPEG, BMP, TIFF, WebP...); every picture must have the first one's size."""
+    """Reads each file as a photo (``still.read_image``: PNG, JPEG, BMP, TIFF, WebP; each within ``max_pixels``);
+    every picture must have the first one's size."""
 
-    def __init__(self, pattern: str, fps: float | None = None) -> None:
+    def __init__(self, pattern: str, fps: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.pattern = pattern
+        self.max_pixels = max_pixels
         self.files = matching_files(pattern)
         if not self.files:
             raise SourceError(f"no file matches the image pattern {pattern}; "
@@ -67,11 +70,10 @@ class ImageSequenceSource(Closing):
 
     def _load(self, index: int) -> np.ndarray:
         path = self.files[index]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise SourceError(f"{path} is not an image OpenCV can read (frame {index} of {self.pattern}); "
-                              "remove or replace it")
-        return image
+        try:
+            return read_image(path, self.max_pixels)  # judged and decoded as a photo is
+        except PictureError as exc:
+            raise SourceError(f"{path} {exc.reason} (frame {index} of {self.pattern}); remove or replace it") from None
 
     def read(self) -> Frame | None:
         if self.index >= len(self.files):

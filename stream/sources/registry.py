@@ -1,11 +1,11 @@
 """``SOURCES``: every ``--source`` spelling, in the order they are tried; the first that matches opens it.
 
 Built in, in order: ``synthetic[:WxH]``, a webcam index, a URL, an image pattern (``%04d``),
-a photo, and last the catch-all video file (which refuses missing, empty and folder paths
-in one line each). A new kind is one module and one ``SOURCES.register(name, entry)``; it
-is tried before the catch-all file. A URL is a FILE when its container knows its duration
-(a finite file served over HTTP(S), an HLS playlist with an end) and a live STREAM
-otherwise; only streams reconnect.
+a photo, and last the catch-all video file (which refuses missing, empty and folder paths,
+named pipes and devices in one line each, without opening them). A new kind is one module
+and one ``SOURCES.register(name, entry)``; it is tried before the catch-all file. A URL is
+a FILE when its container knows its duration (a finite file served over HTTP(S), an HLS
+playlist with an end) and a live STREAM otherwise; only streams reconnect.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stream.core.errors import SourceError
+from stream.core.filekind import FOLDER, special_kind
 from stream.core.registry import Registry
 from stream.sources.av_open import is_url, open_video, redact
 from stream.sources.base import DEFAULT_FPS, Source, SourceOptions
 from stream.sources.files import FileSource
 from stream.sources.images import ImageSequenceSource, is_image_pattern
+from stream.sources.sniff import check_pixels
 from stream.sources.still import StillImageSource, looks_like_image
 from stream.sources.streams import StreamSource
 from stream.sources.synthetic import SyntheticSource
@@ -52,6 +54,7 @@ def open_synthetic(spec: str, options: SourceOptions) -> SyntheticSource:
         if not match:
             raise SourceError(f"bad synthetic size {size!r}; use e.g. synthetic:640x480")
         width, height = int(match.group(1)), int(match.group(2))
+    check_pixels(width, height, options.max_pixels, spec)
     return SyntheticSource(width, height, options.fps or DEFAULT_FPS)
 
 
@@ -80,14 +83,22 @@ def _nonempty_photo(spec: str) -> bool:
 
 
 def open_file(spec: str, options: SourceOptions) -> FileSource | StreamSource:
-    """The catch-all: a video file, refused in one line if it is missing, a folder or empty."""
+    """The catch-all: a video file, refused in one line if it is missing, a folder, a pipe, a device or empty.
+
+    What the path is comes from ``os.stat`` alone: a named pipe is never opened (that would
+    block) and a device never read (``/dev/zero`` has no end).
+    """
     path = _path(spec)
     if not path.exists():
         raise SourceError(f"video file not found: {spec}; check --source")
-    if path.is_dir():
+    kind = special_kind(path)
+    if kind == FOLDER:
         raise SourceError(f"{spec} is a folder, not a video file; pass a file to --source")
+    if kind is not None:
+        raise SourceError(f"{spec} is {kind}; pass a video or photo file to --source (a webcam by its index, e.g. 0; "
+                          "a stream by its URL)")
     if path.stat().st_size == 0:
-        raise SourceError(f"{spec} is empty (0 bytes), not a video; check --source")
+        raise SourceError(f"{spec} is empty (0 bytes); check --source")
     return open_av(spec, options)
 
 
@@ -96,8 +107,9 @@ SOURCES.register("synthetic", SourceKindEntry("synthetic", is_synthetic, open_sy
 SOURCES.register("webcam", SourceKindEntry("webcam", str.isdigit, lambda spec, options: WebcamSource(int(spec), options)))
 SOURCES.register("url", SourceKindEntry("url", is_url, open_av))
 SOURCES.register("images", SourceKindEntry("images", is_missing_pattern,
-                                           lambda spec, options: ImageSequenceSource(spec, options.fps)))
-SOURCES.register("photo", SourceKindEntry("photo", _nonempty_photo, lambda spec, _options: StillImageSource(_path(spec))))
+                                           lambda spec, options: ImageSequenceSource(spec, options.fps, options.max_pixels)))
+SOURCES.register("photo", SourceKindEntry("photo", _nonempty_photo,
+                                          lambda spec, options: StillImageSource(_path(spec), options.max_pixels)))
 SOURCES.register("file", SourceKindEntry("file", lambda _spec: True, open_file))
 
 

@@ -10,6 +10,7 @@ source, works on the newest of those. Two pages sending at once share the slot, 
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -20,9 +21,12 @@ import cv2
 import numpy as np
 
 from stream.core.frames import Closing, Frame
-from stream.sources.base import DEFAULT_FPS, SourceInfo, SourceKind
+from stream.core.imageheader import declared_size
+from stream.sources.base import DEFAULT_FPS, DEFAULT_MAX_PIXELS, SourceInfo, SourceKind
+from stream.sources.sniff import TooManyPixels, check_pixels
 
 TAKE_POLL_S = 0.1  # how often a waiting read looks at the stop event
+UNDECODABLE = "the server could not decode that frame as an image; send JPEG or PNG"
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,10 @@ class BrowserSource(Closing):
     probes, outputs and the page's click geometry stay valid whatever camera the page has.
     """
 
-    def __init__(self, feed: BrowserFeed, width: int, height: int, fps: float | None, stop: threading.Event) -> None:
+    def __init__(self, feed: BrowserFeed, width: int, height: int, fps: float | None, stop: threading.Event,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.feed = feed
+        self.max_pixels = max_pixels
         self.stop = stop
         self.width, self.height = int(width), int(height)
         self.info = SourceInfo(self.width, self.height, float(fps or DEFAULT_FPS), None, Fraction(1, 1000),
@@ -112,10 +118,11 @@ class BrowserSource(Closing):
             item = self.feed.take(TAKE_POLL_S)
             if item is None:
                 continue
-            image = cv2.imdecode(np.frombuffer(item.data, np.uint8), cv2.IMREAD_COLOR)
+            refusal = self._refusal(item.data)
+            image = cv2.imdecode(np.frombuffer(item.data, np.uint8), cv2.IMREAD_COLOR) if refusal is None else None
             if image is None:
                 self.undecodable += 1
-                item.done("the server could not decode that frame as an image; send JPEG or PNG")
+                item.done(refusal or UNDECODABLE)
                 continue
             item.done(None)
             pts = max(int((item.received_at - self._opened_at) * 1000), self._last_pts + 1)
@@ -124,6 +131,18 @@ class BrowserSource(Closing):
                           captured_at=item.received_at)
             self._count += 1
             return frame
+        return None
+
+    def _refusal(self, data: bytes) -> str | None:
+        """Why a frame is not decoded at all: no picture's header, or one declaring more than ``max_pixels``
+        (a decompression bomb would make OpenCV allocate what it declares)."""
+        header = declared_size(io.BytesIO(data))
+        if header is None:
+            return UNDECODABLE
+        try:
+            check_pixels(header[1], header[2], self.max_pixels, "that frame")
+        except TooManyPixels as exc:
+            return f"that frame {exc.reason}; send the camera's frames at their own size"
         return None
 
     def close(self) -> None:

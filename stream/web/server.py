@@ -223,7 +223,8 @@ class LiveWeb:
         if self.state.feed is None:
             raise ServeError("--source browser needs the page's camera feed")
         capture = settings.capture
-        return BrowserSource(self.state.feed, capture.width or 640, capture.height or 480, capture.fps, stop)
+        return BrowserSource(self.state.feed, capture.width or 640, capture.height or 480, capture.fps, stop,
+                             settings.images.max_pixels)
 
 
 @contextmanager

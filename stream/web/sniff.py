@@ -1,10 +1,13 @@
 """What an uploaded file really is, by its content: the name and the browser's type are never trusted.
 
-A photo must start with the signature of a format the app reads (JPEG, PNG, BMP, TIFF,
-WebP) *and* decode with OpenCV; a video must open with PyAV and hold a video stream that
-is not a single still picture. Anything else is refused with ``UploadRejected``: an HTTP
-status (415 wrong type, 413 too big, 400 broken request, 429 queue full) and one line
-naming the problem and what to do, which the page shows as is.
+A photo is judged and decoded by the command line's own reader (``stream.sources.still``,
+``stream.sources.sniff``), so a file the command line takes the page takes, and a file it
+refuses the page refuses: its size declared in its header must stay within
+``images.max_pixels`` (413, before anything is decoded), it must be a picture (415) and
+decode whole (415). A video must open with PyAV, declare no more than ``images.max_pixels``
+(413) and hold a video stream that is not a single still picture. Anything else is refused
+with ``UploadRejected``: an HTTP status (415 wrong type, 413 too big, 400 broken request,
+429 queue full) and one line naming the problem and what to do, which the page shows as is.
 """
 
 from __future__ import annotations
@@ -14,13 +17,12 @@ from pathlib import Path
 
 import av
 import av.container
-import cv2
-import numpy as np
 
 from stream.core.media import image_suffix
+from stream.sources.av_open import is_picture_format
+from stream.sources.sniff import IMAGE_FORMATS, NotAPicture, PictureError, TooManyPixels, check_pixels
+from stream.sources.still import decode_picture
 from stream.sources.truncation import Declared, truncation
-
-IMAGE_FORMATS = "JPEG, PNG, WebP, BMP or TIFF"
 
 
 class UploadRejected(Exception):
@@ -41,31 +43,39 @@ class VideoFacts:
     audio: bool
 
 
-def check_image(path: Path) -> tuple[str, int, int]:
-    """(extension, width, height) of an uploaded photo; ``UploadRejected`` (415) if it is none."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    suffix = image_suffix(data[:12].tobytes())
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH) if suffix is not None else None
-    if image is None:
+def check_image(path: Path, max_pixels: int) -> tuple[str, int, int]:
+    """(extension, width, height) of an uploaded photo, judged as the command line judges a photo;
+    ``UploadRejected`` 413 past ``max_pixels``, 415 if it is no picture or does not decode."""
+    try:
+        image, suffix = decode_picture(path, max_pixels, "this file")
+    except TooManyPixels as exc:
+        raise UploadRejected(413, f"this photo {exc.reason}, the most this server decodes; choose a smaller photo") from None
+    except NotAPicture:
         raise UploadRejected(415, f"this file is not a picture (its content is not {IMAGE_FORMATS}, whatever its name); "
-                                  "choose a photo")
+                                  "choose a photo") from None
+    except PictureError as exc:
+        raise UploadRejected(415, f"this file {exc.reason}; choose another photo") from None
     height, width = image.shape[:2]
-    return suffix or ".png", width, height
+    return suffix, width, height
 
 
-def check_video(path: Path) -> VideoFacts:
-    """The video's size, frame count and audio; ``UploadRejected`` (415) if PyAV finds no video in it, 400 if cut short."""
+def check_video(path: Path, max_pixels: int) -> VideoFacts:
+    """The video's size, frame count and audio; ``UploadRejected`` 415 if PyAV finds no video in it,
+    413 if it declares more than ``max_pixels`` a frame, 400 if cut short."""
     with path.open("rb") as handle:
         if image_suffix(handle.read(12)) is not None:
             raise UploadRejected(415, "this file is a photo, not a video; use the photo upload for it")
     try:
         with av.open(str(path)) as container:
             streams = container.streams.video
-            still = container.format.name == "image2" or container.format.name.endswith("_pipe")  # FFmpeg's picture readers
-            if not streams or still:
+            if not streams or is_picture_format(container.format.name):
                 raise UploadRejected(415, "this file holds no video (a still picture, or sound only); "
                                           "choose a video (MP4, MKV, MOV, WebM, AVI)")
             stream = streams[0]
+            try:
+                check_pixels(stream.codec_context.width, stream.codec_context.height, max_pixels, "this video")
+            except TooManyPixels as exc:
+                raise UploadRejected(413, f"this video {exc.reason}, the most this server decodes; choose a smaller video") from None
             frames = stream.frames or estimated_frames(stream, container.duration)
             facts = VideoFacts(stream.codec_context.width, stream.codec_context.height, frames, bool(container.streams.audio))
             declared = Declared.of(container, stream)

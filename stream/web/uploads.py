@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from stream.config.settings import Settings
@@ -103,7 +103,7 @@ class Uploads:
         entry = self.store.create()
         try:
             upload, client_name = await receive(request, entry, self.max_bytes)
-            suffix, width, height = await self.blocking(check_image, upload)
+            suffix, width, height = await self.blocking(check_image, upload, self.settings.images.max_pixels)
             photo = upload.rename(entry.path(f"input{suffix}"))
             files = await self.blocking(process_photo, self.settings, entry, photo, client_name, self.estimator)
         except UploadRejected as exc:
@@ -131,7 +131,7 @@ class Uploads:
         entry = self.store.create()
         try:
             upload, client_name = await receive(request, entry, self.max_bytes)
-            facts = await self.blocking(check_video, upload)
+            facts = await self.blocking(check_video, upload, self.settings.images.max_pixels)
             job = Job(entry, upload.rename(entry.path("input.video")), client_name, facts)
             self.jobs.submit(job)
         except UploadRejected as exc:
@@ -211,12 +211,7 @@ async def receive(request: web.Request, entry: Entry, max_bytes: int) -> tuple[P
         reader = await request.multipart()
     except (AssertionError, ValueError, KeyError):
         raise UploadRejected(400, "expected a multipart/form-data upload with a 'file' field") from None
-    while True:
-        part = await reader.next()
-        if part is None:
-            raise UploadRejected(400, "the upload has no 'file' field; send the file as multipart field 'file'")
-        if isinstance(part, BodyPartReader) and part.name == FIELD:
-            break
+    part = await file_part(reader)
     target = entry.path("upload.part")
     size = 0
     with target.open("xb") as out:  # exclusive: never onto an existing file
@@ -232,6 +227,20 @@ async def receive(request: web.Request, entry: Entry, max_bytes: int) -> tuple[P
     if size == 0:
         raise UploadRejected(400, "the file is empty; choose another")
     return target, part.filename
+
+
+async def file_part(reader: MultipartReader) -> BodyPartReader:
+    """The body's part named ``file``; a body that does not hold the boundary its header declares is a 400, not a 500."""
+    while True:
+        try:
+            part = await reader.next()
+        except (ValueError, AssertionError, HttpProcessingError):  # aiohttp: "Could not find starting boundary"
+            raise UploadRejected(400, "the upload's body does not start with the multipart boundary its Content-Type "
+                                      "declares; send the file as multipart/form-data field 'file'") from None
+        if part is None:
+            raise UploadRejected(400, "the upload has no 'file' field; send the file as multipart field 'file'")
+        if isinstance(part, BodyPartReader) and part.name == FIELD:
+            return part
 
 
 def file_url(entry_id: str, name: str) -> str:
