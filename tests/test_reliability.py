@@ -228,6 +228,73 @@ def test_truncated_file_through_the_real_cli(tmp_path, random_onnx) -> None:
     assert 0 < len(frames) == written < 50 and fps == FPS
 
 
+def _moving_h264(path: Path, frames: int = 60, width: int = 320, height: int = 240) -> Path:
+    """H.264 with motion, a keyframe every 30 frames and no B-frames: one packet per frame, in order."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "g": "30", "bf": "0"})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern_frame(index, width, height), format="bgr24")
+            frame.pts, frame.time_base = index, Fraction(1, FPS)
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    return path
+
+
+def _flip_bytes_inside_packet(clip: Path, index: int, count: int = 60) -> Path:
+    """``count`` bytes inverted in the middle of video packet ``index``'s data (not a header)."""
+    with av.open(str(clip)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    pos, size = packets[index]
+    assert size > count + 8
+    data = bytearray(clip.read_bytes())
+    start = pos + (size - count) // 2
+    data[start:start + count] = bytes(b ^ 0xFF for b in data[start:start + count])
+    damaged = clip.with_name(f"damaged-{clip.name}")
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+def _damage_line(line: str, name: str) -> tuple[int, str]:
+    counted = re.search(re.escape(name) + r": (\d+) frames? (?:was|were) damaged \(decoder errors at ([0-9:.-]+)\)", line)
+    assert counted, line
+    return int(counted.group(1)), counted.group(2)
+
+
+def test_damaged_packet_is_processed_to_the_end_then_one_line_and_exit_2(tmp_path, capsys, fake_model) -> None:
+    whole = _moving_h264(tmp_path / "input.mp4")
+    # the undamaged file: exit 0, no line, every frame
+    code, lines = cli(capsys, "--source", str(whole), "--output", str(tmp_path / "clean.mp4"))
+    assert code == 0 and lines == [], lines
+    assert decoded_indices(tmp_path / "clean.mp4", 60, width=320) == list(range(60))
+    # 60 bytes flipped inside frame 40's packet: FFmpeg conceals the damage and says so
+    clip = _flip_bytes_inside_packet(whole, 40)
+    out = tmp_path / "out.mp4"
+    code, lines = cli(capsys, "--source", str(clip), "--output", str(out))
+    assert code == 2
+    line = assert_error_line(lines, str(clip), "use an undamaged copy")
+    damaged, when = _damage_line(line, clip.name)
+    assert damaged == 1 and when == "00:01.60" and "the output shows it as decoded" in line, line
+    # every frame reaches the finalized output, in order, to the file's end (frame 40 with smeared blocks)
+    indices = decoded_indices(out, 60, width=320)
+    assert len(indices) == 60 and indices[:40] == list(range(40)) and indices[-5:] == list(range(55, 60))
+
+
+def test_damaged_file_through_the_real_cli_with_a_model(tmp_path, random_onnx) -> None:
+    clip = _flip_bytes_inside_packet(_moving_h264(tmp_path / "input.mp4"), 40)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run_stream.py"), "--source", str(clip), "--output", str(out), "--model", str(random_onnx),
+         "--headless", "--threads", "1", "-q"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    damaged, _ = _damage_line(assert_error_line(lines, str(clip)), clip.name)
+    frames, fps, _, _ = read_video(out)
+    assert len(frames) >= 60 - damaged and fps == FPS
+
+
 def _mkv_with_audio_longer_than_video(path: Path) -> Path:
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=FPS, options={"preset": "ultrafast"})

@@ -19,6 +19,7 @@ import av.video.stream
 from stream.core.errors import SourceError
 from stream.core.media import is_url
 from stream.sources.base import SourceOptions
+from stream.sources.damage import Damage, DamageCountingDecoder
 
 # FFmpeg opens plain text as "ANSI art" video (the tty demuxer); that is never what a user meant.
 TEXT_FORMATS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
@@ -51,14 +52,17 @@ class VideoInput:
     """An opened container's best video stream: its frames in order, and how far its packets reached.
 
     All streams are demuxed (FFmpeg reads their bytes anyway) so that audio longer than the
-    video never looks like a cut; only the video stream is decoded. ``next_frame`` lets
-    FFmpeg's errors through: whether one is damage or a dropped connection is the caller's call.
+    video never looks like a cut; only the video stream is decoded. A packet the decoder
+    cannot decode, and a frame it decoded with errors, are counted in ``damage`` and decoding
+    goes on (damage is local: the next frames decode). ``next_frame`` lets the demuxer's
+    errors through: whether one is a cut or a dropped connection is the caller's call.
     """
 
     def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
         self.container, self.stream = container, stream
         self.packets = 0
         self.packets_end: float | None = None
+        self.decoder = DamageCountingDecoder(stream, first_line)
         self._frames = self._decode()
 
     def _decode(self) -> Iterator[av.video.frame.VideoFrame]:
@@ -71,7 +75,7 @@ class VideoInput:
                 continue
             if packet.size or start is not None:
                 self.packets += 1
-            yield from cast("list[av.video.frame.VideoFrame]", packet.decode())
+            yield from self.decoder.decode(packet)
 
     def next_frame(self) -> av.video.frame.VideoFrame | None:
         """The next decoded frame, or None at the end; FFmpeg errors (and timeouts) propagate."""
@@ -79,6 +83,10 @@ class VideoInput:
             return next(self._frames)
         except (StopIteration, av.error.EOFError):
             return None
+
+    @property
+    def damage(self) -> Damage:
+        return self.decoder.damage
 
     @property
     def duration(self) -> float | None:
