@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import itertools
 import logging
 import os
@@ -41,9 +42,11 @@ from stream.core.frames import Frame
 from stream.core.protocols import DepthResult
 from stream.pipeline.stages import Pipeline
 from stream.pipeline.stats import PipelineOptions
+from stream.runtime.result import summary
 from stream.runtime.run import run
 from stream.sinks import NullSink, VideoFileSink
 from stream.sources import PacedSource, SyntheticSource, open_source
+from tests.footage import live_http
 from tests.media import AUDIO_RATE, make_video, nearest_pattern, pattern_frame, read_video, run_bounded
 from tests.test_sources import audio_only_mp4, video_stream_without_frames
 
@@ -278,6 +281,10 @@ def test_damaged_packet_is_processed_to_the_end_then_one_line_and_exit_2(tmp_pat
     # every frame reaches the finalized output, in order, to the file's end (frame 40 with smeared blocks)
     indices = decoded_indices(out, 60, width=320)
     assert len(indices) == 60 and indices[:40] == list(range(40)) and indices[-5:] == list(range(55, 60))
+    # played live (like a camera) the file says the same at its end
+    code, lines = cli(capsys, "--source", str(clip), "--output", str(tmp_path / "live.mp4"), "--mode", "live")
+    assert code == 2 and _damage_line(assert_error_line(lines, str(clip)), clip.name) == (1, "00:01.60")
+    assert len(read_video(tmp_path / "live.mp4")[0]) > 0
 
 
 def test_damaged_file_through_the_real_cli_with_a_model(tmp_path, random_onnx) -> None:
@@ -293,6 +300,26 @@ def test_damaged_file_through_the_real_cli_with_a_model(tmp_path, random_onnx) -
     damaged, _ = _damage_line(assert_error_line(lines, str(clip)), clip.name)
     frames, fps, _, _ = read_video(out)
     assert len(frames) >= 60 - damaged and fps == FPS
+
+
+def test_damaged_packet_in_a_live_stream_is_counted_in_the_summary_and_the_stream_goes_on(tmp_path) -> None:
+    """Live, a damaged frame is packet loss: counted and said in the summary, never a reconnect or an exit code."""
+    clip = _moving_h264(tmp_path / "input.mp4")
+    flv = subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-f", "flv", "pipe:1"],
+                         capture_output=True, check=True, timeout=60).stdout  # piped: no duration, so live
+    with av.open(io.BytesIO(flv)) as container:
+        pos = [p.pos for p in container.demux(video=0) if p.size][20]
+    data = bytearray(flv)
+    start = pos + 16  # past the FLV tag header (11 bytes) and the AVC packet header (5): the NAL's length and data
+    data[start:start + 60] = bytes(b ^ 0xFF for b in data[start:start + 60])
+    out = tmp_path / "out.mp4"
+    with live_http([bytes(data)]) as (base, requests):
+        settings = settings_for(f"{base}/live.flv", output=out, capture={"reconnect_attempts": 0})
+        result = run_bounded(lambda: run(settings, GreyDepth()), 60)
+    assert result.exit_code == 0 and result.live and len(requests) == 1
+    assert result.stats.captured == 59  # every frame but the one that could not be decoded, to the stream's end
+    assert "; 1 frame damaged (decoder errors: lost or broken packets)" in summary(result), summary(result)
+    assert 0 < len(read_video(out)[0]) <= 59
 
 
 def _mkv_with_audio_longer_than_video(path: Path) -> Path:

@@ -19,6 +19,7 @@ class RunResult:
     window_replaced: int = 0
     text: str | None = None  # a summary of its own (a folder of photos)
     finished: bool = False  # the source ended with every frame through: not cancelled, not stopped by a signal
+    damaged: int = 0  # frames a live stream's decoder reported damaged (packet loss): said, not an error
 
 
 def summary(result: RunResult) -> str:
@@ -37,6 +38,8 @@ def summary(result: RunResult) -> str:
         fps = stats.displayed / seconds if seconds > 0 else 0.0
         text = (f"done: {stats.captured} captured, {stats.displayed} shown/written in {seconds:.1f} s "
                 f"({fps:.1f} frames/s)")
+    if result.damaged:
+        text += f"; {result.damaged} frame{'s' if result.damaged > 1 else ''} damaged (decoder errors: lost or broken packets)"
     if result.window_replaced:
         text += f"; {result.window_replaced} not shown (the window was busy)"
     if result.output is not None:

@@ -13,6 +13,7 @@ import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Protocol, runtime_checkable
 
 import av
 import av.video.frame
@@ -70,6 +71,18 @@ class Damage:
             return f"{text}; the output shows {'it' if self.shown == 1 else 'them'} as decoded"
         left_out = f"{self.lost} could not be decoded and {'is' if self.lost == 1 else 'are'} left out ({self.reason})"
         return f"{text}; {left_out}" + (f", {self.shown} shown as decoded" if self.shown else "")
+
+
+@runtime_checkable
+class CountsDamage(Protocol):
+    """A source whose decoder counts damaged frames (a file, a live stream)."""
+
+    damage: Damage
+
+
+def damaged_frames(source: object) -> int:
+    """How many frames a live stream's decoder found damaged so far (a file says so itself, at its end)."""
+    return source.damage.frames if isinstance(source, CountsDamage) else 0
 
 
 class DamageCountingDecoder:

@@ -34,6 +34,7 @@ class StreamSource(Closing):
         self.reconnector = Reconnector(name, options.reconnect_attempts, options.reconnect_backoff)
         self._count = 0
         self._lost = False
+        self.damage = video.damage  # damaged frames (packet loss) are counted for the summary, across reconnects
         video.stream.thread_type = "SLICE"
         first, why = self._next()
         if first is None:
@@ -60,6 +61,7 @@ class StreamSource(Closing):
     def _reopen(self) -> tuple[VideoInput, Arrived]:
         """A reconnect counts only when a frame comes through; otherwise it is a failed attempt."""
         video = open_video(self.target, self.name, self.options)
+        video.decoder.damage = self.damage
         video.stream.thread_type = "SLICE"
         self.video = video
         first, why = self._next()
