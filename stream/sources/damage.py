@@ -75,7 +75,7 @@ class Damage:
 
 @runtime_checkable
 class CountsDamage(Protocol):
-    """A source whose decoder counts damaged frames (a file, a live stream)."""
+    """A source that counts damaged frames and goes on (a live stream); a file fails at its end instead."""
 
     damage: Damage
 
@@ -99,13 +99,13 @@ class DamageCountingDecoder:
         self._waiting: list[int] = []  # pts of packets sent whose frame has not come out, sorted
 
     def decode(self, packet: av.Packet) -> list[av.video.frame.VideoFrame]:
-        """The packet's frames; a read timeout (``ExitError``) is not damage and is raised."""
+        """The packet's frames; a read timeout (``ExitError``) or the end (``EOFError``) is not damage and is raised."""
         if packet.pts is not None and packet.size:
             bisect.insort(self._waiting, packet.pts)
             del self._waiting[:-64]  # a decoder holds a few frames, never this many
         try:
             frames = packet.decode()
-        except av.error.ExitError:
+        except (av.error.ExitError, av.error.EOFError):
             raise
         except av.error.FFmpegError as exc:
             lost = self._waiting.pop(0) if self._waiting else packet.pts
