@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import itertools
 import logging
 import os
@@ -41,9 +42,11 @@ from stream.core.frames import Frame
 from stream.core.protocols import DepthResult
 from stream.pipeline.stages import Pipeline
 from stream.pipeline.stats import PipelineOptions
+from stream.runtime.result import summary
 from stream.runtime.run import run
 from stream.sinks import NullSink, VideoFileSink
 from stream.sources import PacedSource, SyntheticSource, open_source
+from tests.footage import live_http
 from tests.media import AUDIO_RATE, make_video, nearest_pattern, pattern_frame, read_video, run_bounded
 from tests.test_sources import audio_only_mp4, video_stream_without_frames
 
@@ -226,6 +229,97 @@ def test_truncated_file_through_the_real_cli(tmp_path, random_onnx) -> None:
     written = int(re.search(r"decoded (\d+) frames", line).group(1))
     frames, fps, _, _ = read_video(out)
     assert 0 < len(frames) == written < 50 and fps == FPS
+
+
+def _moving_h264(path: Path, frames: int = 60, width: int = 320, height: int = 240) -> Path:
+    """H.264 with motion, a keyframe every 30 frames and no B-frames: one packet per frame, in order."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "g": "30", "bf": "0"})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern_frame(index, width, height), format="bgr24")
+            frame.pts, frame.time_base = index, Fraction(1, FPS)
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    return path
+
+
+def _flip_bytes_inside_packet(clip: Path, index: int, count: int = 60) -> Path:
+    """``count`` bytes inverted in the middle of video packet ``index``'s data (not a header)."""
+    with av.open(str(clip)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    pos, size = packets[index]
+    assert size > count + 8
+    data = bytearray(clip.read_bytes())
+    start = pos + (size - count) // 2
+    data[start:start + count] = bytes(b ^ 0xFF for b in data[start:start + count])
+    damaged = clip.with_name(f"damaged-{clip.name}")
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+def _damage_line(line: str, name: str) -> tuple[int, str]:
+    counted = re.search(re.escape(name) + r": (\d+) frames? (?:was|were) damaged \(decoder errors at ([0-9:.-]+)\)", line)
+    assert counted, line
+    return int(counted.group(1)), counted.group(2)
+
+
+def test_damaged_packet_is_processed_to_the_end_then_one_line_and_exit_2(tmp_path, capsys, fake_model) -> None:
+    whole = _moving_h264(tmp_path / "input.mp4")
+    # the undamaged file: exit 0, no line, every frame
+    code, lines = cli(capsys, "--source", str(whole), "--output", str(tmp_path / "clean.mp4"))
+    assert code == 0 and lines == [], lines
+    assert decoded_indices(tmp_path / "clean.mp4", 60, width=320) == list(range(60))
+    # 60 bytes flipped inside frame 40's packet: FFmpeg conceals the damage and says so
+    clip = _flip_bytes_inside_packet(whole, 40)
+    out = tmp_path / "out.mp4"
+    code, lines = cli(capsys, "--source", str(clip), "--output", str(out))
+    assert code == 2
+    line = assert_error_line(lines, str(clip), "use an undamaged copy")
+    damaged, when = _damage_line(line, clip.name)
+    assert damaged == 1 and when == "00:01.60" and "the output shows it as decoded" in line, line
+    # every frame reaches the finalized output, in order, to the file's end (frame 40 with smeared blocks)
+    indices = decoded_indices(out, 60, width=320)
+    assert len(indices) == 60 and indices[:40] == list(range(40)) and indices[-5:] == list(range(55, 60))
+    # played live (like a camera) the file says the same at its end
+    code, lines = cli(capsys, "--source", str(clip), "--output", str(tmp_path / "live.mp4"), "--mode", "live")
+    assert code == 2 and _damage_line(assert_error_line(lines, str(clip)), clip.name) == (1, "00:01.60")
+    assert len(read_video(tmp_path / "live.mp4")[0]) > 0
+
+
+def test_damaged_file_through_the_real_cli_with_a_model(tmp_path, random_onnx) -> None:
+    clip = _flip_bytes_inside_packet(_moving_h264(tmp_path / "input.mp4"), 40)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run_stream.py"), "--source", str(clip), "--output", str(out), "--model", str(random_onnx),
+         "--headless", "--threads", "1", "-q"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    damaged, _ = _damage_line(assert_error_line(lines, str(clip)), clip.name)
+    frames, fps, _, _ = read_video(out)
+    assert len(frames) >= 60 - damaged and fps == FPS
+
+
+def test_damaged_packet_in_a_live_stream_is_counted_in_the_summary_and_the_stream_goes_on(tmp_path) -> None:
+    """Live, a damaged frame is packet loss: counted and said in the summary, never a reconnect or an exit code."""
+    clip = _moving_h264(tmp_path / "input.mp4")
+    flv = subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-f", "flv", "pipe:1"],
+                         capture_output=True, check=True, timeout=60).stdout  # piped: no duration, so live
+    with av.open(io.BytesIO(flv)) as container:
+        pos = [p.pos for p in container.demux(video=0) if p.size][20]
+    data = bytearray(flv)
+    start = pos + 16  # past the FLV tag header (11 bytes) and the AVC packet header (5): the NAL's length and data
+    data[start:start + 60] = bytes(b ^ 0xFF for b in data[start:start + 60])
+    out = tmp_path / "out.mp4"
+    with live_http([bytes(data)]) as (base, requests):
+        settings = settings_for(f"{base}/live.flv", output=out, capture={"reconnect_attempts": 0})
+        result = run_bounded(lambda: run(settings, GreyDepth()), 60)
+    assert result.exit_code == 0 and result.live and len(requests) == 1
+    assert result.stats.captured == 59  # every frame but the one that could not be decoded, to the stream's end
+    assert "; 1 frame damaged (decoder errors: lost or broken packets)" in summary(result), summary(result)
+    assert 0 < len(read_video(out)[0]) <= 59
 
 
 def _mkv_with_audio_longer_than_video(path: Path) -> Path:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import os
+import re
 import socket
 import threading
 import time
@@ -426,7 +427,8 @@ def test_damage_found_while_processing_names_the_users_file_and_offers_the_frame
             assert status == 202, body
             failed = await job_until(server, body["id"], ("done", "failed"))
             error = failed["error"]
-            assert failed["state"] == "failed" and error.startswith("My holiday.mp4 is damaged or truncated"), failed
+            assert failed["state"] == "failed" and error.startswith("My holiday.mp4: "), failed
+            assert re.search(r"\d+ frames were damaged .*left out", error), error
             assert str(server.root) not in error and "input.video" not in error and "stage" not in error
             assert failed["partial"] is True and failed["download"] == "My_holiday-depth-partial.mp4"
             status, video, _ = await server.get_bytes(failed["url"] + "?download=1")

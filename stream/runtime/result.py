@@ -19,6 +19,7 @@ class RunResult:
     window_replaced: int = 0
     text: str | None = None  # a summary of its own (a folder of photos)
     finished: bool = False  # the source ended with every frame through: not cancelled, not stopped by a signal
+    damaged: int = 0  # frames a live stream's decoder reported damaged (packet loss): said, not an error
 
 
 def summary(result: RunResult) -> str:
@@ -45,6 +46,8 @@ def summary(result: RunResult) -> str:
                 f"({fps:.1f} frames/s)")
         if stats.dropped:
             text += f", {stats.dropped} read but not written (the run stopped first)"
+    if result.damaged:
+        text += f"; {result.damaged} frame{'s' if result.damaged > 1 else ''} damaged (decoder errors: lost or broken packets)"
     if result.window_replaced:
         text += f"; {result.window_replaced} not shown (the window was busy)"
     if result.output is not None:

@@ -36,7 +36,7 @@ from stream.runtime.outputs import (
 from stream.runtime.result import RunResult
 from stream.runtime.signals import StopOnSignal
 from stream.sinks import NullSink
-from stream.sources import PacedSource, Source, SourceKind, SourceOptions, open_source
+from stream.sources import PacedSource, Source, SourceKind, SourceOptions, damaged_frames, open_source
 from stream.sources.dejitter import DejitteredSource
 from stream.view.normalize import Normaliser, make_normaliser
 from stream.view.probe import Probes, check_points_fit
@@ -138,7 +138,7 @@ def run_source(settings: Settings, frontend: Frontend, estimator: Estimator | No
                     return RunResult(pipeline.stats, signals.exit_code, written(output), signals.received)
                 raise
         return RunResult(stats, signals.exit_code, written(output), signals.received, policy.live, frontend.replaced,
-                         finished=pipeline.finished.is_set())
+                         finished=pipeline.finished.is_set(), damaged=damaged_frames(opened))
 
 
 def normaliser_for(settings: Settings, parts: Parts, model: ModelInfo) -> Normaliser:

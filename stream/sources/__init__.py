@@ -11,6 +11,7 @@ back is ``SourceLostError``. Warnings go to ``logging`` (never print).
 from stream.core.media import is_url
 from stream.sources.av_open import redact
 from stream.sources.base import Source, SourceInfo, SourceKind, SourceOptions
+from stream.sources.damage import damaged_frames
 from stream.sources.factory import open_source
 from stream.sources.files import FileSource
 from stream.sources.images import ImageSequenceSource
@@ -22,5 +23,6 @@ from stream.sources.webcam import WebcamSource
 
 __all__ = [
     "FileSource", "ImageSequenceSource", "PacedSource", "Pacer", "Source", "SourceInfo", "SourceKind", "SourceOptions",
-    "StillImageSource", "StreamSource", "SyntheticSource", "WebcamSource", "is_url", "open_source", "redact",
+    "StillImageSource", "StreamSource", "SyntheticSource", "WebcamSource", "damaged_frames", "is_url", "open_source",
+    "redact",
 ]

@@ -21,6 +21,7 @@ import av.video.stream
 from stream.core.errors import SourceError
 from stream.core.media import ffmpeg_name, is_url
 from stream.sources.base import SourceOptions
+from stream.sources.damage import Damage, DamageCountingDecoder
 from stream.sources.sniff import LIMIT_KEY, check_pixels, megapixels
 
 # FFmpeg opens plain text as "ANSI art" video (the tty demuxer); that is never what a user meant.
@@ -56,8 +57,10 @@ class VideoInput:
     All streams are demuxed (FFmpeg reads their bytes anyway) so that audio longer than the
     video never looks like a cut; only the video stream is decoded. The first audio stream's
     packets go to ``on_audio`` when one is set (a live stream's sound, which cannot be read a
-    second time). ``next_frame`` lets FFmpeg's errors through: whether one is damage or a
-    dropped connection is the caller's call.
+    second time). A packet the decoder cannot decode, and a frame it decoded with errors, are
+    counted in ``damage`` and decoding goes on (damage is local: the next frames decode).
+    ``next_frame`` lets the demuxer's errors through: whether one is a cut or a dropped
+    connection is the caller's call.
     """
 
     def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream,
@@ -71,6 +74,7 @@ class VideoInput:
             stream.codec_context.options = {"max_pixels": str(max_pixels)}  # FFmpeg refuses a frame that grows past it
         self.packets = 0
         self.packets_end: float | None = None
+        self.decoder = DamageCountingDecoder(stream, first_line)
         self._frames = self._decode()
 
     def _decode(self) -> Iterator[av.video.frame.VideoFrame]:
@@ -89,15 +93,14 @@ class VideoInput:
             yield from self._decode_packet(packet)
 
     def _decode_packet(self, packet: av.Packet) -> list[av.video.frame.VideoFrame]:
-        """The packet's frames; a frame that grows past ``max_pixels`` mid-stream is one line naming the key."""
-        try:
-            return packet.decode()
-        except av.error.ArgumentError:
-            if self.max_pixels is not None and self.stream.codec_context.width == 0:  # FFmpeg zeroes a size it refused
-                raise SourceError(f"{self.name} grows past {LIMIT_KEY} ({megapixels(self.max_pixels)}) mid-stream; "
-                                  f"raise {LIMIT_KEY} if this machine has the memory for it, or re-encode the video "
-                                  "smaller") from None
-            raise
+        """The packet's frames (damage counted); a frame that grows past ``max_pixels`` mid-stream is one line naming the key."""
+        before = self.decoder.damage.frames
+        frames = self.decoder.decode(packet)
+        if self.max_pixels is not None and self.decoder.damage.frames > before and self.stream.codec_context.width == 0:
+            # FFmpeg refused the frame's size (it zeroes a size past its max_pixels): not damage, a setting
+            raise SourceError(f"{self.name} grows past {LIMIT_KEY} ({megapixels(self.max_pixels)}) mid-stream; "
+                              f"raise {LIMIT_KEY} if this machine has the memory for it, or re-encode the video smaller")
+        return frames
 
     def next_frame(self) -> av.video.frame.VideoFrame | None:
         """The next decoded frame, or None at the end; FFmpeg errors (and timeouts) propagate."""
@@ -105,6 +108,10 @@ class VideoInput:
             return next(self._frames)
         except (StopIteration, av.error.EOFError):
             return None
+
+    @property
+    def damage(self) -> Damage:
+        return self.decoder.damage
 
     @property
     def duration(self) -> float | None:

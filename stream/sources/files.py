@@ -1,8 +1,10 @@
 """A finite video file, local or served over HTTP(S): every frame once, in order, then the end.
 
-Frames keep the stream's own ``pts``/``time_base``. A damaged file raises ``SourceError``
-naming the frame where decoding failed; a file cut short first delivers every frame before
-the cut, then raises ``SourceError`` saying so (``truncation``). A file never reconnects.
+Frames keep the stream's own ``pts``/``time_base``. A file cut short first delivers every
+frame before the cut, then raises ``SourceError`` saying so (``truncation``); a file whose
+decoder reported damage (``damage``) delivers every frame it could decode, then raises
+``SourceError`` saying how many were damaged and when. A read that fails outright raises
+``SourceError`` naming the frame. A file never reconnects.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class FileSource(Closing):
         video.stream.thread_type = "AUTO"
         first = self._next()
         if first is None:
-            raise SourceError(f"{name} contains no decodable video frames; check --source")
+            why = f" ({video.damage.reason})" if video.damage.reason else ""
+            raise SourceError(f"{name} contains no decodable video frames{why}; check --source")
         self._pending: av.video.frame.VideoFrame | None = first
         self.picture = Picture(first, name)
         stream = video.stream
@@ -65,6 +68,8 @@ class FileSource(Closing):
             cut = truncation(self.declared, self.video.packets, self.video.packets_end, self._count, self.info.fps)
             if cut is not None:
                 raise SourceError(f"{self.name} is truncated: {cut}, then the file ends; re-copy or re-encode it")
+            if self.video.damage.frames:
+                raise SourceError(f"{self.name}: {self.video.damage.describe()}; use an undamaged copy for a clean result")
             return None
         pts = self.timeline.stamp(av_frame.pts, av_frame.time_base, 0.0)
         frame = Frame(self.picture.image(av_frame), self._count, pts=pts, time_base=self.time_base)

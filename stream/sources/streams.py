@@ -66,6 +66,7 @@ class StreamSource(Closing):
         self._count = 0
         self._lost = False
         self._finishing = False
+        self.damage = video.damage  # damaged frames (packet loss) are counted for the summary, across reconnects
         self._use(video)
         first, why = self._next()
         if first is None:
@@ -89,6 +90,7 @@ class StreamSource(Closing):
     def _use(self, video: VideoInput) -> None:
         """Read from ``video`` from now on, its sound going to ``audio``."""
         video.stream.thread_type = "SLICE"
+        video.decoder.damage = self.damage
         self.video = video
         self.audio.connect(video)
 
