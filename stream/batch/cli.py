@@ -23,8 +23,8 @@ from stream import __version__
 from stream.config.flags import FLAGS, add_flags, settings_from
 from stream.core.logs import exit_code_of, is_quiet, with_our_logging
 
-SHARED_FLAGS = ("--model-name", "--model", "--weights", "--engine", "--precision", "--threads", "--colormap", "--normalize",
-                "--max-frames", "--cache-dir", "--probe", "-q")  # the single run's flags that mean the same for every file
+SHARED_FLAGS = ("--model-name", "--model", "--weights", "--engine", "--precision", "--threads", "--net-size", "--colormap",
+                "--normalize", "--max-frames", "--cache-dir", "--probe", "-q")  # the single run's flags that mean the same for every file
 NOT_HERE = {  # the single run's other flags: what the batch does instead, and why
     "--source": "INPUTS: many files, folders and globs",
     "--output": "--output-dir DIR: each file's output is named after it, mirroring the input tree",
@@ -36,6 +36,8 @@ NOT_HERE = {  # the single run's other flags: what the batch does instead, and w
     "--realtime": "as --mode",
     "--fps": "sets a webcam's or an image sequence's rate; a batch's videos carry their own",
     "--headless": "a batch never opens a window",
+    "--target-fps": "what --net-size auto holds in live mode; a batch reads every frame and keeps the model's own size "
+                    "with auto (a number sets it)",
     "--serve": "a batch serves no page (the page's uploads are its own queue)",
     "--serve-cert": "as --serve",
     "--serve-key": "as --serve",
