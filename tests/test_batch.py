@@ -396,3 +396,47 @@ def test_joining_a_token_cluster_with_the_variables_the_readme_names_runs_there(
     assert re.search(rf"\bdone\b.*\b{re.escape(platform.node())} [0-9a-f]{{8}}\b", row), row
     assert "Token authentication" not in ran.stderr and "gcs_client" not in ran.stderr
     assert len(read_video(tmp_path / "out" / "a.mp4")[0]) == 3
+
+
+def test_a_fifo_a_dangling_link_and_overlong_names_are_failed_rows_never_a_stop(tmp_path, random_onnx, local_ray) -> None:
+    """A named pipe is never opened (it would block the batch), a dangling link is not followed before Ray starts,
+    a 251-character name is processed (its hidden folder's name shortened to fit), and one whose output name would
+    pass 255 bytes fails alone: each is a row of the summary, the rest are written."""
+    inputs, out = tmp_path / "clips", tmp_path / "out"
+    inputs.mkdir()
+    make_video(inputs / "a.mp4", 64, 48, 4)
+    long_name = "L" * 247 + ".mp4"  # its hidden folder .NAME.<hex>.batch-partial would be 275 bytes
+    make_video(inputs / long_name, 64, 48, 3)
+    os.mkfifo(inputs / "pipe.mp4")
+    (inputs / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    too_long = "z" * 252 + ".ts"  # 255 bytes, a valid name; its output z....mp4 would be 256
+    (inputs / too_long).write_bytes(b"never read")
+    proc = subprocess.run([sys.executable, "-m", "stream.batch", str(inputs), "--output-dir", str(out), "--model", str(random_onnx),
+                           *ENGINE, "--ray-address", local_ray, "--actors", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    files = summary_of(out)
+    assert {key: entry["status"] for key, entry in files.items()} == {
+        "a.mp4": "done", long_name: "done", "pipe.mp4": "failed", "gone.mp4": "failed", too_long: "failed"}
+    assert len(read_video(out / "a.mp4")[0]) == 4 and len(read_video(out / long_name)[0]) == 3
+    assert files["pipe.mp4"]["error"] == "pipe.mp4: a named pipe (FIFO), not a file"
+    assert files["gone.mp4"]["error"].startswith("gone.mp4: a dangling symbolic link")
+    assert "256-byte name" in files[too_long]["error"] and "limit of 255 bytes" in files[too_long]["error"]
+    for key in ("pipe.mp4", "gone.mp4"):
+        assert f"{key} failed: {files[key]['error']}" in proc.stderr
+    visible = sorted(path.name for path in out.iterdir() if not path.name.startswith("."))
+    assert visible == sorted(["a.mp4", long_name, "batch-manifest.json", "batch-summary.json"]) and not partial_folders(out)
+
+
+def test_a_named_pipe_or_dangling_link_given_as_an_input_is_named_for_what_it_is(tmp_path, capsys) -> None:
+    """Named on the command line, neither is "missing": each is a failed row saying what it is; with nothing
+    else to do, Ray is never started and the model is never loaded."""
+    os.mkfifo(tmp_path / "live.mkv")
+    (tmp_path / "old.mp4").symlink_to(tmp_path / "deleted.mp4")
+    out = tmp_path / "out"
+    assert batch(tmp_path / "live.mkv", tmp_path / "old.mp4", "--output-dir", out, "--model", tmp_path / "unused.onnx", "-q") == 1
+    files = summary_of(out)
+    assert {key: entry["status"] for key, entry in files.items()} == {"live.mkv": "failed", "old.mp4": "failed"}
+    assert files["live.mkv"]["error"] == "live.mkv: a named pipe (FIFO), not a file"
+    assert files["old.mp4"]["error"].startswith("old.mp4: a dangling symbolic link")
+    assert len([line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]) == 2

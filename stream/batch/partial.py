@@ -4,7 +4,8 @@ The single run writes its video, depth file and probe CSV into ``.NAME.<hex>.bat
 in the output's own folder (same filesystem, so each move is an atomic rename); only when the
 run has ended cleanly are they renamed to their final names. A job abandoned by Ctrl-C has its
 folder removed; one abandoned by a hard kill leaves only such a hidden folder, which the next
-run removes before it starts. Nothing half-written ever sits under a final name.
+run removes before it starts. Nothing half-written ever sits under a final name. The hidden
+name always fits the file system: a long output name is shortened in it (with a hash).
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ import secrets
 import shutil
 from pathlib import Path
 
+from stream.core.names import name_bytes, name_limit, shortened
+
 SUFFIX = ".batch-partial"
 PATTERN = re.compile(r"^\..+\.[0-9a-f]{8}" + re.escape(SUFFIX) + "$")
 
 
 def workdir_for(output: Path) -> Path:
     """A new, unique name for the hidden folder of ``output``'s job (not created: the worker makes it)."""
-    return output.with_name(f".{output.name}.{secrets.token_hex(4)}{SUFFIX}")
+    token = secrets.token_hex(4)
+    room = name_limit(output.parent) - name_bytes(f"..{token}{SUFFIX}")
+    return output.with_name(f".{shortened(output.name, room)}.{token}{SUFFIX}")
 
 
 def commit(workdir: Path, folder: Path) -> list[Path]:

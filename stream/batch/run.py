@@ -62,7 +62,8 @@ def run_planned(settings: Settings, folder: Path, jobs: list[Job], options: Batc
     if clean_partials(folder):
         log.info("note: removed the unfinished outputs a stopped run left in %s", folder)
     manifest = Manifest(folder, settings_fingerprint(settings, options.ext, options.depth))
-    results = {job.key: FileResult(job.key, "skipped") for job in jobs if manifest.is_done(job)}
+    results = {job.key: failed(job.key, job.problem) for job in jobs if job.problem is not None}  # never sent to a worker
+    results.update({job.key: FileResult(job.key, "skipped") for job in jobs if job.key not in results and manifest.is_done(job)})
     todo = [job for job in jobs if job.key not in results]
     sizing, stopped_by = Sizing(0, 0, 0.0), None
     if todo:
@@ -71,6 +72,12 @@ def run_planned(settings: Settings, folder: Path, jobs: list[Job], options: Batc
         sizing, stopped_by = run_on_ray(settings, todo, options, manifest, results, len(jobs))
     ordered = [results.get(job.key) or FileResult(job.key, "not run") for job in jobs]
     return BatchSummary(ordered, time.monotonic() - start, sizing.actors, sizing.threads, stopped_by)
+
+
+def failed(key: str, error: str) -> FileResult:
+    """A file that failed, said once as it happens (the summary lists it again)."""
+    log.warning("warning: %s failed: %s", key, error)
+    return FileResult(key, "failed", error=error)
 
 
 def check_model(settings: Settings, sizing: Sizing) -> None:

@@ -19,16 +19,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stream.core.errors import OutputError
+from stream.core.names import name_bytes, name_limit, shortened
 
 log = logging.getLogger(__name__)
 
 
 def temporary_for(final: Path, suffix: str | None = None) -> Path:
-    """A new, unique, hidden, empty file next to ``final``, ending in ``.partial<ext>`` (or ``suffix``)."""
+    """A new, unique, hidden, empty file next to ``final``, ending in ``.partial<ext>`` (or ``suffix``).
+
+    Its name always fits the file system: a long final name is shortened (with a hash of it),
+    so a name that fits is never refused only because ours is longer."""
     final = Path(final)
     ending = suffix if suffix is not None else f".partial{final.suffix}"
+    room = name_limit(final.parent) - name_bytes(f"..{secrets.token_hex(4)}{ending}")
+    if room < 16 and suffix is None:  # an absurdly long extension: keep the name, drop the extension
+        ending = ".partial"
+        room = name_limit(final.parent) - name_bytes(f"..{secrets.token_hex(4)}{ending}")
+    stem = shortened(final.name, room)
     while True:
-        candidate = final.with_name(f".{final.name}.{secrets.token_hex(4)}{ending}")
+        candidate = final.with_name(f".{stem}.{secrets.token_hex(4)}{ending}")
         try:
             os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:

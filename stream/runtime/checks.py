@@ -11,7 +11,10 @@ from pathlib import Path
 
 from stream.config.settings import Settings
 from stream.core.errors import OutputError
-from stream.export import check_paths, check_source
+from stream.core.names import abbreviated, name_bytes, name_limit
+from stream.export import check_paths, check_source, sidecar_path
+from stream.export.factory import depth_format
+from stream.export.registry import FOLDER
 from stream.runtime.estimators import one_picture
 from stream.sinks import check_output_path
 from stream.sinks.paths import same_file
@@ -74,3 +77,34 @@ def plan_probe_csv(settings: Settings) -> Path | None:
     check_probe_csv(path, (settings.source, settings.model.onnx, settings.model.weights, output))
     announce_replacement(path)
     return path
+
+
+def check_name_lengths(settings: Settings) -> None:
+    """Before anything else touches the output paths: every name the run will write fits the file system.
+
+    A name the user gives may fit while one derived from it does not (``NAME.probe.csv``, the
+    ``NAME.json`` sidecar of a depth file): refused here in one line naming the output and the
+    limit, not after the work when the rename fails. (Temporary names always fit: they are
+    shortened where they are made.)"""
+    output = output_file(settings.output)
+    export = settings.export
+    for flag, path in (("--output", output), ("--depth-output", export.depth_output), ("--pointcloud", export.pointcloud),
+                       ("--probe-csv", settings.probe.csv if settings.probe.points else None)):
+        if path is not None:
+            refuse_overlong(Path(path), flag)
+    if export.depth_output is not None and depth_format(Path(export.depth_output)) != FOLDER:
+        refuse_overlong(sidecar_path(Path(export.depth_output)), "--depth-output", "its sidecar")
+    if settings.probe.points and settings.probe.csv is None:
+        derived = probe_csv_path(settings.probe.points, None, output)
+        if derived is not None:
+            refuse_overlong(derived, "--output", "the probe CSV")
+
+
+def refuse_overlong(path: Path, flag: str, derived: str | None = None) -> None:
+    """One line if ``path``'s name is longer than its folder takes, naming the output, its length and the limit."""
+    size, limit = name_bytes(path.name), name_limit(path.parent)
+    if size <= limit:
+        return
+    what = f"{flag} {abbreviated(path.name)} is" if derived is None else f"{derived} {abbreviated(path.name)} (from {flag}) would be"
+    fix = f"choose a shorter {flag}" + (" or pass --probe-csv" if derived == "the probe CSV" else "")
+    raise OutputError(f"{what} a {size}-byte name, over the file system's limit of {limit} bytes per name; {fix}")
