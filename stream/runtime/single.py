@@ -22,7 +22,7 @@ from stream.pipeline.mode import RunPolicy, decide
 from stream.pipeline.stages import Pipeline
 from stream.pipeline.stats import PipelineStats
 from stream.runtime import estimators
-from stream.runtime.checks import check_export_source, check_exports, check_output, plan_probe_csv
+from stream.runtime.checks import check_collisions, check_export_source, check_exports, check_output, plan_probe_csv
 from stream.runtime.frontend import Frontend, Parts
 from stream.runtime.outputs import (
     frame_callback,
@@ -49,6 +49,7 @@ def check_before_work(settings: Settings) -> None:
     """The checks that need nothing open: outputs, exports, the engine x precision."""
     check_output(settings)
     check_exports(settings)
+    check_collisions(settings)
     check_choice(settings.model.engine, settings.model.precision)
 
 
