@@ -275,9 +275,10 @@ class SafeContainer:
             self.path.unlink(missing_ok=True)
 
     def discard(self) -> None:
-        """Close a container that never started (its file is rewritten by the next attempt)."""
+        """Close a container that never started and remove its file (a next attempt makes it anew)."""
         try:
             self.container.close()
         except Exception:  # noqa: BLE001 - the first error is the one to report
             pass
         self._finish()
+        self.path.unlink(missing_ok=True)
