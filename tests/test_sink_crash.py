@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -244,3 +245,33 @@ def test_disk_sync_runs_in_the_background_and_once_more_at_close(tmp_path: Path)
     assert len(calls) == 1  # a finished file is synced once more, at close
     with pytest.raises(OSError):
         os.fstat(calls[0])  # and its descriptor closed
+
+
+def run_with_size_limit(limit: int, clip: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """The app writing ``out`` under a file-size limit (``resource.RLIM_INFINITY``: none) in a child, as a user runs it."""
+    return subprocess.run([sys.executable, "-c", CLI_WITH_SIZE_LIMIT, str(limit), "--source", str(clip),
+                           "--output", str(out), "--headless", "--set", "display.progress=false"],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
+def test_size_limit_at_the_end_or_the_start_is_exit_1_and_no_undecodable_file(tmp_path: Path, suffix: str) -> None:
+    """MP4/MOV write their last fragment and index at close: a limit met there once passed as "wrote", exit 0."""
+    from tests.media import make_video
+
+    clip = make_video(tmp_path / "in.mkv", W, H, 30, fps=FPS)
+    out = tmp_path / f"out{suffix}"
+    whole = run_with_size_limit(resource.RLIM_INFINITY, clip, out)
+    assert whole.returncode == 0, whole.stderr
+    for limit, some_kept in ((out.stat().st_size - 2000, True), (3000, False)):
+        out.unlink(missing_ok=True)
+        proc = run_with_size_limit(limit, clip, out)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert proc.returncode == 1 and len(errors) == 1, (limit, proc.stderr)
+        assert str(out) in errors[0] and "largest file" in errors[0]
+        assert "wrote" not in proc.stdout + proc.stderr
+        if some_kept:
+            frames = decode_all(out)
+            assert 0 < len(frames) < 30 and ffprobe_frame_count(out) == len(frames)
+        else:
+            assert not out.exists()  # nothing decodable was written: nothing is left under the name

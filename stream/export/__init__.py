@@ -16,7 +16,7 @@ before any work.
 from __future__ import annotations
 
 from stream.export.base import DepthFileSink
-from stream.export.checks import check_paths, check_source
+from stream.export.checks import check_paths, check_source, depth_output_files
 from stream.export.factory import PointCloudSink, depth_format, make_depth_sink
 from stream.export.pfm import read_pfm
 from stream.export.pointcloud import point_cloud, write_pointcloud
@@ -25,5 +25,5 @@ from stream.export.sidecar import RECOVER, sidecar_path
 
 __all__ = [
     "DEPTH_FORMATS", "RECOVER", "DepthFileSink", "DepthFormat", "PointCloudSink", "check_paths", "check_source", "depth_format",
-    "make_depth_sink", "one_frame_formats", "point_cloud", "read_pfm", "sidecar_path", "write_pointcloud",
+    "depth_output_files", "make_depth_sink", "one_frame_formats", "point_cloud", "read_pfm", "sidecar_path", "write_pointcloud",
 ]

@@ -13,6 +13,7 @@ from stream.core.errors import OutputError
 from stream.core.staging import check_writable_folder
 from stream.export.factory import depth_format
 from stream.export.registry import DEPTH_FORMATS, FOLDER, one_frame_formats, video_formats
+from stream.export.sidecar import sidecar_path
 
 
 def check_depth_output(path: Path) -> None:
@@ -26,6 +27,11 @@ def check_depth_output(path: Path) -> None:
         raise OutputError(f"--depth-output {path}: unknown extension {path.suffix!r}; use {' '.join(one_frame_formats())} "
                           f"(a photo), {' '.join(video_formats())} or a folder DIR/ (a video)")
     check_writable_folder(path.parent, "--depth-output")
+
+
+def depth_output_files(path: Path) -> tuple[Path, Path]:
+    """The names ``--depth-output`` may write: itself and its sidecar (``PATH.json``; a folder's ``DIR/depth.json``)."""
+    return path, sidecar_path(path, folder=depth_format(path) == FOLDER)
 
 
 def check_pointcloud(path: Path) -> None:

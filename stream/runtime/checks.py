@@ -12,12 +12,12 @@ from pathlib import Path
 from stream.config.settings import Settings
 from stream.core.errors import OutputError
 from stream.core.names import abbreviated, name_bytes, name_limit
-from stream.export import check_paths, check_source, sidecar_path
+from stream.export import check_paths, check_source, depth_output_files, sidecar_path
 from stream.export.factory import depth_format
 from stream.export.registry import FOLDER
 from stream.runtime.estimators import one_picture
 from stream.sinks import check_output_path
-from stream.sinks.paths import same_file
+from stream.sinks.paths import same_file, same_path
 from stream.sinks.probe_csv import check_probe_csv, probe_csv_path
 from stream.sinks.targets import StreamTarget, check_stream_target, output_file
 from stream.sources.base import SourceInfo
@@ -108,3 +108,41 @@ def refuse_overlong(path: Path, flag: str, derived: str | None = None) -> None:
     what = f"{flag} {abbreviated(path.name)} is" if derived is None else f"{derived} {abbreviated(path.name)} (from {flag}) would be"
     fix = f"choose a shorter {flag}" + (" or pass --probe-csv" if derived == "the probe CSV" else "")
     raise OutputError(f"{what} a {size}-byte name, over the file system's limit of {limit} bytes per name; {fix}")
+
+
+def run_outputs(settings: Settings) -> list[tuple[str, Path]]:
+    """Every file this run writes, each named as the user knows it: the flag, or whose sidecar it is."""
+    outputs: list[tuple[str, Path]] = []
+    output = output_file(settings.output)
+    if output is not None:
+        outputs.append(("--output", output))
+    depth = settings.export.depth_output
+    if depth is not None:
+        depth_file, sidecar = depth_output_files(Path(depth))
+        outputs += [("--depth-output", depth_file), ("--depth-output's sidecar", sidecar)]
+    if settings.export.pointcloud is not None:
+        outputs.append(("--pointcloud", Path(settings.export.pointcloud)))
+    probe = probe_csv_path(settings.probe.points, settings.probe.csv, output)
+    if probe is not None:
+        outputs.append(("--probe-csv", probe))
+    return outputs
+
+
+def check_collisions(settings: Settings) -> None:
+    """Before any work: no two outputs of the run on one file, and none on an input; one line naming both.
+
+    Without it the later writer silently replaces the earlier one's file (a picture lost
+    under its own depth, a depth sidecar under the probe rows).
+    """
+    outputs = run_outputs(settings)
+    inputs = [(role, given) for role, given in (("--source", settings.source), ("--model", settings.model.onnx),
+                                                  ("--weights", settings.model.weights)) if given is not None]
+    for index, (flag, path) in enumerate(outputs):
+        for other_flag, other in outputs[:index]:
+            if same_path(path, other):
+                raise OutputError(f"{flag} {path} is the same file as {other_flag} {other}; one would replace the other, "
+                                  "so give each output its own name")
+        for role, given in inputs:
+            if same_file(path, given):
+                raise OutputError(f"{flag} {path} is the same file as {role} {given}; writing it would destroy the input, "
+                                  "so give the output another name")

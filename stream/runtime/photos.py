@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from stream.core.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, has_glob
 from stream.core.modelinfo import model_info_of
 from stream.core.protocols import Estimator
 from stream.core.staging import check_writable_folder
+from stream.export import depth_output_files
 from stream.pipeline.stats import PipelineStats
 from stream.runtime import estimators
 from stream.runtime.frontend import Frontend
@@ -92,10 +94,15 @@ def find_images(spec: str) -> list[Path]:
     return found
 
 
-def plan_outputs(inputs: list[Path], folder: Path, image_format: str = "keep") -> list[tuple[Path, Path]]:
-    """(photo, output) pairs, each output named as its photo; refused if two share a name or one is an input."""
+def plan_outputs(inputs: list[Path], folder: Path, image_format: str = "keep",
+                 extras: Callable[[Path], list[Path]] | None = None) -> list[tuple[Path, Path]]:
+    """(photo, output) pairs, each output named as its photo; refused if two share a name or one is an input.
+
+    ``extras(photo)``: the other files the photo's run writes (its depth, sidecar, point
+    cloud), held to the same two rules: ``a.jpg`` and ``a.png`` share a depth name.
+    """
     pairs = [(photo, folder / output_name(photo, image_format)) for photo in inputs]
-    refuse_collisions([(str(photo), photo, [target]) for photo, target in pairs],
+    refuse_collisions([(str(photo), photo, [target, *(extras(photo) if extras else [])]) for photo, target in pairs],
                       same_fix="give --source images with distinct names", input_fix="choose another --output folder")
     return pairs
 
@@ -127,7 +134,7 @@ def run_photo_folder(settings: Settings, frontend: Frontend, estimator: Estimato
     inputs = find_images(settings.source)  # a bad --source is named before a bad --output
     check_batch_extras(settings)
     folder = prepare_folder(settings)
-    pairs = plan_outputs(inputs, folder, settings.images.format)
+    pairs = plan_outputs(inputs, folder, settings.images.format, lambda photo: per_photo_files(settings, photo))
     for flag, extra in (("--depth-output", settings.export.depth_output), ("--pointcloud", settings.export.pointcloud)):
         if extra is not None:
             check_writable_folder(extra, flag)
@@ -166,6 +173,13 @@ def per_photo_exports(settings: Settings, photo: Path) -> dict[str, Path | None]
         "depth_output": export.depth_output / f"{photo.stem}.png" if export.depth_output is not None else None,
         "pointcloud": export.pointcloud / f"{photo.stem}.ply" if export.pointcloud is not None else None,
     }
+
+
+def per_photo_files(settings: Settings, photo: Path) -> list[Path]:
+    """The files one photo's run writes besides its picture: its depth and sidecar, its point cloud."""
+    exports = per_photo_exports(settings, photo)
+    depth, cloud = exports["depth_output"], exports["pointcloud"]
+    return [*(depth_output_files(depth) if depth is not None else ()), *((cloud,) if cloud is not None else ())]
 
 
 def run_each(settings: Settings, estimator: Estimator, pairs: list[tuple[Path, Path]], frontend: Frontend,

@@ -31,8 +31,11 @@ def refuse_collisions(planned: Iterable[tuple[str, Path, Iterable[Path]]], same_
     owners: dict[Path, str] = {}
     for name, _, finals in planned:
         for final in finals:
-            if final.resolve() in inputs:
-                raise OutputError(f"{final} would overwrite the input {inputs[final.resolve()]}; {input_fix}")
-            if final in owners:
-                raise OutputError(f"{owners[final]} and {name} would both be written as {final}; {same_fix}")
-            owners[final] = name
+            key = final.resolve()
+            if key in inputs:
+                raise OutputError(f"{final} would overwrite the input {inputs[key]}; {input_fix}")
+            if owners.get(key) == name:
+                raise OutputError(f"two outputs of {name} would both be written as {final}; give each output flag its own folder")
+            if key in owners:
+                raise OutputError(f"{owners[key]} and {name} would both be written as {final}; {same_fix}")
+            owners[key] = name

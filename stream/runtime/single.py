@@ -22,7 +22,14 @@ from stream.pipeline.mode import RunPolicy, decide
 from stream.pipeline.stages import Pipeline
 from stream.pipeline.stats import PipelineStats
 from stream.runtime import estimators
-from stream.runtime.checks import check_export_source, check_exports, check_name_lengths, check_output, plan_probe_csv
+from stream.runtime.checks import (
+    check_collisions,
+    check_export_source,
+    check_exports,
+    check_name_lengths,
+    check_output,
+    plan_probe_csv,
+)
 from stream.runtime.frontend import Frontend, Parts
 from stream.runtime.outputs import (
     frame_callback,
@@ -50,6 +57,7 @@ def check_before_work(settings: Settings) -> None:
     check_name_lengths(settings)  # first: asking about a path whose name is too long is itself an error
     check_output(settings)
     check_exports(settings)
+    check_collisions(settings)
     check_choice(settings.model.engine, settings.model.precision)
 
 

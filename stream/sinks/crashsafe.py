@@ -26,7 +26,11 @@ leaving it in FFmpeg's 32 KiB I/O buffer; a background thread ``fdatasync``s the
 
 A full disk (ENOSPC), a quota (EDQUOT) or a file-size limit (EFBIG) raises one
 ``OutputWriteError`` (exit 1); the torn tail (a fragment half written when the space ran out) is cut
-back to the last complete one, so the file on disk plays up to where the disk filled.
+back to the last complete one, so the file on disk plays up to where the disk filled, and a file
+with no whole frame left is removed. The bytes go through our own ``OutputFile`` rather than
+FFmpeg's ``file`` protocol: FFmpeg reports a write that fails in the MP4/MOV trailer (the last
+fragment, the ``mfra`` index) only when its file is closed, a result PyAV drops, so a cut MP4
+would otherwise pass as finished.
 """
 
 from __future__ import annotations
@@ -40,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 from stream.core.errors import OutputError, OutputWriteError
-from stream.core.media import ffmpeg_name
 
 log = logging.getLogger(__name__)
 
@@ -126,12 +129,64 @@ class DiskSync:
         os.close(self.fd)
 
 
+class OutputFile:
+    """The raw file PyAV writes through: every write reaches the kernel at once, and its first error is kept.
+
+    PyAV raises an error our ``write`` raises from the call that caused it; ``error`` also keeps
+    it for the close, where FFmpeg may report nothing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return os.lseek(self.fd, offset, whence)
+
+    def tell(self) -> int:
+        return os.lseek(self.fd, 0, os.SEEK_CUR)
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+
+def plays(path: Path) -> bool:
+    """Whether a video written part-way (finalized when its run failed) decodes to at least one frame."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return next(container.decode(video=0), None) is not None
+    except (av.FFmpegError, OSError, StopIteration):
+        return False
+
+
 class SafeContainer:
     """A PyAV output container whose file is playable at any moment (see the module docstring).
 
     ``mux`` turns a write error into one ``OutputWriteError`` and remembers the file's length
     after every packet that went through; after an error, ``close`` finalizes what it can
-    and cuts the file back to that length, so no torn fragment is left at its end.
+    and cuts the file back to that length, so no torn fragment is left at its end (and
+    removes the file if no frame of it decodes).
     """
 
     def __init__(self, path: Path, sync_interval: float = SYNC_SECONDS) -> None:
@@ -140,8 +195,15 @@ class SafeContainer:
         self.path = Path(path)
         self.sync_interval = sync_interval
         try:
-            self.container: Any = av.open(ffmpeg_name(self.path), mode="w", container_options=muxer_options(self.path))
+            self.file = OutputFile(self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot create {self.path} ({exc.strerror or exc}); choose another --output") from None
+        try:
+            self.container: Any = av.open(self.file, mode="w", format=FORMATS.get(self.path.suffix.lower()),
+                                          container_options=muxer_options(self.path))
         except (av.error.FFmpegError, OSError, ValueError) as exc:
+            self.file.close()
+            self.path.unlink(missing_ok=True)
             raise OutputError(f"cannot create {self.path} ({exc}); choose another --output") from None
         self.failed: OutputWriteError | None = None
         self._disk: DiskSync | None = None
@@ -157,7 +219,8 @@ class SafeContainer:
             self.container.start_encoding()
         except OSError as exc:
             if exc.errno in DISK_ERRNOS:
-                raise OutputWriteError(write_error_message(self.path, exc)) from None
+                self.failed = OutputWriteError(write_error_message(self.path, exc))
+                raise self.failed from None
             raise
         self._disk = DiskSync(self.path, self.sync_interval)
         self._good_size = self._disk.size()
@@ -167,35 +230,55 @@ class SafeContainer:
             raise self.failed
         try:
             self.container.mux(packet)
-        except OSError as exc:
-            self.failed = OutputWriteError(write_error_message(self.path, exc))
+        except Exception as exc:
+            if not self._failed_writing(exc) or self.failed is None:
+                raise
             raise self.failed from None
         if self._disk is not None:
             self._good_size = self._disk.size()
 
     def close(self) -> None:
         """Write the trailer (index, sizes); after a write error, keep only what was whole."""
+        already = self.failed
         try:
             self.container.close()
-        except OSError as exc:
-            if self.failed is None:
-                self.failed = OutputWriteError(write_error_message(self.path, exc))
+        except Exception as exc:
+            if not self._failed_writing(exc):
                 self._finish()
-                raise self.failed from None
+                raise
+        if self.failed is None and self.file.error is not None:  # the trailer's write failed, FFmpeg said nothing
+            self._failed_writing(self.file.error)
         self._finish()
+        if self.failed is not None and already is None:
+            raise self.failed from None
+
+    def _failed_writing(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the file could not be written; the first such error becomes ``failed``.
+
+        After our ``OutputFile`` refused a write, PyAV may report it as its own callback error.
+        """
+        error = self.file.error or (exc if isinstance(exc, OSError) else None)
+        if error is None:
+            return False
+        if self.failed is None:
+            self.failed = OutputWriteError(write_error_message(self.path, error))
+        return True
 
     def _finish(self) -> None:
-        if self._disk is None:
-            return
+        self.file.close()
         disk, self._disk = self._disk, None
-        if self.failed is not None and disk.size() > self._good_size:
-            disk.truncate(self._good_size)
-        disk.close()
+        if disk is not None:
+            if self.failed is not None and disk.size() > self._good_size:
+                disk.truncate(self._good_size)
+            disk.close()
+        if self.failed is not None and not plays(self.path):
+            self.path.unlink(missing_ok=True)
 
     def discard(self) -> None:
-        """Close a container that never started (its file is rewritten by the next attempt)."""
+        """Close a container that never started and remove its file (a next attempt makes it anew)."""
         try:
             self.container.close()
         except Exception:  # noqa: BLE001 - the first error is the one to report
             pass
         self._finish()
+        self.path.unlink(missing_ok=True)

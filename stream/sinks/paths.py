@@ -51,3 +51,15 @@ def same_file(output: Path, given: str | Path) -> bool:
         return output.exists() and candidate.exists() and os.path.samefile(output, candidate)
     except OSError:
         return False
+
+
+def same_path(first: str | Path, second: str | Path) -> bool:
+    """Whether two names write the same file, existing or not (two outputs of one run must not).
+
+    Resolved (symlinks, ``..``, ``./``, ``file://``) and case-folded where the system folds
+    case; an existing pair is also compared by ``samefile`` (hard links).
+    """
+    one, other = (Path(str(name).removeprefix("file://")) for name in (first, second))
+    if same_file(one, other):
+        return True
+    return os.path.normcase(os.path.realpath(one)) == os.path.normcase(os.path.realpath(other))

@@ -28,6 +28,7 @@ from stream.config.settings import ProbeSettings, Settings
 from stream.core.errors import DepthStreamError, StageError
 from stream.core.protocols import Estimator
 from stream.pipeline.stats import PipelineStats
+from stream.sinks.crashsafe import plays
 from stream.web.sniff import UploadRejected, VideoFacts
 from stream.web.store import Entry, Stored, UploadStore, download_name, shown_name
 
@@ -126,17 +127,6 @@ def users_words(error: DepthStreamError | str, job: Job) -> str:
     for server_path in (str(job.source), str(job.entry.folder)):
         text = text.replace(server_path, job.name)
     return text
-
-
-def plays(path: Path) -> bool:
-    """Whether a video written part-way (finalized when its run failed) decodes to at least one frame."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            return next(container.decode(video=0), None) is not None
-    except (av.FFmpegError, OSError, StopIteration):
-        return False
 
 
 class JobQueue:
