@@ -12,9 +12,10 @@ README documents (0, 1, 2; a refusal is 2), at most one ``error:`` line, every f
 final name decodes, no hidden temporary file or partial folder is left, and the server
 still answers after each upload.
 
-Left out while other branches fix them: a batch given pipes, dangling symlinks or very long
-names (issue 23 item 3), long derived output names (item 5), output collisions and full
-disks (item 4); a long *source* name with a short output is in.
+Outputs are fuzzed too: two outputs on one file, and an output whose derived probe CSV name
+passes the file system's limit (both refused before work); the batch also gets a named pipe
+and a dangling symlink among its inputs (failed rows, never a stop). A full disk has its own
+test (``tests/test_sink_crash.py``).
 """
 
 from __future__ import annotations
@@ -172,6 +173,8 @@ def single_run_cases(corpus: Path) -> list[Case]:
               for name, exits in photos.items() if name not in FOLDER_ONLY]
     cases += [Case(f"config {path.name}", ["--source", str(good), "--config", str(path)], REFUSED) for path in configs]
     cases.append(Case("--set nested", ["--source", str(good), "--set", "max_frames=" + "[" * 50_000], REFUSED))
+    cases.append(Case("outputs on one file", ["--source", str(good)], REFUSED, output="same.mkv", extra=["--depth-output", "same.mkv"]))
+    cases.append(Case("derived name too long", ["--source", str(good), "--probe", "1,1"], REFUSED, output="o" * 247 + ".mp4"))
     return cases
 
 
@@ -307,6 +310,8 @@ def batch_run(tmp_path: Path, model: Path) -> Run:
     inputs.mkdir()
     for name in BATCH:
         (inputs / name).write_bytes((tmp_path / "corpus" / name).read_bytes())
+    os.mkfifo(inputs / "pipe.mp4")  # never opened: a failed row naming what it is
+    (inputs / "gone.mp4").symlink_to(inputs / "never-there.mp4")
     return Run("batch", [sys.executable, "-m", "stream.batch", str(inputs), "--output-dir", str(tmp_path / "batch-out"),
                          "--model", str(model), *ENGINE[:4], "--actors", "1"], tmp_path / "batch.log", timeout=3 * TIMEOUT)
 
@@ -327,7 +332,7 @@ def judge_batch(code: int | None, stderr: str, out: Path) -> list[str]:
     problems = judge("batch", code, stderr, frozenset({1}), out, one_run=False)
     summary = json.loads((out / "batch-summary.json").read_text()) if (out / "batch-summary.json").exists() else {"files": []}
     statuses = {entry["key"]: entry["status"] for entry in summary["files"]}
-    if statuses.get("good.mp4") != "done" or set(statuses) != set(BATCH):
+    if statuses.get("good.mp4") != "done" or set(statuses) != {*BATCH, "pipe.mp4", "gone.mp4"}:
         problems.append(f"batch: summary {statuses}")
     for entry in summary["files"]:
         if entry["status"] == "failed" and ("\n" in entry["error"] or entry["key"] not in entry["error"]):
