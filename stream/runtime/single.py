@@ -66,6 +66,7 @@ def open_configured_source(settings: Settings, frontend: Frontend, halt: threadi
         reconnect_backoff=capture.reconnect_backoff,
         read_timeout=capture.read_timeout,
         max_pixels=settings.images.max_pixels,
+        fourcc=capture.fourcc,
     )
     return open_source(settings.source, options)
 
