@@ -104,5 +104,5 @@ def test_startup_line_names_the_format_from_config(camera, monkeypatch, caplog, 
 
 @pytest.mark.parametrize("value", ["MJPEG", "mjp", "€ABC"])
 def test_fourcc_that_is_no_code_is_one_line(value) -> None:
-    with pytest.raises(ConfigError, match="capture.fourcc"):
+    with pytest.raises(ConfigError, match="capture.fourcc .* is not .auto. or a four-character code; use e.g. MJPG"):
         load_settings(None, {"capture": {"fourcc": value}})
