@@ -120,7 +120,7 @@ def run_source(settings: Settings, frontend: Frontend, estimator: Estimator | No
         log.info("source: %s (%dx%d %s, %s mode)%s", info.description, info.width, info.height, info.rate_text, policy.name,
                  f"; {info.conversion}" if info.conversion else "")
         log.info("model: %s", model.describe())
-        progress = stack.enter_context(progress_bar(settings, info, policy.live))
+        progress = stack.enter_context(progress_bar(settings, info, policy.live, output))
         probes = parts.probes if parts.probes is not None else (Probes(settings.probe.points) if settings.probe.points else None)
         normaliser = parts.normaliser or normaliser_for(settings, parts, model)
         pipeline = Pipeline(source, engines[0], sinks, pipeline_options(settings, policy.live, photo), cancel=cancel,
