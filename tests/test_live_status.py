@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +18,8 @@ from stream.pipeline.stats import PipelineStats
 from stream.runtime import status
 from stream.runtime.status import LiveStatus
 from tests.test_reliability import GreyDepth
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Terminal(io.StringIO):
@@ -84,3 +92,27 @@ def test_headless_live_recording_shows_its_status_unless_quiet(tmp_path, capsys,
     assert len(shown) >= 7, lines
     assert shown[-1].split("  ")[1] == "8 frames written" and shown[-1].endswith(" kB")
     assert lines.index(shown[-1]) < next(i for i, line in enumerate(lines) if line.startswith("done:"))
+
+
+def test_on_a_real_terminal_the_cli_rewrites_one_line(random_onnx) -> None:
+    """The command under a pseudo-terminal: carriage returns, no status line glued to a log line."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_stream.py"), "--source", "synthetic:64x48", "--mode", "live",
+                             "--headless", "--max-frames", "45", "--output", "-", "--model", str(random_onnx),
+                             "--threads", "1", "--engine", "onnxruntime", "--precision", "fp32"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal's other end closed: the process is done
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.wait(60) == 0, seen
+    text = seen.decode()
+    assert re.search(r"\r\d\d:\d\d:\d\d  \d+ frames sent  depth ", text), text
+    done = text.index("done:")
+    assert text[done - 1] == "\n" and "fps  done" not in text  # the summary starts its own line
