@@ -169,7 +169,7 @@ def test_a_registered_source_kind_runs_end_to_end(echo, toy_source, random_onnx,
     assert stream.SOURCES.names()[-1] == "file"  # a new kind goes before the catch-all
     out = tmp_path / "out.mp4"
     code, lines = run(capsys, "--source", "toy:4", "--engine", "echo", "--precision", "fp32", "--model", str(random_onnx),
-                      "--output", str(out))
+                      "--output", str(out), "--set", "display.overlay=false")  # the picture half's mean, not the overlay's
     assert code == 0, lines
     frames = decode(out)
     assert len(frames) == 4

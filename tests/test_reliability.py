@@ -856,6 +856,30 @@ def test_worker_exception_names_its_stage_exits_1_and_finalizes_output(tmp_path,
     assert decoded_indices(out, 60) == list(range(written))
 
 
+def readme_row(starts: str) -> str:
+    """The README's "What happens when..." row whose first cell starts with ``starts``."""
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith(f"| {starts}")]
+    assert len(rows) == 1, f"README has {len(rows)} rows starting {starts!r}"
+    return rows[0]
+
+
+def test_readme_shows_stage_errors_exactly_as_the_app_prints_them(tmp_path, capsys, monkeypatch, fake_model) -> None:
+    """Both forms: a problem the app knows (its own one-line reason) and an unexpected exception."""
+    clip = make_video(tmp_path / "in.mkv", W, H, 20, fps=FPS)
+    before_source_read(monkeypatch, 3, functools.partial(fail, "USB bus reset"))
+    _, unexpected = run_bounded(lambda: cli(capsys, "--source", str(clip), "--output", str(tmp_path / "a.mp4")))
+    monkeypatch.undo()
+    monkeypatch.setattr("stream.runtime.estimators.make_estimators", lambda _settings, _copies, _threads: [GreyDepth()])
+    monkeypatch.setattr("stream.sources.webcam.cv2.VideoCapture", _CameraThatDies)
+    _, known = run_bounded(lambda: cli(capsys, "--source", "0", "--output", str(tmp_path / "b.mp4"),
+                                            "--set", "capture.read_timeout=0.3"))
+    templates = re.findall(r"`(error: [^`]*stage[^`]*)`", readme_row("an exception inside any worker thread"))
+    patterns = [re.compile(".+".join(map(re.escape, re.split(r"<[^>]+>|…", t)))) for t in templates]
+    for lines in (unexpected, known):
+        assert_error_line(lines, "capture stage")
+        assert any(p.fullmatch(lines[0]) for p in patterns), (lines[0], templates)
+
+
 # -- a worker that hangs does not hang shutdown ---------------------------------------------
 
 

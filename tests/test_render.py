@@ -62,3 +62,18 @@ def test_a_single_picture_shows_no_zero_fps() -> None:
     lines = pipeline.overlay_lines(DepthFrame(frame, np.zeros((240, 320), np.float32)))
     assert not any("fps" in line for line in lines)
     assert lines == ["frame 1"]
+
+
+def test_first_frames_of_a_file_show_no_rate_from_their_burst() -> None:
+    """The queue fills at decode speed (5 frames in 12 ms): "capture 401.0 fps" is not a rate; 10 fps for 4 s is."""
+    pipeline = Pipeline(source=None, estimator=None, sinks=[], options=PipelineOptions(live=False))  # type: ignore[arg-type]
+    frame = Frame(np.zeros((240, 320, 3), np.uint8), 0, pts=0, time_base=Fraction(1, 25))
+    for i in range(5):
+        pipeline.stats.capture_rate.tick(100.0 + i * 0.003)
+    pipeline.stats.depth_rate.tick(100.02)
+    assert pipeline.overlay_lines(DepthFrame(frame, np.zeros((240, 320), np.float32))) == ["frame 1"]
+    for i in range(1, 41):  # 4 s: the window (30 events) has left the burst behind
+        pipeline.stats.capture_rate.tick(100.012 + i * 0.1)
+        pipeline.stats.depth_rate.tick(100.02 + i * 0.1)
+    rates = pipeline.overlay_lines(DepthFrame(frame, np.zeros((240, 320), np.float32)))[0]
+    assert rates == "capture  10.0 fps  depth  10.0 fps"

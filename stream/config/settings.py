@@ -118,6 +118,17 @@ class CaptureSettings(Section):
     reconnect_attempts: StrictInt = Field(5, ge=0, le=100)
     reconnect_backoff: StrictFloat = Field(0.5, ge=0, le=60)
     read_timeout: StrictFloat = Field(10.0, gt=0, le=600)
+    fourcc: str = "auto"  # the pixel format asked of a webcam (stream.sources.fourcc)
+
+    @field_validator("fourcc")
+    @classmethod
+    def pixel_format(cls, value: str) -> str:
+        if value.strip().lower() == "auto":
+            return "auto"
+        if len(value) != 4 or not value.isascii() or not value.isprintable():
+            raise ValueError(f"capture.fourcc {value!r} is not 'auto' or a four-character code; "
+                             "use e.g. MJPG (compressed: 720p/1080p at 30 fps) or YUYV (raw)")
+        return value
 
 
 class DisplaySettings(Section):

@@ -14,18 +14,32 @@ import numpy as np
 
 
 class RateMeter:
-    """Events per second over a sliding window of recent event times."""
+    """Events per second over a sliding window of recent event times.
 
-    def __init__(self, window: int = 30) -> None:
+    A rate is only said once it means something: at least ``min_events`` events and
+    ``settle`` seconds since the first. The first few frames of a file come in a burst (the
+    queue fills at decode speed), which would read "capture 401.0 fps" for a rate the run
+    never keeps; a still image has no rate at all.
+    """
+
+    def __init__(self, window: int = 30, min_events: int = 3, settle: float = 1.0) -> None:
         self._times: collections.deque[float] = collections.deque(maxlen=window)
+        self._first: float | None = None
+        self._count = 0
+        self.min_events = min_events
+        self.settle = settle
 
     def tick(self, now: float | None = None) -> None:
-        self._times.append(time.monotonic() if now is None else now)
+        now = time.monotonic() if now is None else now
+        if self._first is None:
+            self._first = now
+        self._count += 1
+        self._times.append(now)
 
     @property
     def rate(self) -> float | None:
-        """Events per second, or None until two events have been seen (a still image has no rate)."""
-        if len(self._times) < 2:
+        """Events per second over the window, or None while too few events or too short a time have passed."""
+        if self._first is None or self._count < self.min_events or self._times[-1] - self._first < self.settle:
             return None
         span = self._times[-1] - self._times[0]
         return (len(self._times) - 1) / span if span > 0 else None

@@ -1,4 +1,4 @@
-"""Where a run's results go: the side-by-side file, depth files, probe rows, and the progress bar."""
+"""Where a run's results go: the side-by-side file, depth files, probe rows, and the progress shown meanwhile."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from stream.config.settings import ExportSettings, Settings
 from stream.core.media import is_image_name
 from stream.export import DepthFileSink, PointCloudSink, make_depth_sink
 from stream.pipeline.stats import PipelineOptions, PipelineStats
+from stream.runtime.status import LiveStatus, file_size
 from stream.sinks import ImageFileSink, VideoFileSink
 from stream.sinks.encoder import EncoderSettings
 from stream.sinks.probe_csv import ProbeCsvSink
@@ -85,11 +85,21 @@ def written(output: VideoFileSink | ImageFileSink | StreamSink | None) -> Path |
     return output.path
 
 
+#: what a frame's step is given: the run's counters
+Step = Callable[[PipelineStats], None]
+
+
 @contextmanager
-def progress_bar(settings: Settings, info: SourceInfo, live: bool) -> Iterator[Any]:
-    """A tqdm bar over the file's frames in file mode; log lines print above it, never glued to it."""
-    if live or not settings.display.progress:
+def progress_bar(settings: Settings, info: SourceInfo, live: bool,
+                 output: VideoFileSink | ImageFileSink | StreamSink | None = None) -> Iterator[Step | None]:
+    """The per-frame step of what shows progress (None with ``-q``): a file's tqdm bar over its
+    frames, with log lines printed above it; a live run's status line (``stream.runtime.status``)."""
+    if not settings.display.progress:
         yield None
+        return
+    if live:
+        with live_status(output) as status:
+            yield status.step
         return
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -99,17 +109,23 @@ def progress_bar(settings: Settings, info: SourceInfo, live: bool) -> Iterator[A
         total = min(total, settings.max_frames) if total else settings.max_frames
     with logging_redirect_tqdm(), tqdm(total=total, unit="frame", desc="depth", file=sys.stderr, leave=False,
                                         dynamic_ncols=True) as bar:
-        yield bar
+        yield lambda _stats: bar.update(1)
 
 
-def frame_callback(progress: Any, on_frame: Callable[[PipelineStats], None] | None) -> Callable[[PipelineStats], None] | None:
-    """What the display thread calls per frame: the progress bar's step, then ``on_frame`` (either may be absent)."""
-    if progress is None:
-        return on_frame
+def live_status(output: VideoFileSink | ImageFileSink | StreamSink | None) -> LiveStatus:
+    """Frames "written" to a video (and its size), "sent" on as a stream, else "shown"."""
+    if isinstance(output, VideoFileSink):
+        return LiveStatus(sys.stderr, "written", file_size(output.path))
+    return LiveStatus(sys.stderr, "sent" if isinstance(output, StreamSink) else "shown", file_size(None))
+
+
+def frame_callback(progress: Step | None, on_frame: Step | None) -> Step | None:
+    """What the display thread calls per frame: the progress step, then ``on_frame`` (either may be absent)."""
+    if progress is None or on_frame is None:
+        return progress or on_frame
 
     def step(stats: PipelineStats) -> None:
-        progress.update(1)
-        if on_frame is not None:
-            on_frame(stats)
+        progress(stats)
+        on_frame(stats)
 
     return step

@@ -75,6 +75,7 @@ def open_configured_source(settings: Settings, frontend: Frontend, halt: threadi
         reconnect_backoff=capture.reconnect_backoff,
         read_timeout=capture.read_timeout,
         max_pixels=settings.images.max_pixels,
+        fourcc=capture.fourcc,
     )
     return open_source(settings.source, options)
 
@@ -128,7 +129,7 @@ def run_source(settings: Settings, frontend: Frontend, estimator: Estimator | No
         log.info("source: %s (%dx%d %s, %s mode)%s", info.description, info.width, info.height, info.rate_text, policy.name,
                  f"; {info.conversion}" if info.conversion else "")
         log.info("model: %s", model.describe())
-        progress = stack.enter_context(progress_bar(settings, info, policy.live))
+        progress = stack.enter_context(progress_bar(settings, info, policy.live, output))
         probes = parts.probes if parts.probes is not None else (Probes(settings.probe.points) if settings.probe.points else None)
         normaliser = parts.normaliser or normaliser_for(settings, parts, model)
         pipeline = Pipeline(source, engines[0], sinks, pipeline_options(settings, policy.live, photo), cancel=cancel,

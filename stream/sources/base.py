@@ -45,6 +45,8 @@ class SourceOptions:
     apply to live network streams.
     ``max_pixels`` bounds the size a photo, an image sequence, a video or the synthetic scene
     may declare (``images.max_pixels``): more is refused before any picture is allocated.
+    ``fourcc`` is the pixel format asked of a webcam: ``auto`` (MJPG where raw frames would
+    not fit through USB 2.0) or a four-character code.
     """
 
     width: int | None = None
@@ -55,6 +57,7 @@ class SourceOptions:
     open_timeout: float = 10.0
     read_timeout: float = 10.0
     max_pixels: int = DEFAULT_MAX_PIXELS
+    fourcc: str = "auto"  # the pixel format asked of a webcam (``stream.sources.fourcc``)
 
 
 @dataclass(frozen=True)

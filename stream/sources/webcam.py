@@ -12,6 +12,7 @@ import cv2
 from stream.core.errors import SourceError, SourceLostError
 from stream.core.frames import Closing, Frame
 from stream.sources.base import DEFAULT_FPS, SourceInfo, SourceKind, SourceOptions
+from stream.sources.fourcc import code_of, text_of, wanted_fourcc
 
 
 def camera_backends() -> list[tuple[str, int]]:
@@ -59,6 +60,14 @@ def _open_capture(device: int) -> cv2.VideoCapture:
     )
 
 
+def _describe(device: int, asked: str | None, got: str | None) -> str:
+    """``webcam 0 MJPG``; ``webcam 0 YUYV (asked for MJPG)`` when the camera would not; the format it gives."""
+    if asked is not None and got is not None and got.strip() != asked.strip():
+        return f"webcam {device} {got.strip()} (asked for {asked}; the camera does not offer it at this size and rate)"
+    shown = got or asked
+    return f"webcam {device} {shown.strip()}" if shown else f"webcam {device}"
+
+
 class WebcamSource(Closing):
     """Frames carry milliseconds since the camera opened (``time_base`` 1/1000).
 
@@ -71,6 +80,9 @@ class WebcamSource(Closing):
         self.read_timeout = options.read_timeout
         self.capture: cv2.VideoCapture | None = _open_capture(self.device)
         self.capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        asked = wanted_fourcc(options.fourcc, options.width, options.height, options.fps)
+        if asked is not None:  # before the size and rate: OpenCV's V4L2 backend picks sizes within the format
+            self.capture.set(cv2.CAP_PROP_FOURCC, code_of(asked))
         if options.width:
             self.capture.set(cv2.CAP_PROP_FRAME_WIDTH, options.width)
         if options.height:
@@ -81,7 +93,8 @@ class WebcamSource(Closing):
         got_fps = got_fps if got_fps and 0 < got_fps < 1000 else (options.fps or DEFAULT_FPS)
         self.info = SourceInfo(
             int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-            float(got_fps), None, Fraction(1, 1000), SourceKind.CAMERA, f"webcam {self.device}",
+            float(got_fps), None, Fraction(1, 1000), SourceKind.CAMERA,
+            _describe(self.device, asked, text_of(self.capture.get(cv2.CAP_PROP_FOURCC))),
         )
         self._opened_at = time.monotonic()
         self._count = 0
