@@ -6,16 +6,14 @@ without shipping binary fixtures.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
 import threading
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from stream.bench.dejitter import served
 
 AUDIO_RATE = 44100
 
@@ -91,25 +89,8 @@ def read_video(path: Path) -> tuple[list[np.ndarray], Fraction, bool, str | None
     return frames, fps, audio is not None, audio
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *_args) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serve_directory(directory: Path) -> Iterator[str]:
-    """Serve a folder over HTTP on 127.0.0.1 (an ephemeral port) for the duration of a test."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+# a folder over HTTP on 127.0.0.1 for the duration of a test: the benchmark's own helper
+serve_directory = served
 
 
 def run_bounded(function, timeout: float = 30.0):
