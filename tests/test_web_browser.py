@@ -135,11 +135,12 @@ def picture_of(driver: Any) -> np.ndarray:
 
 def until(driver: Any, check: Any, what: str | Callable[[Any], str], seconds: float = WAIT_S) -> Any:
     """Wait for ``check``; on a timeout, say what was awaited (``what`` may read the page to explain why)."""
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: check(d))
+    try:  # the live page rebuilds its lists every frame: an element read as it is replaced is read again
+        return WebDriverWait(driver, seconds, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: check(d))
     except TimeoutException:
         raise AssertionError(f"waiting for {what(driver) if callable(what) else what}") from None
 
